@@ -1,0 +1,119 @@
+"""Train/test splits of an interaction table: stratified per user, leave-last-out, cold items.
+
+``stratified_split`` follows Microsoft recommenders' ``python_stratified_split`` exactly: each row gets a
+uniform random number from ``numpy.random.RandomState(seed)`` (same stream as ``np.random.seed(seed)`` then
+``np.random.rand(n)``), rows are sorted by ``(user, random)``, each row's rank within its user becomes
+``k / n_u`` (k = 1..n_u), and a row goes to train when ``k / n_u <= ratio``. So a user with ``n_u`` rows
+puts ``floor(ratio * n_u)`` of them in train (up to float rounding of ``k / n_u``), e.g. 15 of 20 and 3 of 5
+at 0.75. Same seed, same rows as recommenders (which also sets numpy's global seed and adds a column to
+the caller's frame; we do neither).
+
+All functions return new frames with the input's columns and index; no row is lost or duplicated:
+``len(train) + len(test) == len(ratings)`` (after the optional ``min_rating`` filter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+
+def _require(frame: pd.DataFrame, *cols: str) -> None:
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise ValueError(f"ratings frame has no column(s) {missing}; columns are {list(frame.columns)}")
+
+
+def min_rating_filter(ratings: pd.DataFrame, min_rating: int = 1, filter_by: str = "user",
+                      col_user: str = "user_id", col_item: str = "item_id") -> pd.DataFrame:
+    """Rows of users (or items) with at least ``min_rating`` rows (recommenders' ``min_rating_filter_pandas``)."""
+    if min_rating < 1:
+        raise ValueError(f"min_rating must be an integer >= 1, got {min_rating}")
+    if filter_by not in ("user", "item"):
+        raise ValueError(f"filter_by must be 'user' or 'item', got {filter_by!r}")
+    col = col_user if filter_by == "user" else col_item
+    _require(ratings, col)
+    counts = ratings.groupby(col)[col].transform("size")
+    return ratings[counts >= min_rating]
+
+
+def stratified_split(ratings: pd.DataFrame, ratio: float | list[float] = 0.75, seed: int = 42,
+                     col_user: str = "user_id", col_item: str = "item_id", min_rating: int = 1,
+                     filter_by: str = "user") -> tuple[pd.DataFrame, ...]:
+    """Per-user (or per-item) seeded random split; returns ``(train, test)`` for a float ``ratio``.
+
+    A list ``ratio`` (normalised to sum 1) returns one frame per part, like recommenders. Rows come out sorted
+    by user, then by their random number, as in recommenders.
+    """
+    _require(ratings, col_user, col_item)
+    if isinstance(ratio, float):
+        if not 0 < ratio < 1:
+            raise ValueError(f"ratio must lie strictly between 0 and 1, got {ratio}")
+        ratios = [ratio, 1 - ratio]
+    elif isinstance(ratio, list):
+        if any(r <= 0 for r in ratio):
+            raise ValueError(f"every ratio must be > 0, got {ratio}")
+        ratios = [r / float(np.sum(ratio)) for r in ratio]
+    else:
+        raise TypeError(f"ratio must be a float or a list of floats, got {type(ratio).__name__}")
+    data = min_rating_filter(ratings, min_rating, filter_by, col_user, col_item) if min_rating > 1 else ratings
+    by = col_user if filter_by == "user" else col_item
+    random = pd.Series(np.random.RandomState(seed).rand(len(data)), index=data.index, name="__random")
+    order = pd.concat([data[by], random], axis=1).sort_values([by, "__random"]).index
+    data = data.loc[order]
+    groups = data.groupby(by, sort=False)
+    rank = (groups.cumcount() + 1) / groups[by].transform("size")
+    splits, prev = [], None
+    for threshold in np.cumsum(ratios):
+        keep = rank <= threshold
+        if prev is not None:
+            keep &= rank > prev
+        splits.append(data[keep])
+        prev = threshold
+    return tuple(splits)
+
+
+def leave_last_out(ratings: pd.DataFrame, n: int = 1, col_user: str = "user_id",
+                   col_timestamp: str = "timestamp") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each user's ``n`` latest rows go to test, the rest to train.
+
+    Ties in time keep the input order (a stable sort), so the last-listed row counts as latest. A user with
+    ``n`` rows or fewer stays whole in train (no test rows), so every test user also has training history.
+    """
+    _require(ratings, col_user, col_timestamp)
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    data = ratings.sort_values([col_user, col_timestamp], kind="stable")
+    groups = data.groupby(col_user, sort=False)
+    from_end = groups.cumcount(ascending=False)  # 0 = latest
+    size = groups[col_user].transform("size")
+    test = (from_end < n) & (size > n)
+    return data[~test], data[test]
+
+
+def cold_item_split(ratings: pd.DataFrame, item_ratio: float | None = 0.1, items: Iterable | None = None,
+                    seed: int = 42, col_item: str = "item_id") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All rows of the held-out items go to test, so no test item is ever seen in training.
+
+    Held-out items are ``items`` when given, else ``round(item_ratio * n_items)`` items drawn without
+    replacement with ``numpy.random.default_rng(seed)`` from the sorted distinct item ids.
+    """
+    _require(ratings, col_item)
+    distinct = np.sort(ratings[col_item].unique())
+    if items is not None:
+        held = np.asarray(list(items))
+        unknown = np.setdiff1d(held, distinct)
+        if len(unknown):
+            raise ValueError(f"cold_item_split: items {unknown[:5].tolist()} are not in column {col_item!r}")
+    else:
+        if item_ratio is None or not 0 < item_ratio < 1:
+            raise ValueError(f"item_ratio must lie strictly between 0 and 1, got {item_ratio}")
+        k = max(1, round(item_ratio * len(distinct)))
+        held = np.random.default_rng(seed).choice(distinct, size=k, replace=False)
+    test = ratings[col_item].isin(held)
+    return ratings[~test], ratings[test]
+
+
+__all__ = ["stratified_split", "leave_last_out", "cold_item_split", "min_rating_filter"]
