@@ -1,0 +1,63 @@
+"""Every chapter notebook follows the course conventions; the table of contents names real files.
+
+The notebooks themselves are executed by `pytest --nbval-lax notebooks` (see the Makefile)."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _repo_url() -> str:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+
+
+def _toc_files(node) -> list[str]:
+    files = []
+    if isinstance(node, dict):
+        if "file" in node:
+            files.append(node["file"])
+        if "root" in node:
+            files.append(node["root"])
+        for value in node.values():
+            files += _toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            files += _toc_files(item)
+    return files
+
+
+def test_there_are_chapters():
+    assert NOTEBOOKS, "no notebooks found under notebooks/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_clean_and_follows_conventions(path):
+    nb = json.loads(path.read_text())
+    cells = nb["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    dirty = [i for i, c in enumerate(code) if c.get("outputs") or c.get("execution_count")]
+    assert not dirty, f"{path.name}: code cells {dirty} carry outputs or execution counts; strip them"
+    assert cells[0]["cell_type"] == "markdown" and cells[0]["source"].startswith("# "), "first cell: '# Title'"
+    assert "what you will learn" in cells[0]["source"].lower()
+    colab = "".join(code[0]["source"])
+    assert '"google.colab" in sys.modules' in colab and _repo_url() in colab, "second cell: the Colab install cell"
+    params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1 and re.search(r"^QUICK = None$", "".join(params[0]["source"]), re.M)
+    assert any("config.is_quick(QUICK)" in "".join(c["source"]) for c in code)
+    assert any(re.search(r"^\s*assert ", "".join(c["source"]), re.M) for c in code), "no assert on key numbers"
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def test_toc_lists_existing_files_and_every_chapter():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = _toc_files(toc)
+    missing = [f for f in files if not any((ROOT / (f + ext)).exists() for ext in ("", ".md", ".ipynb"))]
+    assert not missing, f"_toc.yml names missing files: {missing}"
+    for nb in NOTEBOOKS:
+        assert f"notebooks/{nb.stem}" in files, f"{nb.name} is not in _toc.yml"
