@@ -24,10 +24,12 @@ import csv
 import io
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from xlrec_lib.data.sources import Source, fetch_source, get_source, read_member
+if TYPE_CHECKING:
+    from xlrec_lib.data.sources import Source
 
 _PREFIX = "recbole/dataset_example/ml-100k/ml-100k"
 
@@ -154,6 +156,8 @@ def parse_links(text: str, name: str = "ml-100k.link") -> pd.DataFrame:
 
 def load_movielens(source: Source) -> MovieLens:
     """Read the five files of ``source`` straight from its archive (no extraction needed)."""
+    from xlrec_lib.data.sources import fetch_source, read_member
+
     archive = fetch_source(source)
     texts = {ext: read_member(archive, f"{_PREFIX}.{ext}").decode("utf-8") for ext in _EXPECTED}
     return MovieLens(
@@ -167,6 +171,8 @@ def load_movielens(source: Source) -> MovieLens:
 
 @lru_cache(maxsize=1)
 def _cached() -> MovieLens:
+    from xlrec_lib.data.sources import get_source
+
     return load_movielens(get_source("movielens"))
 
 

