@@ -145,10 +145,10 @@ def read_cuv_h5(path: Path) -> pd.DataFrame:
     codes = table["book"].astype(int)
     first = np.unique(codes, return_index=True)[1]
     order = codes[np.sort(first)]
-    if len(order) != 66:
-        raise ValueError(f"{path}: expected 66 books in /unv/table, found {len(order)}: {[abbrevs[i] for i in order]}")
+    if len(order) != len(abbrevs):
+        raise ValueError(f"{path}: /unv/meta lists {len(abbrevs)} books, /unv/table uses {len(order)}")
     book_number = np.empty(len(abbrevs), dtype=int)
-    book_number[order] = np.arange(1, 67)
+    book_number[order] = np.arange(1, len(order) + 1)
     chapter_verse = table["values_block_0"].astype(int)
     frame = pd.DataFrame({
         "book": book_number[codes],

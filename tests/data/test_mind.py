@@ -1,0 +1,81 @@
+import pytest
+
+from xlrec_lib.data.mind import NEWS_COLUMNS, mind_news, read_behaviors, read_news
+
+
+@pytest.fixture
+def mind_dir(fixtures_dir):
+    return fixtures_dir / "mind-tiny"
+
+
+def test_mind_news_and_behaviors(mind_dir):
+    mind = mind_news(mind_dir)
+    assert list(mind.news.columns) == NEWS_COLUMNS
+    assert mind.news["news_id"].tolist() == ["N1", "N2", "N3"]
+    assert mind.news.loc[1, "abstract"] == ""  # MIND has news without abstract
+    b = mind.behaviors
+    assert b["history"].tolist() == [["N1", "N2"], []]
+    assert b["candidates"].tolist() == [["N3", "N2"], ["N1", "N3", "N2"]]
+    assert b["labels"].tolist() == [[1, 0], [0, 0, 1]]
+    assert str(b["time"].iloc[1]) == "2019-11-15 13:05:00"  # 1:05 PM
+
+
+def test_clicks_one_row_per_candidate(mind_dir):
+    clicks = mind_news(mind_dir).clicks()
+    assert len(clicks) == 5 and clicks["label"].sum() == 2
+    assert clicks.loc[clicks["label"] == 1, "news_id"].tolist() == ["N3", "N2"]
+
+
+def test_xmind_translations_are_joined(mind_dir, fixtures_dir):
+    mind = mind_news(mind_dir, translations={"cmn": fixtures_dir / "xmind-tiny-cmn"})
+    assert mind.news["title_cmn"].tolist() == ["本地球队赢得奖杯", "", "今晚可以看到一颗新彗星"]
+    assert mind.news.attrs["untranslated"] == {"cmn": 1}
+
+
+def test_xmind_folder_alone(fixtures_dir):
+    xmind = mind_news(fixtures_dir / "xmind-tiny-cmn")
+    assert list(xmind.news.columns) == ["news_id", "title", "abstract"] and xmind.behaviors is None
+    with pytest.raises(ValueError, match="no behaviors.tsv"):
+        xmind.clicks()
+
+
+def test_missing_folder_says_where_to_get_mind(tmp_path):
+    with pytest.raises(FileNotFoundError, match="msnews.github.io"):
+        mind_news(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("N1\ta\tb\tc\td\n", r"line 1 has 5 fields; expected \[3, 8\]"),
+        ("N1\tt\ta\nN2\tt\n", "line 2 has 2 fields, line 1 has 3"),
+        ("N1\tt\ta\nN1\tu\tb\n", "news id 'N1' repeated on line 2"),
+        ("\tt\ta\n", "line 1 has an empty id"),
+    ],
+)
+def test_bad_news_files(tmp_path, text, message):
+    path = tmp_path / "news.tsv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        read_news(path)
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("x\tU1\t11/15/2019 8:55:22 AM\t\tN1-1\n", "impression_id 'x' is not a number"),
+        ("1\tU1\t2019-11-15\t\tN1-1\n", "time '2019-11-15'"),
+        ("1\tU1\t11/15/2019 8:55:22 AM\t\tN1-2\n", "token 'N1-2': label must be 0 or 1"),
+    ],
+)
+def test_bad_behaviors(tmp_path, line, message):
+    path = tmp_path / "behaviors.tsv"
+    path.write_text(line, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        read_behaviors(path)
+
+
+def test_unlabelled_test_impressions(tmp_path):
+    path = tmp_path / "behaviors.tsv"
+    path.write_text("7\tU9\t11/22/2019 10:00:00 AM\tN1\tN2 N3\n", encoding="utf-8")
+    assert read_behaviors(path)["labels"].tolist() == [[-1, -1]]
