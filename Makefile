@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # Override on a GPU machine, e.g. `make test TORCH_SPEC=torch`.
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
-RUN := PATH="$(CURDIR)/$(BIN):$$PATH" MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1
+RUN := PATH="$(CURDIR)/$(BIN):$$PATH" PYDEVD_DISABLE_FILE_VALIDATION=1
 
 .PHONY: help setup test unit book book-quick lab lint bench clean
 
@@ -42,12 +42,12 @@ unit: $(STAMP)
 test: $(STAMP) lint
 	@start=$$(date +%s); \
 	$(RUN) XLREC_QUICK=1 python -m pytest tests notebooks --nbval-lax --durations=10; \
-	$(RUN) XLREC_QUICK=1 jupyter-book build . --path-output _build/quick -W --keep-going; \
+	$(RUN) XLREC_QUICK=1 jupyter-book build . --all --path-output _build/quick -W --keep-going; \
 	echo "== make test took $$(( $$(date +%s) - start )) s"
 
 book: $(STAMP)
 	@start=$$(date +%s); \
-	$(RUN) XLREC_QUICK=0 jupyter-book build . -W --keep-going; \
+	$(RUN) XLREC_QUICK=0 jupyter-book build . --all -W --keep-going; \
 	echo "== make book took $$(( $$(date +%s) - start )) s; open _build/html/index.html"
 
 lab: $(STAMP)
