@@ -150,3 +150,13 @@ def test_real_cross_references():
     assert len(pairs) == 24_426 and pairs.attrs["dropped_self"] == 2
     reverse = set(zip(pairs["related_id"], pairs["verse_id"], strict=True))
     assert reverse == set(zip(pairs["verse_id"], pairs["related_id"], strict=True))  # symmetric
+
+
+def test_simplified_conversion_is_cached_as_json(tmp_cache, monkeypatch):
+    from xlrec_lib.data import bible as bible_module
+
+    assert bible_module._cached_simplified(["書", "說"]) == ["书", "说"]
+    (path,) = (tmp_cache / "derived").glob("cuv-simplified-*.json")
+    monkeypatch.setattr(bible_module, "to_simplified", lambda texts: pytest.fail("must read the cache"))
+    assert bible_module._cached_simplified(["書", "說"]) == ["书", "说"]
+    assert path.read_text(encoding="utf-8") == '["书", "说"]'

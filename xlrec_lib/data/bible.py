@@ -15,6 +15,7 @@ Each language code maps to one public-domain translation by default (``LANGUAGES
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from functools import lru_cache
@@ -166,10 +167,33 @@ def _translation(code: str, script: str) -> pd.DataFrame:
         frame = read_cuv_h5(_extract("cuv", CUV_H5))
         frame.loc[frame["text"] == CUV_MERGED, "text"] = ""  # merged into the previous verse: no own text
         if script == "simplified":
-            frame["text"] = to_simplified(frame["text"].tolist())
+            frame["text"] = _cached_simplified(frame["text"].tolist())
     else:
         frame = read_bible_db(_extract("bible", BIBLE_DB), code)
     return frame
+
+
+def _cached_simplified(texts: list[str]) -> list[str]:
+    """``to_simplified`` of the CUV, kept as JSON in the cache (the conversion takes seconds; reading it, none).
+
+    The file name carries the CUV archive's sha256 and the converter's version, so a change of either rebuilds it.
+    """
+    from importlib.metadata import version
+
+    from xlrec_lib.config import cache_dir
+    from xlrec_lib.data.sources import get_source
+
+    key = f"{get_source('cuv').sha256[:12]}-opencc{version('opencc-python-reimplemented')}"
+    path = cache_dir("derived") / f"cuv-simplified-{key}.json"
+    if path.exists():
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if len(cached) == len(texts):
+            return cached
+    converted = to_simplified(texts)
+    tmp = path.with_suffix(".partial")
+    tmp.write_text(json.dumps(converted, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+    return converted
 
 
 def to_simplified(texts: list[str]) -> list[str]:
