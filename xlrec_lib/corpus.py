@@ -1,0 +1,86 @@
+"""The course's pretraining corpus and its held-out books.
+
+Every chapter that trains on verses holds out the same whole books, so that no evaluation verse (nor its
+translation) is ever seen in training: Mark (book 41) for validation and John (book 43) for test.
+Text is the verse-aligned Bible (public-domain translations, Chinese in simplified script via OpenCC),
+plus, for training only, the Chinese product reviews and the MovieLens titles.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pandas as pd
+
+VALID_BOOKS = (41,)  # Mark
+TEST_BOOKS = (43,)  # John
+PRETRAIN_LANGS = ("en", "zh", "fr", "es", "de", "ru")
+
+
+def book_split(verse_ids: pd.Series) -> pd.Series:
+    """``"train"``, ``"valid"`` or ``"test"`` for each verse id, by book (``verse_id // 1_000_000``)."""
+    book = verse_ids // 1_000_000
+    return pd.Series("train", index=verse_ids.index).mask(book.isin(VALID_BOOKS), "valid").mask(
+        book.isin(TEST_BOOKS), "test")
+
+
+def load_verses(langs: tuple[str, ...] = PRETRAIN_LANGS) -> pd.DataFrame:
+    """Verse-aligned text in ``langs`` (Chinese simplified) with a ``split`` column."""
+    from xlrec_lib.data import parallel_verses
+
+    verses = parallel_verses(tuple(langs), script="simplified")
+    return verses.assign(split=book_split(verses["verse_id"]))
+
+
+def extra_training_texts() -> dict[str, list[str]]:
+    """Non-Bible text for training only: Chinese reviews (train split) and MovieLens titles (English)."""
+    from xlrec_lib.data import chinese_reviews, movielens_100k
+
+    return {"zh": chinese_reviews("train")["text"].tolist(), "en": movielens_100k().items["title"].tolist()}
+
+
+def monolingual_texts(verses: pd.DataFrame, langs, split: str, extra: dict[str, list[str]] | None = None
+                      ) -> dict[str, list[str]]:
+    """``{lang: texts}`` of one split; ``extra`` texts are appended to their language (training only)."""
+    part = verses[verses["split"] == split]
+    texts = {lang: part[lang].tolist() for lang in langs}
+    for lang, more in (extra or {}).items():
+        if lang in texts:
+            texts[lang] = texts[lang] + list(more)
+    return texts
+
+
+def translation_pairs(verses: pd.DataFrame, langs, split: str, pivot: str = "en", seed: int = 0
+                      ) -> dict[str, list[tuple[str, str]]]:
+    """For translation language modelling: ``{"en-zh": [(a, b), ...], ...}``, pivot against every other
+    language; each pair is put in a random order (seeded) so that neither language is always first."""
+    part = verses[verses["split"] == split]
+    rng = random.Random(seed)
+    pairs = {}
+    for lang in langs:
+        if lang == pivot:
+            continue
+        rows = list(zip(part[pivot], part[lang], strict=True))
+        pairs[f"{pivot}-{lang}"] = [(a, b) if rng.random() < 0.5 else (b, a) for a, b in rows]
+    return pairs
+
+
+def next_sentence_pairs(verses: pd.DataFrame, lang: str, split: str, seed: int = 0
+                        ) -> list[tuple[str, str, int]]:
+    """For next-sentence prediction: ``(a, b, label)`` with label 0 when b is the verse after a in the same
+    chapter and 1 when b is a random verse of the split (half each, seeded; the labels of ``BertForPreTraining``)."""
+    part = verses[verses["split"] == split].reset_index(drop=True)
+    rng = random.Random(seed)
+    chapter = part["verse_id"] // 1_000
+    out = []
+    for i in range(len(part) - 1):
+        if chapter[i] != chapter[i + 1]:
+            continue
+        if rng.random() < 0.5:
+            out.append((part.at[i, lang], part.at[i + 1, lang], 0))
+        else:
+            j = rng.randrange(len(part))
+            while abs(j - i) <= 1:
+                j = rng.randrange(len(part))
+            out.append((part.at[i, lang], part.at[j, lang], 1))
+    return out

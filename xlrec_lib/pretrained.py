@@ -1,0 +1,196 @@
+"""The course's tiny multilingual BERT: one configuration, trained once, cached, loaded by later chapters.
+
+    >>> from xlrec_lib.pretrained import load_or_train
+    >>> tokenizer, model = load_or_train(quick=True)   # doctest: +SKIP  (trains on first call, then loads)
+
+The checkpoint is an ordinary ``transformers`` folder (``config.json``, ``model.safetensors``, tokenizer
+files): ``AutoModel.from_pretrained(checkpoint_dir(...))`` and ``pipeline("fill-mask", ...)`` work on it.
+It lives in the cache under a key derived from the configuration, so a changed configuration trains anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from xlrec_lib import config as xconfig
+from xlrec_lib.corpus import (PRETRAIN_LANGS, extra_training_texts, load_verses, monolingual_texts,
+                              next_sentence_pairs, translation_pairs)
+from xlrec_lib.mlm import Stream, encode, masked_lm_loss, train
+from xlrec_lib.tokenization import language_sampling_probs, train_wordpiece
+
+OBJECTIVES = ("mlm", "mlm+tlm", "mlm+tlm+nsp")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything that determines the trained model (and so its cache key)."""
+
+    objective: str = "mlm+tlm"
+    langs: tuple[str, ...] = PRETRAIN_LANGS
+    vocab_size: int = 12000
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 512
+    max_length: int = 128
+    batch_size: int = 64
+    steps: int = 600
+    lr: float = 1e-3
+    alpha: float = 0.5  # language sampling exponent (XLM)
+    tlm_share: float = 0.5  # share of micro-batches drawn from translation pairs
+    nsp_share: float = 0.25  # share drawn from next-sentence pairs (objective mlm+tlm+nsp only)
+    train_fraction: float = 1.0  # share of the training verses used (quick mode uses fewer)
+    eval_every: int = 150
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+
+    def key(self) -> str:
+        blob = json.dumps(asdict(self), sort_keys=True)
+        return f"{self.objective.replace('+', '-')}-{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
+
+
+def course_config(quick: bool | None = None, objective: str = "mlm+tlm") -> PretrainConfig:
+    """The configuration the chapters use: a 4-layer, 128-wide BERT (about 2.4M parameters besides the
+    embeddings) that pretrains in minutes on two CPU cores; in quick mode a 2-layer one on a quarter of the
+    verses for a fraction of the steps."""
+    base = PretrainConfig(objective=objective)
+    if xconfig.is_quick(quick):
+        return replace(base, vocab_size=8000, num_layers=2, num_heads=2, batch_size=32, steps=120, lr=2e-3,
+                       train_fraction=0.25, eval_every=60)
+    return base
+
+
+def checkpoint_dir(cfg: PretrainConfig | None = None, quick: bool | None = None) -> Path:
+    cfg = cfg or course_config(quick)
+    return xconfig.cache_dir("models", cfg.key())
+
+
+# --- data --------------------------------------------------------------------------------------------
+
+
+def load_or_train_tokenizer(cfg: PretrainConfig, verses: pd.DataFrame, extra: dict[str, list[str]]):
+    """WordPiece trained on the training split of every language (+ extra texts), cached by (langs, vocab)."""
+    from transformers import PreTrainedTokenizerFast
+
+    folder = xconfig.cache_dir("tokenizers", f"wordpiece-{'-'.join(cfg.langs)}-{cfg.vocab_size}")
+    if (folder / "tokenizer.json").exists():
+        return PreTrainedTokenizerFast.from_pretrained(folder)
+    texts = [t for lang_texts in monolingual_texts(verses, cfg.langs, "train", extra).values() for t in lang_texts]
+    tokenizer = train_wordpiece(texts, vocab_size=cfg.vocab_size, max_length=cfg.max_length)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def build_streams(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, extra: dict[str, list[str]]):
+    """Training streams and their sampling probabilities for ``cfg.objective``.
+
+    Monolingual streams are sampled with XLM's smoothed probabilities (exponent ``alpha``) over their token
+    counts; translation pairs (TLM) and next-sentence pairs (NSP) get fixed shares of the micro-batches.
+    """
+    pad = tokenizer.pad_token_id
+    mono = monolingual_texts(verses, cfg.langs, "train", extra)
+    streams = {lang: Stream(encode(tokenizer, texts=t, max_length=cfg.max_length), cfg.batch_size, pad, cfg.seed)
+               for lang, t in mono.items()}
+    counts = {lang: sum(s.examples.lengths()) for lang, s in streams.items()}
+    mono_share = 1.0 - (cfg.tlm_share if "tlm" in cfg.objective else 0.0) - (
+        cfg.nsp_share if "nsp" in cfg.objective else 0.0)
+    probs = {lang: mono_share * p for lang, p in language_sampling_probs(counts, cfg.alpha).items()}
+    if "tlm" in cfg.objective:
+        pairs = translation_pairs(verses, cfg.langs, "train", seed=cfg.seed)
+        for name, p in pairs.items():
+            streams[name] = Stream(encode(tokenizer, pairs=p, max_length=cfg.max_length), cfg.batch_size, pad, cfg.seed)
+            probs[name] = cfg.tlm_share / len(pairs)
+    if "nsp" in cfg.objective:
+        triples = [t for lang in cfg.langs for t in next_sentence_pairs(verses, lang, "train", seed=cfg.seed)]
+        streams["nsp"] = Stream(encode(tokenizer, pairs=triples, max_length=cfg.max_length), cfg.batch_size, pad,
+                                cfg.seed)
+        probs["nsp"] = cfg.nsp_share
+    return streams, probs
+
+
+def held_out_examples(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, split: str = "valid"):
+    """``{lang: Examples}`` of the held-out book(s) of ``split``."""
+    return {lang: encode(tokenizer, texts=t, max_length=cfg.max_length)
+            for lang, t in monolingual_texts(verses, cfg.langs, split).items()}
+
+
+def perplexities(model, tokenizer, held_out: dict, seed: int = 0) -> dict[str, float]:
+    """Held-out masked-token perplexity per language, ``exp(mean cross-entropy)``, on fixed masks."""
+    return {lang: float(torch.tensor(masked_lm_loss(model, tokenizer, ex, seed=seed)).exp()) for lang, ex in
+            held_out.items()}
+
+
+# --- model ------------------------------------------------------------------------------------------
+
+
+def build_model(cfg: PretrainConfig, tokenizer):
+    """A freshly initialised ``BertForMaskedLM`` (``BertForPreTraining`` when the objective has NSP)."""
+    from transformers import BertConfig, BertForMaskedLM, BertForPreTraining
+
+    bert_cfg = BertConfig(vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
+                          num_attention_heads=cfg.num_heads, intermediate_size=cfg.intermediate_size,
+                          max_position_embeddings=cfg.max_length, type_vocab_size=2,
+                          pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(cfg.seed)
+    cls = BertForPreTraining if "nsp" in cfg.objective else BertForMaskedLM
+    return cls(bert_cfg)
+
+
+def pretrain(cfg: PretrainConfig, progress: bool = True):
+    """Train ``cfg`` from scratch: returns ``(tokenizer, model, history)``; saves nothing."""
+    xconfig.seed_everything(cfg.seed)
+    verses, extra = load_verses(cfg.langs), extra_training_texts()
+    tokenizer = load_or_train_tokenizer(cfg, verses, extra)
+    if cfg.train_fraction < 1.0:
+        train_rows = verses[verses["split"] == "train"].sample(frac=cfg.train_fraction, random_state=cfg.seed)
+        verses = pd.concat([train_rows, verses[verses["split"] != "train"]]).sort_values("verse_id")
+        extra = {lang: t[: int(len(t) * cfg.train_fraction)] for lang, t in extra.items()}
+    streams, probs = build_streams(cfg, tokenizer, verses, extra)
+    held_out = held_out_examples(cfg, tokenizer, verses, "valid")
+    model = build_model(cfg, tokenizer).to(xconfig.device())
+
+    def evaluate(m):
+        return {f"valid_ppl_{lang}": p for lang, p in perplexities(m, tokenizer, held_out).items()}
+
+    start = time.perf_counter()
+    history = train(model, tokenizer, streams, probs, steps=cfg.steps, lr=cfg.lr, seed=cfg.seed, evaluate=evaluate,
+                    eval_every=cfg.eval_every, progress=progress)
+    history.attrs["seconds"] = time.perf_counter() - start
+    history.attrs["probs"] = probs
+    return tokenizer, model.eval(), history
+
+
+def load_or_train(cfg: PretrainConfig | None = None, quick: bool | None = None, progress: bool = True):
+    """``(tokenizer, model)`` of ``cfg`` (default: the course model for the current mode), trained and saved
+    into the cache on the first call, loaded from it afterwards. The model is in eval mode on ``device()``."""
+    from transformers import BertForMaskedLM, BertForPreTraining, PreTrainedTokenizerFast
+
+    cfg = cfg or course_config(quick)
+    folder = checkpoint_dir(cfg)
+    if not (folder / "xlrec_pretrain.json").exists():
+        tokenizer, model, history = pretrain(cfg, progress=progress)
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        history.to_csv(folder / "history.csv", index=False)
+        info = {"config": asdict(cfg), "seconds": history.attrs["seconds"], "probs": history.attrs["probs"]}
+        (folder / "xlrec_pretrain.json").write_text(json.dumps(info, indent=1))  # written last: marks completion
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
+    cls = BertForPreTraining if "nsp" in cfg.objective else BertForMaskedLM
+    model = cls.from_pretrained(folder).to(xconfig.device()).eval()
+    return tokenizer, model
+
+
+def training_record(cfg: PretrainConfig | None = None, quick: bool | None = None) -> tuple[pd.DataFrame, dict]:
+    """The saved history (one row per step) and info (config, seconds, sampling probabilities) of a checkpoint."""
+    folder = checkpoint_dir(cfg, quick)
+    return pd.read_csv(folder / "history.csv"), json.loads((folder / "xlrec_pretrain.json").read_text())

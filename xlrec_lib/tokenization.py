@@ -1,0 +1,81 @@
+"""A multilingual WordPiece tokenizer trained on the course corpus, and what it does to each language.
+
+BERT's recipe: lowercase, split CJK characters into single-character words, split on whitespace and
+punctuation, then learn a WordPiece vocabulary (continuation pieces start with ``##``). Wrapped as a
+``transformers.PreTrainedTokenizerFast`` so that ``save_pretrained`` / ``AutoTokenizer`` work.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, min_frequency: int = 2,
+                    max_length: int = 128) -> PreTrainedTokenizerFast:
+    """Train BERT-style WordPiece on ``texts``; special tokens get ids 0..4 in ``SPECIAL_TOKENS`` order.
+
+    Accents are kept (``strip_accents=False``): French "é" and German "ü" carry meaning, and multilingual
+    BERT's cased model keeps them too.
+    """
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
+                                                lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=SPECIAL_TOKENS, continuing_subword_prefix="##",
+                                        show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=max_length,
+                                   model_input_names=["input_ids", "token_type_ids", "attention_mask"])
+
+
+def count_units(text: str, lang: str) -> int:
+    """Characters (CJK) for Chinese and Japanese, whitespace-separated words otherwise."""
+    if lang in ("zh", "ja"):
+        return len(_CJK.findall(text))
+    return len(text.split())
+
+
+def tokens_per_unit(tokenizer, texts_by_lang: Mapping[str, list[str]]) -> pd.DataFrame:
+    """Per language: tokens, units (words, or characters for zh/ja), tokens per unit and the ``[UNK]`` rate.
+
+    A high tokens-per-word ratio means the vocabulary fits that language badly: its sentences cost more
+    compute and its words are cut into less meaningful pieces (seed 001's language imbalance).
+    """
+    rows = []
+    unk = tokenizer.unk_token_id
+    for lang, texts in texts_by_lang.items():
+        ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        n_tokens = sum(len(x) for x in ids)
+        n_units = sum(count_units(t, lang) for t in texts)
+        rows.append({"lang": lang, "texts": len(texts), "units": n_units, "tokens": n_tokens,
+                     "tokens_per_unit": n_tokens / max(n_units, 1),
+                     "unk_rate": sum(x.count(unk) for x in ids) / max(n_tokens, 1)})
+    return pd.DataFrame(rows).set_index("lang")
+
+
+def language_sampling_probs(counts: Mapping[str, float], alpha: float) -> dict[str, float]:
+    """XLM's exponent-smoothed sampling: q_i = p_i^alpha / sum_j p_j^alpha with p_i = n_i / sum_j n_j.
+
+    alpha = 1 samples in proportion to the data; alpha -> 0 samples languages uniformly; XLM uses 0.5,
+    XLM-R 0.3. Low-resource languages are seen more often than their share of the data.
+    """
+    if not counts or any(n < 0 for n in counts.values()) or sum(counts.values()) <= 0:
+        raise ValueError(f"counts must be non-negative with a positive total, got {dict(counts)}")
+    total = sum(counts.values())
+    weights = {lang: (n / total) ** alpha if n > 0 else 0.0 for lang, n in counts.items()}
+    z = sum(weights.values())
+    return {lang: w / z for lang, w in weights.items()}
