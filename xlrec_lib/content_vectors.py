@@ -1,0 +1,145 @@
+"""Content vectors: items as genre + knowledge-graph tag vectors, users as the mean of the items they rated.
+
+An honest, simple source of user and item vectors for the scoring chapter (no training, no leakage: user
+profiles read the training interactions only). numpy and pandas only.
+
+Item ``i`` gets two blocks, each scaled to unit L2 norm (a row with no feature in a block stays zero there):
+
+- genres: multi-hot over the genre names, e.g. ``genre=Comedy``;
+- KG tags: one feature per ``relation=tail`` of the triples whose head is the item's entity (``film.film.actor=m.0x``,
+  ``film.film.directed_by=m.0y``, ...), kept when at least ``min_count`` items share it (a tag on one item cannot
+  relate two items), weighted by ``idf = log(n_items / df)`` so that rare shared tags count more than common ones;
+
+and ``x_i = [genres_i, kg_weight * tags_i]``. A user's profile is ``h_u = mean_{i in train(u)} x_i``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class ItemFeatures:
+    """``matrix`` (n_items, n_features) float32, row ``j`` for ``item_ids[j]``; ``features`` names the columns."""
+
+    matrix: np.ndarray
+    item_ids: np.ndarray
+    features: list[str]
+
+    def rows(self, ids) -> np.ndarray:
+        """Row indices of the given item ids (an unknown id raises)."""
+        index = pd.Index(self.item_ids)
+        rows = index.get_indexer(np.asarray(ids))
+        if (rows < 0).any():
+            raise KeyError(f"item id {np.asarray(ids)[rows < 0].tolist()[0]!r} has no feature row")
+        return rows
+
+
+def _require(frame: pd.DataFrame, cols: list[str], what: str) -> None:
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise KeyError(f"{what}: missing column(s) {missing}; has {list(frame.columns)}")
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def genre_matrix(items: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Multi-hot ``(n_items, n_genres)`` from the ``genres`` list column, genres sorted by name."""
+    _require(items, ["item_id", "genres"], "items")
+    bad = items.index[~items["genres"].map(lambda g: isinstance(g, (list, tuple)))]
+    if len(bad):
+        raise ValueError(f"items: 'genres' must be a list per row, got {items.at[bad[0], 'genres']!r} at row {bad[0]}")
+    names = sorted({g for genres in items["genres"] for g in genres})
+    col = {g: j for j, g in enumerate(names)}
+    x = np.zeros((len(items), len(names)), dtype=np.float32)
+    for row, genres in enumerate(items["genres"]):
+        x[row, [col[g] for g in genres]] = 1.0
+    return x, [f"genre={g}" for g in names]
+
+
+def kg_tag_matrix(
+    items: pd.DataFrame, kg: pd.DataFrame, links: pd.DataFrame, min_count: int = 5
+) -> tuple[np.ndarray, list[str]]:
+    """IDF-weighted ``(n_items, n_tags)`` from the triples ``(head=item entity, relation, tail)``.
+
+    A tag ``relation=tail`` is kept when at least ``min_count`` items carry it; weight ``log(n_items / df)``.
+    Items without a link (or without kept tags) get a zero row.
+    """
+    _require(kg, ["head", "relation", "tail"], "kg")
+    _require(links, ["item_id", "entity_id"], "links")
+    dup = links["item_id"].duplicated()
+    if dup.any():
+        raise ValueError(f"links: item {links.loc[dup, 'item_id'].iloc[0]!r} is linked to two entities")
+    row_of_item = pd.Series(np.arange(len(items)), index=items["item_id"].to_numpy())
+    linked = links[links["item_id"].isin(row_of_item.index)]
+    pairs = kg.merge(linked, left_on="head", right_on="entity_id")  # one row per (item, triple about it)
+    pairs = pd.DataFrame(
+        {
+            "row": row_of_item[pairs["item_id"]].to_numpy(),
+            "tag": (pairs["relation"] + "=" + pairs["tail"]).to_numpy(),
+        }
+    ).drop_duplicates()
+    df = pairs.groupby("tag").size()
+    kept = df[df >= min_count].sort_index()
+    col = pd.Series(np.arange(len(kept)), index=kept.index)
+    pairs = pairs[pairs["tag"].isin(kept.index)]
+    x = np.zeros((len(items), len(kept)), dtype=np.float32)
+    idf = np.log(len(items) / kept.to_numpy()).astype(np.float32)
+    cols = col[pairs["tag"]].to_numpy()
+    x[pairs["row"].to_numpy(dtype=np.int64), cols] = idf[cols]
+    return x, list(kept.index)
+
+
+def item_features(
+    items: pd.DataFrame,
+    kg: pd.DataFrame | None = None,
+    links: pd.DataFrame | None = None,
+    min_count: int = 5,
+    kg_weight: float = 1.0,
+) -> ItemFeatures:
+    """Item vectors ``[unit(genres), kg_weight * unit(idf tags)]`` (see the module docstring); KG optional."""
+    if items["item_id"].duplicated().any():
+        raise ValueError(f"items: item_id {items.loc[items['item_id'].duplicated(), 'item_id'].iloc[0]!r} repeats")
+    genres, names = genre_matrix(items)
+    blocks = [_unit_rows(genres)]
+    if kg is not None or links is not None:
+        if kg is None or links is None:
+            raise ValueError("item_features: give both kg and links, or neither")
+        tags, tag_names = kg_tag_matrix(items, kg, links, min_count)
+        blocks.append(kg_weight * _unit_rows(tags))
+        names = names + tag_names
+    matrix = np.concatenate(blocks, axis=1).astype(np.float32)
+    return ItemFeatures(matrix, items["item_id"].to_numpy(), names)
+
+
+def user_profiles(
+    interactions: pd.DataFrame,
+    features: ItemFeatures,
+    user_ids=None,
+    user_col: str = "user_id",
+    item_col: str = "item_id",
+) -> tuple[np.ndarray, np.ndarray]:
+    """``h_u = mean of x_i`` over the user's rows of ``interactions`` -> ``(profiles (n_users, n_features), user_ids)``.
+
+    ``user_ids`` fixes the row order (default: sorted users of ``interactions``); a listed user with no
+    interaction gets a zero profile (cosine 0 with every item). Builds a dense (n_users, n_items) weight matrix:
+    meant for MovieLens-sized data.
+    """
+    _require(interactions, [user_col, item_col], "interactions")
+    users = np.sort(interactions[user_col].unique()) if user_ids is None else np.asarray(user_ids)
+    user_row = pd.Index(users).get_indexer(interactions[user_col].to_numpy())
+    if (user_row < 0).any():
+        missing = interactions[user_col].to_numpy()[user_row < 0].tolist()[0]
+        raise KeyError(f"interactions: user {missing!r} is not in user_ids")
+    item_row = features.rows(interactions[item_col].to_numpy())
+    weights = np.zeros((len(users), len(features.item_ids)), dtype=np.float32)
+    np.add.at(weights, (user_row, item_row), 1.0)
+    counts = weights.sum(axis=1, keepdims=True)
+    weights = np.divide(weights, counts, out=np.zeros_like(weights), where=counts > 0)
+    return weights @ features.matrix, users
