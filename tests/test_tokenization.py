@@ -1,6 +1,12 @@
 import pytest
 
-from xlrec_lib.tokenization import SPECIAL_TOKENS, count_units, language_sampling_probs, tokens_per_unit, train_wordpiece
+from xlrec_lib.tokenization import (
+    SPECIAL_TOKENS,
+    count_units,
+    language_sampling_probs,
+    tokens_per_unit,
+    train_wordpiece,
+)
 
 TEXTS = ["In the beginning God created the heaven and the earth.", "起初，神创造天地。",
          "Au commencement, Dieu créa les cieux et la terre.", "And the earth was without form, and void."] * 20

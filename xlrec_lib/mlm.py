@@ -110,7 +110,8 @@ class Stream:
     """Endless length-bucketed batches of one ``Examples`` set, reshuffled every epoch (seeded)."""
 
     def __init__(self, examples: Examples, batch_size: int, pad_id: int, seed: int = 0, bucketed: bool = True):
-        self.examples, self.batch_size, self.pad_id, self.seed, self.bucketed = examples, batch_size, pad_id, seed, bucketed
+        self.examples, self.batch_size, self.pad_id = examples, batch_size, pad_id
+        self.seed, self.bucketed = seed, bucketed
         self.epoch, self._batches = 0, []
 
     def __next__(self) -> dict[str, torch.Tensor]:
@@ -185,7 +186,7 @@ def warmup_linear(warmup: int, total: int):
 def make_optimizer(model, lr: float, weight_decay: float = 0.01) -> torch.optim.AdamW:
     """AdamW with no weight decay on biases and LayerNorm weights (as BERT), multi-tensor (foreach) updates."""
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    for p in model.parameters():
         if p.requires_grad:
             (no_decay if p.ndim < 2 else decay).append(p)
     return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},

@@ -20,8 +20,14 @@ import pandas as pd
 import torch
 
 from xlrec_lib import config as xconfig
-from xlrec_lib.corpus import (PRETRAIN_LANGS, extra_training_texts, load_verses, monolingual_texts,
-                              next_sentence_pairs, translation_pairs)
+from xlrec_lib.corpus import (
+    PRETRAIN_LANGS,
+    extra_training_texts,
+    load_verses,
+    monolingual_texts,
+    next_sentence_pairs,
+    translation_pairs,
+)
 from xlrec_lib.mlm import Stream, encode, masked_lm_loss, train
 from xlrec_lib.tokenization import language_sampling_probs, train_wordpiece
 
