@@ -13,6 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
+def _text(cell) -> str:
+    src = cell["source"]
+    return src if isinstance(src, str) else "".join(src)
+
+
 def _repo_url() -> str:
     return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
 
@@ -43,14 +48,14 @@ def test_notebook_is_committed_clean_and_follows_conventions(path):
     code = [c for c in cells if c["cell_type"] == "code"]
     dirty = [i for i, c in enumerate(code) if c.get("outputs") or c.get("execution_count")]
     assert not dirty, f"{path.name}: code cells {dirty} carry outputs or execution counts; strip them"
-    assert cells[0]["cell_type"] == "markdown" and cells[0]["source"].startswith("# "), "first cell: '# Title'"
-    assert "what you will learn" in cells[0]["source"].lower()
-    colab = "".join(code[0]["source"])
+    assert cells[0]["cell_type"] == "markdown" and _text(cells[0]).startswith("# "), "first cell: '# Title'"
+    assert "what you will learn" in _text(cells[0]).lower()
+    colab = _text(code[0])
     assert '"google.colab" in sys.modules' in colab and _repo_url() in colab, "second cell: the Colab install cell"
     params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(params) == 1 and re.search(r"^QUICK = None$", "".join(params[0]["source"]), re.M)
-    assert any("config.is_quick(QUICK)" in "".join(c["source"]) for c in code)
-    assert any(re.search(r"^\s*assert ", "".join(c["source"]), re.M) for c in code), "no assert on key numbers"
+    assert len(params) == 1 and re.search(r"^QUICK = None$", _text(params[0]), re.M)
+    assert any("config.is_quick(QUICK)" in _text(c) for c in code)
+    assert any(re.search(r"^\s*assert ", _text(c), re.M) for c in code), "no assert on key numbers"
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
 
 
