@@ -116,3 +116,19 @@ def test_train_learns_a_tiny_corpus_and_repeats_exactly(tokenizer):
     assert hist["valid"].notna().sum() == 2
     assert hist["valid"].dropna().iloc[-1] < 0.6 * hist["mlm"].iloc[:5].mean()
     assert hist["mlm"].tolist() == run()["mlm"].tolist()  # seeded: the same losses twice
+
+
+def test_unigram_loss_hand_case():
+    # vocab 4; train tokens (regular): 2, 2, 3 -> smoothed counts [1, 1, 3, 2] / 7; held-out token 2 -> -log(3/7)
+    train = mlm.Examples([[0, 2, 2, 3, 1]], [[0] * 5], [[-1, 0, 1, 2, -1]])
+    held = mlm.Examples([[0, 2, 1]], [[0] * 3], [[-1, 0, -1]])
+    assert mlm.unigram_loss([train], held, vocab_size=4) == pytest.approx(-torch.log(torch.tensor(3 / 7)).item())
+
+
+def test_history_records_the_stream_of_each_step(tokenizer):
+    model = _model(tokenizer)
+    streams = {name: mlm.Stream(mlm.encode(tokenizer, texts=TEXTS), batch_size=4, pad_id=0, seed=0)
+               for name in ("a", "b")}
+    hist = mlm.train(model, tokenizer, streams, {"a": 0.8, "b": 0.2}, steps=50, lr=1e-3, progress=False)
+    share = hist["stream"].value_counts(normalize=True)
+    assert set(share.index) == {"a", "b"} and share["a"] > share["b"]

@@ -69,3 +69,19 @@ def test_nsp_objective_saves_a_pretraining_model(tiny):
     cfg = pretrained.replace(tiny, objective="mlm+tlm+nsp")
     _, model = pretrained.load_or_train(cfg, progress=False)
     assert type(model).__name__ == "BertForPreTraining"
+
+
+def test_output_bias_starts_at_the_unigram_prior(tiny):
+    from xlrec_lib import mlm
+
+    verses = _fake_verses(tiny.langs)
+    tok = pretrained.load_or_train_tokenizer(tiny, verses, {})
+    streams, _ = pretrained.build_streams(tiny, tok, verses, {})
+    train = [s.examples for s in streams.values()]
+    prior = mlm.unigram_log_probs(train, len(tok))
+    held = pretrained.held_out_examples(tiny, tok, verses)["en"]
+    with_prior = pretrained.build_model(tiny, tok, prior)
+    without = pretrained.build_model(tiny, tok)
+    unigram = mlm.unigram_loss(train, held, len(tok))
+    assert abs(mlm.masked_lm_loss(with_prior, tok, held) - unigram) < 0.5
+    assert mlm.masked_lm_loss(without, tok, held) > unigram + 0.5

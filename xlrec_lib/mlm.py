@@ -48,17 +48,17 @@ def encode(tokenizer, texts: list[str] | None = None, pairs: list[tuple] | None 
     if (texts is None) == (pairs is None):
         raise ValueError("give exactly one of texts= or pairs=")
     if texts is not None:
-        enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+        enc = tokenizer(list(texts), truncation=True, max_length=max_length, return_token_type_ids=True)
     else:
         enc = tokenizer([p[0] for p in pairs], [p[1] for p in pairs], truncation="longest_first",
-                        max_length=max_length)
+                        max_length=max_length, return_token_type_ids=True)
     word_ids = []
     for i in range(len(enc["input_ids"])):
         words, seqs = enc.word_ids(i), enc.sequence_ids(i)
         first_len = 1 + max((w for w, s in zip(words, seqs, strict=True) if s == 0 and w is not None), default=-1)
         word_ids.append([-1 if w is None else w + (first_len if s == 1 else 0)
                          for w, s in zip(words, seqs, strict=True)])
-    token_types = enc["token_type_ids"]  # segment A = 0, B = 1 (the tokenizer must return them)
+    token_types = enc["token_type_ids"]  # segment A = 0, B = 1
     labels = [int(p[2]) for p in pairs] if pairs is not None and pairs and len(pairs[0]) == 3 else None
     return Examples(enc["input_ids"], token_types, word_ids, labels)
 
@@ -142,7 +142,8 @@ def pretraining_loss(model, batch: dict) -> tuple[torch.Tensor, dict[str, float]
                      token_type_ids=batch["token_type_ids"])
     chosen = batch["labels"] != IGNORE
     logits = model.cls.predictions(out.last_hidden_state[chosen])  # (n_masked, vocab), not (batch, seq, vocab)
-    loss = F.cross_entropy(logits, batch["labels"][chosen])
+    # a small batch can draw no masked token: its MLM loss is 0 (not the NaN of a mean over nothing)
+    loss = F.cross_entropy(logits, batch["labels"][chosen]) if chosen.any() else logits.sum() * 0.0
     parts = {"mlm": loss.item()}
     if "nsp_labels" in batch and hasattr(model.cls, "seq_relationship"):
         nsp = F.cross_entropy(model.cls.seq_relationship(out.pooler_output), batch["nsp_labels"])
@@ -169,6 +170,25 @@ def masked_lm_loss(model, tokenizer, examples: Examples, batch_size: int = 64, s
             count += n
     model.train(was_training)
     return total / max(count, 1)
+
+
+def unigram_log_probs(train: list[Examples], vocab_size: int) -> torch.Tensor:
+    """``(vocab,)`` log-frequencies of the regular tokens of ``train`` (add-one smoothed)."""
+    counts = torch.ones(vocab_size, dtype=torch.float64)
+    for ex in train:
+        ids = torch.tensor([i for row, words in zip(ex.input_ids, ex.word_ids, strict=True)
+                            for i, w in zip(row, words, strict=True) if w >= 0], dtype=torch.long)
+        counts += torch.bincount(ids, minlength=vocab_size)[:vocab_size]
+    return (counts / counts.sum()).log().float()
+
+
+def unigram_loss(train: list[Examples], held_out: Examples, vocab_size: int) -> float:
+    """Cross-entropy per token of a unigram model (add-one smoothed token frequencies of ``train``) on the
+    regular tokens of ``held_out``: the loss of a model that ignores context, the bar MLM must clear."""
+    logp = unigram_log_probs(train, vocab_size)
+    held = torch.tensor([i for ids, words in zip(held_out.input_ids, held_out.word_ids, strict=True)
+                         for i, w in zip(ids, words, strict=True) if w >= 0], dtype=torch.long)
+    return -logp[held].mean().item()
 
 
 # --- the training loop ---------------------------------------------------------------------------------
@@ -215,9 +235,10 @@ def train(model, tokenizer, streams: dict[str, Stream], probs: dict[str, float],
     history = []
     bar = tqdm(range(steps), desc="pretraining", disable=not progress)
     for step in bar:
-        row = {"step": step + 1, "lr": sched.get_last_lr()[0]}
+        row = {"step": step + 1, "lr": sched.get_last_lr()[0], "stream": ""}
         for _ in range(accumulation):
             name = rng.choices(names, weights)[0]
+            row["stream"] = f"{row['stream']},{name}" if row["stream"] else name
             batch = add_masks(next(streams[name]), tokenizer, generator=gen)
             batch = {k: v.to(device) for k, v in batch.items()}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):

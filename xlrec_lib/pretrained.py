@@ -28,7 +28,7 @@ from xlrec_lib.corpus import (
     next_sentence_pairs,
     translation_pairs,
 )
-from xlrec_lib.mlm import Stream, encode, masked_lm_loss, train
+from xlrec_lib.mlm import Stream, encode, masked_lm_loss, train, unigram_log_probs
 from xlrec_lib.tokenization import language_sampling_probs, train_wordpiece
 
 OBJECTIVES = ("mlm", "mlm+tlm", "mlm+tlm+nsp")
@@ -53,6 +53,7 @@ class PretrainConfig:
     tlm_share: float = 0.5  # share of micro-batches drawn from translation pairs
     nsp_share: float = 0.25  # share drawn from next-sentence pairs (objective mlm+tlm+nsp only)
     train_fraction: float = 1.0  # share of the training verses used (quick mode uses fewer)
+    eval_verses: int = 0  # held-out verses per language for perplexity during training (0 = the whole book)
     eval_every: int = 150
     seed: int = 0
 
@@ -72,7 +73,7 @@ def course_config(quick: bool | None = None, objective: str = "mlm+tlm") -> Pret
     base = PretrainConfig(objective=objective)
     if xconfig.is_quick(quick):
         return replace(base, vocab_size=8000, num_layers=2, num_heads=2, batch_size=32, steps=120, lr=2e-3,
-                       train_fraction=0.25, eval_every=60)
+                       train_fraction=0.25, eval_verses=200, eval_every=60)
     return base
 
 
@@ -95,6 +96,15 @@ def load_or_train_tokenizer(cfg: PretrainConfig, verses: pd.DataFrame, extra: di
     tokenizer = train_wordpiece(texts, vocab_size=cfg.vocab_size, max_length=cfg.max_length)
     tokenizer.save_pretrained(folder)
     return tokenizer
+
+
+def subsample_training(cfg: PretrainConfig, verses: pd.DataFrame, extra: dict[str, list[str]]):
+    """Keep ``cfg.train_fraction`` of the training verses (seeded) and of the extra texts; held-out books stay."""
+    if cfg.train_fraction >= 1.0:
+        return verses, extra
+    train_rows = verses[verses["split"] == "train"].sample(frac=cfg.train_fraction, random_state=cfg.seed)
+    verses = pd.concat([train_rows, verses[verses["split"] != "train"]]).sort_values("verse_id")
+    return verses, {lang: t[: int(len(t) * cfg.train_fraction)] for lang, t in extra.items()}
 
 
 def build_streams(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, extra: dict[str, list[str]]):
@@ -125,8 +135,9 @@ def build_streams(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, extra: d
 
 
 def held_out_examples(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, split: str = "valid"):
-    """``{lang: Examples}`` of the held-out book(s) of ``split``."""
-    return {lang: encode(tokenizer, texts=t, max_length=cfg.max_length)
+    """``{lang: Examples}`` of the held-out book(s) of ``split`` (the first ``cfg.eval_verses`` if set)."""
+    limit = cfg.eval_verses or None
+    return {lang: encode(tokenizer, texts=t[:limit], max_length=cfg.max_length)
             for lang, t in monolingual_texts(verses, cfg.langs, split).items()}
 
 
@@ -139,8 +150,13 @@ def perplexities(model, tokenizer, held_out: dict, seed: int = 0) -> dict[str, f
 # --- model ------------------------------------------------------------------------------------------
 
 
-def build_model(cfg: PretrainConfig, tokenizer):
-    """A freshly initialised ``BertForMaskedLM`` (``BertForPreTraining`` when the objective has NSP)."""
+def build_model(cfg: PretrainConfig, tokenizer, log_prior: torch.Tensor | None = None):
+    """A freshly initialised ``BertForMaskedLM`` (``BertForPreTraining`` when the objective has NSP).
+
+    ``log_prior``: ``(vocab,)`` log-frequencies of the training tokens. Starting the output bias there makes
+    the untrained model predict the unigram distribution (loss = the unigram baseline, not log(vocab)), so
+    training spends its few steps on context rather than on re-learning word frequencies.
+    """
     from transformers import BertConfig, BertForMaskedLM, BertForPreTraining
 
     bert_cfg = BertConfig(vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
@@ -149,7 +165,11 @@ def build_model(cfg: PretrainConfig, tokenizer):
                           pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(cfg.seed)
     cls = BertForPreTraining if "nsp" in cfg.objective else BertForMaskedLM
-    return cls(bert_cfg)
+    model = cls(bert_cfg)
+    if log_prior is not None:
+        with torch.no_grad():
+            model.cls.predictions.bias.copy_(log_prior - log_prior.mean())
+    return model
 
 
 def pretrain(cfg: PretrainConfig, progress: bool = True):
@@ -157,13 +177,11 @@ def pretrain(cfg: PretrainConfig, progress: bool = True):
     xconfig.seed_everything(cfg.seed)
     verses, extra = load_verses(cfg.langs), extra_training_texts()
     tokenizer = load_or_train_tokenizer(cfg, verses, extra)
-    if cfg.train_fraction < 1.0:
-        train_rows = verses[verses["split"] == "train"].sample(frac=cfg.train_fraction, random_state=cfg.seed)
-        verses = pd.concat([train_rows, verses[verses["split"] != "train"]]).sort_values("verse_id")
-        extra = {lang: t[: int(len(t) * cfg.train_fraction)] for lang, t in extra.items()}
+    verses, extra = subsample_training(cfg, verses, extra)
     streams, probs = build_streams(cfg, tokenizer, verses, extra)
     held_out = held_out_examples(cfg, tokenizer, verses, "valid")
-    model = build_model(cfg, tokenizer).to(xconfig.device())
+    log_prior = unigram_log_probs([s.examples for s in streams.values()], len(tokenizer))
+    model = build_model(cfg, tokenizer, log_prior).to(xconfig.device())
 
     def evaluate(m):
         return {f"valid_ppl_{lang}": p for lang, p in perplexities(m, tokenizer, held_out).items()}

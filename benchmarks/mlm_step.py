@@ -1,0 +1,101 @@
+"""Tokens per second of our MLM training step against transformers' default BertForMaskedLM step.
+
+Both train the same configuration (the course model's), on the same real examples (verses in six
+languages and translation pairs), with the same batch size and AdamW, for the same number of steps:
+
+- reference: ``BertForMaskedLM(input_ids, attention_mask, token_type_ids, labels=labels)`` — logits for every
+  position, then cross-entropy with ``ignore_index`` — on randomly ordered batches padded to their longest
+  example (what ``DataCollatorForLanguageModeling`` does);
+- ours: ``xlrec_lib.mlm.pretraining_loss`` — logits only at the masked positions — on length-bucketed batches.
+
+Speed is real (non-padding) tokens per second; each variant runs in its own process so that its peak
+resident memory is its own. Usage: ``python benchmarks/mlm_step.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+
+
+def run_variant(variant: str, quick: bool, steps: int, warmup: int) -> dict:
+    import torch
+
+    from xlrec_lib import config
+    from xlrec_lib.corpus import extra_training_texts, load_verses
+    from xlrec_lib.mlm import Stream, add_masks, make_optimizer, pretraining_loss
+    from xlrec_lib.pretrained import (
+        build_model,
+        build_streams,
+        course_config,
+        load_or_train_tokenizer,
+        subsample_training,
+    )
+
+    config.seed_everything(0)
+    cfg = course_config(quick)
+    verses, extra = load_verses(cfg.langs), extra_training_texts()
+    tokenizer = load_or_train_tokenizer(cfg, verses, extra)
+    streams, probs = build_streams(cfg, tokenizer, *subsample_training(cfg, verses, extra))
+    if variant == "reference":  # same examples, plain shuffled batches
+        streams = {k: Stream(s.examples, s.batch_size, s.pad_id, s.seed, bucketed=False) for k, s in streams.items()}
+    model = build_model(cfg, tokenizer).to(config.device()).train()
+    if variant == "reference":
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    else:
+        opt = make_optimizer(model, cfg.lr)
+    gen, names = torch.Generator().manual_seed(0), list(probs)
+    rng = random.Random(0)
+    tokens, start = 0, None
+    for step in range(warmup + steps):
+        if step == warmup:
+            start = time.perf_counter()
+        batch = add_masks(next(streams[rng.choices(names, [probs[n] for n in names])[0]]), tokenizer, generator=gen)
+        if variant == "reference":
+            loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                         token_type_ids=batch["token_type_ids"], labels=batch["labels"]).loss
+        else:
+            loss = pretraining_loss(model, batch)[0]
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if step >= warmup:
+            tokens += int(batch["attention_mask"].sum())
+    seconds = time.perf_counter() - start
+    return {"variant": variant, "tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "config": f"{cfg.num_layers} layers x {cfg.hidden_size}, vocab {len(tokenizer)}, batch {cfg.batch_size}"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small model, few steps (under a minute)")
+    parser.add_argument("--variant", choices=["reference", "ours"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    steps, warmup = (12, 2) if args.quick else (40, 3)
+    if args.variant:  # child process: one variant, JSON on stdout
+        print(json.dumps(run_variant(args.variant, args.quick, steps, warmup)))
+        return
+    results = {}
+    for variant in ("reference", "ours"):
+        cmd = [sys.executable, __file__, "--variant", variant] + (["--quick"] if args.quick else [])
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        results[variant] = json.loads(out.strip().splitlines()[-1])
+        r = results[variant]
+        print(f"{variant:10s} {r['tokens_per_s']:9.0f} tokens/s  ({r['tokens']} tokens in {r['seconds']:.1f} s)  "
+              f"peak RSS {r['peak_mb']:.0f} MB   [{r['config']}]")
+    ratio = results["ours"]["tokens_per_s"] / results["reference"]["tokens_per_s"]
+    print(f"RESULT mlm_step ratio={ratio:.2f} ours_tokens_per_s={results['ours']['tokens_per_s']:.0f} "
+          f"reference_tokens_per_s={results['reference']['tokens_per_s']:.0f} "
+          f"ours_peak_mb={results['ours']['peak_mb']:.0f} reference_peak_mb={results['reference']['peak_mb']:.0f} "
+          f"steps={steps} quick={args.quick}")
+
+
+if __name__ == "__main__":
+    main()
