@@ -121,15 +121,22 @@ def _reference_topk(users, items, k, exclude):
 
 @pytest.mark.parametrize(
     "options",
-    [{}, {"group": 1}, {"group": 8}, {"memory_budget": 7 * 4000 * 4 + 7 * 120, "tile_bytes": 4 * 7 * 256}],
+    [
+        {},
+        {"group": 1},
+        {"group": 8, "workers": 1},
+        {"workers": 3, "memory_budget": 3 * 7 * (9024 * 4 + 9024 // 32 * 4 + 120), "tile_bytes": 4 * 7 * 256},
+    ],
 )
 def test_topk_matches_full_sort(options):
     g = torch.Generator().manual_seed(0)
-    users, items = torch.randn(40, 16, generator=g), torch.randn(4000, 16, generator=g)
+    users, items = torch.randn(40, 16, generator=g), torch.randn(9000, 16, generator=g)
     rng = np.random.default_rng(0)
-    exclude = [rng.choice(4000, size=rng.integers(0, 300), replace=False) for _ in range(40)]
+    exclude = [rng.choice(9000, size=rng.integers(0, 300), replace=False) for _ in range(40)]
     ref_scores, ref_ids = _reference_topk(users, items, 10, exclude)
+    threads = torch.get_num_threads()
     result = S.topk(users, items, 10, exclude, **options)
+    assert torch.get_num_threads() == threads  # restored after the worker threads
     torch.testing.assert_close(result.scores.double(), ref_scores, atol=1e-5, rtol=0)
     assert torch.equal(result.ids, ref_ids)
     # the same exclusions given as (user index, item index) pairs
@@ -152,7 +159,8 @@ def test_topk_cosine_padding_and_errors():
         S.topk(users, items, 2, [[4], []])
     with pytest.raises(ValueError, match="k must lie"):
         S.topk(users, items, 5)
-    assert S.chunk_rows(n_items=1000, memory_budget=4000 * 10 + 1200, k=10) == 10
+    # per user: 1000 scores (4000 bytes) + 1000 / 8 group maxima (500 bytes) + 10 ids and scores (120 bytes)
+    assert S.chunk_rows(n_items=1000, memory_budget=4620 * 10 + 4619, k=10, group=8) == 10
 
 
 def test_seen_csr():

@@ -12,7 +12,9 @@ that the probabilities match observed frequencies (checked with :func:`expected_
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -231,6 +233,9 @@ def apply_threshold(scores, threshold: float) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------- top-k
 
 
+PLAIN_BELOW = 8192  # below this many items, topk over the whole block beats the group maxima (benchmarks/topk.py)
+
+
 class TopK(NamedTuple):
     """Top-k result: ``ids`` (n_users, k) item row indices, best first, and their ``scores`` (n_users, k).
     A user with fewer than k unseen items gets id -1 and score -inf in the empty slots."""
@@ -266,13 +271,44 @@ def seen_csr(exclude, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarra
     return indptr, cols[order]
 
 
-def chunk_rows(n_items: int, memory_budget: int, k: int = 0) -> int:
-    """Users per chunk so that one ``(chunk, n_items)`` float32 score block fits ``memory_budget`` bytes."""
-    per_row = 4 * n_items + 12 * k  # the score block row, plus the row's k ids (int64) and scores (float32)
+def chunk_rows(n_items: int, memory_budget: int, k: int = 0, group: int = 1) -> int:
+    """Users per chunk so that a chunk's working set fits ``memory_budget`` bytes: per user, one float32 score
+    row over ``n_items``, its ``n_items / group`` group maxima (float32) and k candidate ids and scores."""
+    per_row = 4 * n_items + 4 * (n_items // group if group > 1 else 0) + 12 * k
     rows = memory_budget // per_row
     if rows < 1:
         raise ValueError(f"memory_budget={memory_budget} bytes cannot hold one row of {n_items} float32 scores")
     return int(rows)
+
+
+def _chunk_topk(users, items_t, n_items, k, group, width, block, group_max, seen_rows, seen_cols):
+    """Top-k of one chunk of users, ``(c, dim) -> ((c, k) scores, (c, k) ids)``; see :func:`topk`.
+
+    ``block`` holds the chunk's scores tile after tile (tile at columns ``[t0, t0 + w)`` is a contiguous
+    ``(c, w)`` view starting at ``c * t0``); ``seen_*`` are the chunk's excluded (row, item) pairs sorted by item.
+    """
+    c, n_pad = users.shape[0], items_t.shape[1]
+    for t0 in range(0, n_pad, width):
+        w = min(width, n_pad - t0)
+        tile = block[c * t0 : c * (t0 + w)].view(c, w)
+        torch.mm(users, items_t[:, t0 : t0 + w], out=tile)
+        if t0 + w > n_items:
+            tile[:, n_items - t0 :] = -math.inf  # padding columns
+        if seen_cols is not None:
+            a, b = np.searchsorted(seen_cols, [t0, t0 + w])
+            if b > a:
+                tile[torch.from_numpy(seen_rows[a:b]), torch.from_numpy(seen_cols[a:b] - t0)] = -math.inf
+        if group > 1:  # reduce while the tile is still in cache
+            torch.amax(tile.view(c, w // group, group), dim=2, out=group_max[:c, t0 // group : (t0 + w) // group])
+    if group == 1:
+        return torch.topk(block[: c * n_pad].view(c, n_pad), k, dim=1)
+    _, best_groups = torch.topk(group_max[:c], k, dim=1, sorted=False)
+    cand = (best_groups.unsqueeze(2) * group + torch.arange(group, device=users.device)).view(c, k * group)
+    tile_start = cand // width * width  # where each candidate sits in the tiled block
+    row = torch.arange(c, device=users.device).unsqueeze(1)
+    flat = c * tile_start + row * torch.clamp(n_pad - tile_start, max=width) + (cand - tile_start)
+    scores, j = torch.topk(block[flat], k, dim=1)
+    return scores, torch.gather(cand, 1, j)
 
 
 def topk(
@@ -282,22 +318,29 @@ def topk(
     exclude=None,
     *,
     metric: str = "dot",
-    memory_budget: int = 256 * 2**20,
-    tile_bytes: int = 4 * 2**20,
+    memory_budget: int = 64 * 2**20,
+    tile_bytes: int = 2**20,
     group: int = 32,
+    workers: int | None = None,
 ) -> TopK:
     """The ``k`` best items for every user, ``(n_users, dim), (n_items, dim) -> TopK((n_users, k), (n_users, k))``.
 
     ``metric``: ``'dot'`` (``u.i``) or ``'cosine'`` (rows normalised first, zero rows score 0).
     ``exclude``: items each user has seen (see :func:`seen_csr`); they get score -inf and are never returned.
 
-    Users are processed in chunks whose ``(chunk, n_items)`` float32 block fits ``memory_budget`` bytes (the
-    peak memory beyond the inputs and the output). Within a chunk the block is computed tile by tile
-    (``tile_bytes``, about an L2/L3 cache), and while a tile is still in cache we take the maximum of each
-    ``group`` consecutive items. The k items with the best group maxima own every top-k item (an item in any
-    other group is <= its group's max <= the k-th best group max <= k items it already has), so
-    ``torch.topk`` then runs over ``k * group`` candidates instead of all items: exact, and the block is read
-    back only at those candidates. ``group=1`` uses a plain ``torch.topk`` over the whole block.
+    How: users go in chunks, each chunk's ``(chunk, n_items)`` float32 score block being computed tile by tile
+    (``tile_bytes``: about a core's L2 cache). While a tile is in cache we take the max of each ``group`` of
+    consecutive items. The k groups with the best maxima hold a whole top k (an item of any other group is <=
+    its group's max <= the k-th best group max, and those k groups already hold k items that large), so
+    ``torch.topk`` runs over ``k * group`` candidates instead of every item: exact, and the block is read back
+    at the candidates only. ``group=1``, or a catalogue under ``PLAIN_BELOW`` items (where a row's scores fit
+    in L1/L2 anyway and the plain way measured faster), runs ``torch.topk`` over the whole block.
+
+    Memory: beyond the inputs and the output, at most ``memory_budget`` bytes (:func:`chunk_rows` per worker).
+    Threads: on CPU, ``workers`` threads (default ``torch.get_num_threads()``) each take whole chunks while
+    torch runs single-threaded inside them (restored afterwards): coarse-grained parallelism, as faiss does,
+    which avoids a barrier per operation and keeps each worker's tile in its own core's cache. Do not call this
+    from several threads at once (it changes torch's global thread count for its duration).
     """
     u, it = _matrix(users, "users"), _matrix(items, "items")
     if u.shape[1] != it.shape[1]:
@@ -312,53 +355,50 @@ def topk(
         raise ValueError(f"k must lie in 1..{n_items} (the number of items), got {k}")
     indptr, seen = seen_csr(exclude, n_users, n_items) if exclude is not None else (None, None)
 
-    plain = group <= 1 or n_items < 4 * k * group
-    g = 1 if plain else group
+    g = 1 if group <= 1 or n_items < max(PLAIN_BELOW, 4 * k * group) else group
     n_pad = -(-n_items // g) * g
     items_t = torch.zeros(it.shape[1], n_pad, dtype=torch.float32, device=u.device)
-    items_t[:, :n_items] = it.T  # (dim, n_pad): zero columns pad the last group and are set to -inf below
-    rows = min(n_users, chunk_rows(n_pad, memory_budget, k))
-    width = n_pad if plain else max(g, min(n_pad, (tile_bytes // (4 * rows)) // g * g))
-    block = torch.empty(rows * n_pad, dtype=torch.float32, device=u.device)  # tiles stored one after the other
+    items_t[:, :n_items] = it.T  # (dim, n_pad); padding columns are set to -inf per tile
+    workers = max(1, workers or (1 if u.device.type != "cpu" else torch.get_num_threads()))
+    rows = chunk_rows(n_pad, memory_budget // workers, k, g)
+    rows = max(1, min(rows, -(-n_users // (4 * workers))))  # at least ~4 chunks per worker, for balance
+    width = n_pad if g == 1 else max(g, min(n_pad, tile_bytes // (4 * rows) // g * g))
     out_ids = torch.empty(n_users, k, dtype=torch.long, device=u.device)
     out_scores = torch.empty(n_users, k, dtype=torch.float32, device=u.device)
-    group_max = None if plain else torch.empty(rows, n_pad // g, dtype=torch.float32, device=u.device)
-    neg_inf = float("-inf")
+    starts = iter(range(0, n_users, rows))
+    lock = threading.Lock()
 
-    for start in range(0, n_users, rows):
-        stop = min(n_users, start + rows)
-        c = stop - start
-        if seen is not None:  # this chunk's seen (row, item) pairs, sorted by item so that tiles take slices
-            lo, hi = indptr[start], indptr[stop]
-            s_cols = seen[lo:hi]
-            s_rows = np.repeat(np.arange(c), np.diff(indptr[start : stop + 1]))
-            by_col = np.argsort(s_cols, kind="stable")
-            s_cols, s_rows = s_cols[by_col], s_rows[by_col]
-        for t0 in range(0, n_pad, width):
-            w = min(width, n_pad - t0)
-            tile = block[rows * t0 : rows * t0 + c * w].view(c, w)
-            torch.mm(u[start:stop], items_t[:, t0 : t0 + w], out=tile)
-            if t0 + w > n_items:
-                tile[:, n_items - t0 :] = neg_inf
-            if seen is not None:
-                a, b = np.searchsorted(s_cols, [t0, t0 + w])
-                if b > a:
-                    tile[torch.from_numpy(s_rows[a:b]), torch.from_numpy(s_cols[a:b] - t0)] = neg_inf
-            if not plain:
-                torch.amax(tile.view(c, w // g, g), dim=2, out=group_max[:c, t0 // g : (t0 + w) // g])
-        if plain:
-            scores, ids = torch.topk(block[: c * n_pad].view(c, n_pad), k, dim=1)
-        else:
-            _, best_groups = torch.topk(group_max[:c], k, dim=1)  # (c, k)
-            cand = (best_groups.unsqueeze(2) * g + torch.arange(g, device=u.device)).view(c, k * g)
-            tile_start = cand // width * width
-            tile_width = torch.clamp(n_pad - tile_start, max=width)
-            row = torch.arange(c, device=u.device).unsqueeze(1)
-            flat = rows * tile_start + row * tile_width + (cand - tile_start)
-            scores, j = torch.topk(block[flat], k, dim=1)
-            ids = torch.gather(cand, 1, j)
-        out_scores[start:stop] = scores
-        out_ids[start:stop] = torch.where(torch.isinf(scores) & (scores < 0), torch.full_like(ids, -1), ids)
+    def work() -> None:
+        block = torch.empty(rows * n_pad, dtype=torch.float32, device=u.device)
+        group_max = torch.empty(rows, n_pad // g, dtype=torch.float32, device=u.device) if g > 1 else None
+        while True:
+            with lock:
+                start = next(starts, None)
+            if start is None:
+                return
+            stop = min(n_users, start + rows)
+            seen_rows = seen_cols = None
+            if seen is not None:  # this chunk's seen pairs, sorted by item so that each tile takes a slice
+                seen_cols = seen[indptr[start] : indptr[stop]]
+                seen_rows = np.repeat(np.arange(stop - start), np.diff(indptr[start : stop + 1]))
+                order = np.argsort(seen_cols, kind="stable")
+                seen_cols, seen_rows = seen_cols[order], seen_rows[order]
+            scores, ids = _chunk_topk(u[start:stop], items_t, n_items, k, g, width, block, group_max,
+                                      seen_rows, seen_cols)
+            out_scores[start:stop] = scores
+            out_ids[start:stop] = torch.where(scores == -math.inf, torch.full_like(ids, -1), ids)
+
+    if workers == 1:
+        work()
+        return TopK(out_ids, out_scores)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            for future in [pool.submit(work) for _ in range(workers)]:
+                future.result()
+    finally:
+        torch.set_num_threads(previous)
     return TopK(out_ids, out_scores)
 
 
