@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xlrec_lib.content_vectors import genre_matrix, item_features, kg_tag_matrix, user_profiles
+from xlrec_lib.content_vectors import genre_matrix, index_pairs, item_features, kg_tag_matrix, user_profiles
 
 ITEMS = pd.DataFrame(
     {
@@ -67,3 +67,11 @@ def test_user_profiles_mean_of_items():
     assert users.tolist() == [1, 2, 3]
     with pytest.raises(KeyError, match="user 1"):
         user_profiles(train, f, user_ids=[2])
+
+
+def test_index_pairs():
+    frame = pd.DataFrame({"user_id": [7, 5, 7], "item_id": [30, 10, 10]})
+    users, items = index_pairs(frame, [5, 7], [10, 20, 30])
+    assert users.tolist() == [1, 0, 1] and items.tolist() == [2, 0, 0]
+    with pytest.raises(KeyError, match="item_id 30"):
+        index_pairs(frame, [5, 7], [10, 20])

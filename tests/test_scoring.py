@@ -167,3 +167,15 @@ def test_seen_csr():
     indptr, indices = S.seen_csr(([2, 0, 2, 0], [5, 1, 3, 1]), n_users=3, n_items=6)
     assert indptr.tolist() == [0, 2, 2, 4]
     assert indices.tolist() == [1, 1, 3, 5]
+
+
+def test_topk_dense_and_item_bias():
+    scores = torch.tensor([[0.1, 0.9, 0.5], [0.3, 0.2, 0.1]])
+    result = S.topk_dense(scores, 2, [[1], [0, 1]])
+    assert result.ids.tolist() == [[2, 0], [2, -1]]
+    users, items = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    u, i = S.with_item_bias(users, items, [0.0, 3.0], alpha=0.5)
+    # u.i + 0.5 * bias: item 0 -> 1 + 0 = 1, item 1 -> 0 + 1.5 = 1.5
+    torch.testing.assert_close(S.dot(u, i), torch.tensor([[1.0, 1.5]]))
+    with pytest.raises(ValueError, match="3 values for 2 items"):
+        S.with_item_bias(users, items, [1, 2, 3], 1.0)

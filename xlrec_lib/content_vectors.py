@@ -143,3 +143,18 @@ def user_profiles(
     counts = weights.sum(axis=1, keepdims=True)
     weights = np.divide(weights, counts, out=np.zeros_like(weights), where=counts > 0)
     return weights @ features.matrix, users
+
+
+def index_pairs(interactions: pd.DataFrame, user_ids, item_ids, user_col: str = "user_id",
+                item_col: str = "item_id") -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``interactions`` as ``(user row, item row)`` index arrays into ``user_ids`` and ``item_ids``
+    (e.g. the seen pairs to exclude from top-k). An id missing from either list raises."""
+    _require(interactions, [user_col, item_col], "interactions")
+    out = []
+    for col, ids in ((user_col, user_ids), (item_col, item_ids)):
+        values = interactions[col].to_numpy()
+        rows = pd.Index(np.asarray(ids)).get_indexer(values)
+        if (rows < 0).any():
+            raise KeyError(f"interactions: {col} {values[rows < 0].tolist()[0]!r} is not among the given ids")
+        out.append(rows.astype(np.int64))
+    return out[0], out[1]

@@ -402,6 +402,34 @@ def topk(
     return TopK(out_ids, out_scores)
 
 
+def topk_dense(scores: torch.Tensor, k: int, exclude=None) -> TopK:
+    """Top-k of a precomputed ``(n_users, n_items)`` score matrix (e.g. random scores for a baseline), with the
+    same ``exclude`` and -1 padding as :func:`topk`. Holds a copy of the whole matrix: for small catalogues."""
+    s = _matrix(scores, "scores").clone()
+    n_users, n_items = s.shape
+    if not 1 <= k <= n_items:
+        raise ValueError(f"k must lie in 1..{n_items} (the number of items), got {k}")
+    if exclude is not None:
+        indptr, seen = seen_csr(exclude, n_users, n_items)
+        rows = np.repeat(np.arange(n_users), np.diff(indptr))
+        s[torch.from_numpy(rows), torch.from_numpy(seen)] = -math.inf
+    values, ids = torch.topk(s, k, dim=1)
+    return TopK(torch.where(values == -math.inf, torch.full_like(ids, -1), ids), values)
+
+
+def with_item_bias(users: torch.Tensor, items: torch.Tensor, bias, alpha: float):
+    """Vectors whose inner product is ``u.i + alpha * bias_i``: ``[u, alpha]`` and ``[i, bias_i]``.
+
+    Folds an item prior (popularity, a KG score, ...) into the inner product, so that :func:`topk` or any
+    inner-product index ranks by the fused score: seed 000's ``P = P + alpha T`` with one extra dimension.
+    """
+    u, it = _matrix(users, "users"), _matrix(items, "items")
+    b = torch.as_tensor(bias, dtype=it.dtype).reshape(-1, 1)
+    if b.shape[0] != it.shape[0]:
+        raise ValueError(f"bias has {b.shape[0]} values for {it.shape[0]} items")
+    return torch.cat([u, torch.full((u.shape[0], 1), float(alpha), dtype=u.dtype)], 1), torch.cat([it, b], 1)
+
+
 def topk_to_ranked(
     ids: torch.Tensor, user_ids: Sequence[Hashable] | None = None, item_ids: Sequence[Hashable] | None = None
 ) -> dict:
