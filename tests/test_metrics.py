@@ -146,6 +146,12 @@ def test_novelty_and_popularity():
     # 4 users; item 1 by users 1, 2 -> 1/2; item 2 by user 3 -> 1/4; item 3 by all four -> 1 (duplicates once)
     pop = M.item_popularity(train)
     assert pop == {1: 0.5, 2: 0.25, 3: 1.0}
+    # the catalogue adds item 4 (no user): p = 0, or (0 + 1) / (4 + 1) = 0.2 with smoothing 1; item 1 -> 3/5
+    assert M.item_popularity(train, items=[1, 2, 3, 4]) == {1: 0.5, 2: 0.25, 3: 1.0, 4: 0.0}
+    smooth = M.item_popularity(train, items=[1, 2, 3, 4], smoothing=1)
+    assert smooth[4] == pytest.approx(0.2, abs=1e-12) and smooth[1] == pytest.approx(0.6, abs=1e-12)
+    with pytest.raises(ValueError, match="item 3 of the frame"):
+        M.item_popularity(train, items=[1, 2])
     # slots: item 1 -> -log2(1/2) = 1, item 2 -> 2, item 3 -> 0: mean (1 + 2 + 0) / 3 = 1
     assert M.novelty({"a": [1, 2], "b": [3]}, pop, 2) == pytest.approx(1.0, abs=1e-9)
     with pytest.raises(ValueError, match="item 9"):

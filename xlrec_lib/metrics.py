@@ -249,12 +249,31 @@ def relevant_from_frame(
     return out
 
 
-def item_popularity(frame: pd.DataFrame, user_col: str = "user_id", item_col: str = "item_id") -> dict:
-    """``p(i)`` = share of users who interacted with item ``i`` (distinct users of ``frame``), for :func:`novelty`."""
+def item_popularity(
+    frame: pd.DataFrame,
+    user_col: str = "user_id",
+    item_col: str = "item_id",
+    items: Iterable[Hashable] | None = None,
+    smoothing: float = 0.0,
+) -> dict:
+    """``p(i) = (n_i + smoothing) / (n_users + smoothing)``: the share of ``frame``'s distinct users who interacted
+    with item ``i`` (``n_i`` of them), for :func:`novelty`.
+
+    ``items`` lists the whole catalogue (items absent from ``frame`` get ``n_i = 0``); with ``smoothing=0``
+    (recommenders' definition) they get ``p = 0`` and an infinite novelty, ``smoothing=1`` keeps it finite.
+    """
     _require_columns(frame, [user_col, item_col], "item_popularity")
+    if smoothing < 0:
+        raise ValueError(f"item_popularity: smoothing must be >= 0, got {smoothing}")
     n_users = frame[user_col].nunique()
     counts = frame.drop_duplicates([user_col, item_col]).groupby(item_col).size()
-    return (counts / n_users).to_dict()
+    if items is not None:
+        catalogue = pd.Index(list(items))
+        outside = counts.index.difference(catalogue)
+        if len(outside):
+            raise ValueError(f"item_popularity: item {outside.tolist()[0]!r} of the frame is not in items")
+        counts = counts.reindex(catalogue, fill_value=0)
+    return ((counts + smoothing) / (n_users + smoothing)).to_dict()
 
 
 # --------------------------------------------------------------------------------------------- beyond accuracy

@@ -435,7 +435,7 @@ def topk_to_ranked(
 ) -> dict:
     """``(n_users, k)`` item row indices -> ``{user id: [item ids]}`` for :mod:`xlrec_lib.metrics` (-1 dropped)."""
     ids = torch.as_tensor(ids).cpu().numpy()
-    users = list(range(len(ids))) if user_ids is None else list(user_ids)
+    users = list(range(len(ids))) if user_ids is None else np.asarray(user_ids).tolist()
     if len(users) != len(ids):
         raise ValueError(f"{len(users)} user_ids for {len(ids)} rows of ids")
     lookup = None if item_ids is None else np.asarray(item_ids)
