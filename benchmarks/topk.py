@@ -36,7 +36,7 @@ import faiss
 import numpy as np
 import torch
 
-from xlrec_lib.scoring import topk
+from xlrec_lib.scoring import seed_topk_loop, topk
 
 K = 10
 DIM = 64
@@ -81,21 +81,6 @@ def random_seen(n_users: int, n_items: int, per_user: int, seed: int = 0) -> tup
 
 
 # --------------------------------------------------------------------------------------------- the methods
-
-
-def seed_loop(users: list[list[float]], items: list[list[float]], k: int) -> list[list[int]]:
-    """Seed 000's way: p = sigmoid(cos(h_u, h_i)) for every pair in Python, then sort and keep the first k."""
-    item_norms = [math.sqrt(sum(x * x for x in v)) for v in items]
-    out = []
-    for u in users:
-        u_norm = math.sqrt(sum(x * x for x in u))
-        scored = []
-        for j, v in enumerate(items):
-            cos = sum(a * b for a, b in zip(u, v, strict=True)) / (u_norm * item_norms[j])
-            scored.append((1 / (1 + math.exp(-cos)), j))
-        scored.sort(reverse=True)
-        out.append([j for _, j in scored[:k]])
-    return out
 
 
 def per_user_numpy(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
@@ -155,7 +140,7 @@ def bench_case(name: str, n_users: int, n_items: int, repeats: int, seed_sample:
     seed_rows = sample[: min(seed_sample, len(sample))]
     user_lists, item_lists = users_np[seed_rows].tolist(), items_np.tolist()
     base = _reset_peak()
-    seconds, seed_ids = timed(seed_loop, user_lists, item_lists, K)
+    seconds, seed_ids = timed(seed_topk_loop, user_lists, item_lists, K)
     peaks["seed loop"] = _peak_since(base)
     times["seed loop"] = seconds * n_users / len(seed_rows)
 

@@ -179,3 +179,14 @@ def test_topk_dense_and_item_bias():
     torch.testing.assert_close(S.dot(u, i), torch.tensor([[1.0, 1.5]]))
     with pytest.raises(ValueError, match="3 values for 2 items"):
         S.with_item_bias(users, items, [1, 2, 3], 1.0)
+
+
+def test_topk_to_ranked_threshold_and_seed_loop():
+    ids = torch.tensor([[2, 0, -1], [1, 2, 0]])
+    scores = torch.tensor([[0.9, 0.4, -math.inf], [0.8, 0.7, 0.1]])
+    assert S.topk_to_ranked(ids, scores=scores, min_score=0.5) == {0: [2], 1: [1, 2]}
+    assert S.topk_to_ranked(ids) == {0: [2, 0], 1: [1, 2, 0]}
+    # the seed's Python loop ranks like cosine top-k (sigmoid is monotone)
+    g = torch.Generator().manual_seed(1)
+    users, items = torch.randn(5, 6, generator=g), torch.randn(30, 6, generator=g)
+    assert S.seed_topk_loop(users.tolist(), items.tolist(), 4) == S.topk(users, items, 4, metric="cosine").ids.tolist()

@@ -431,16 +431,47 @@ def with_item_bias(users: torch.Tensor, items: torch.Tensor, bias, alpha: float)
 
 
 def topk_to_ranked(
-    ids: torch.Tensor, user_ids: Sequence[Hashable] | None = None, item_ids: Sequence[Hashable] | None = None
+    ids: torch.Tensor,
+    user_ids: Sequence[Hashable] | None = None,
+    item_ids: Sequence[Hashable] | None = None,
+    scores: torch.Tensor | None = None,
+    min_score: float | None = None,
 ) -> dict:
-    """``(n_users, k)`` item row indices -> ``{user id: [item ids]}`` for :mod:`xlrec_lib.metrics` (-1 dropped)."""
+    """``(n_users, k)`` item row indices -> ``{user id: [item ids]}`` for :mod:`xlrec_lib.metrics` (-1 dropped).
+
+    With ``scores`` and ``min_score``, only items scoring ``>= min_score`` are kept (seed 004's threshold rule:
+    lists then have different lengths).
+    """
     ids = torch.as_tensor(ids).cpu().numpy()
     users = list(range(len(ids))) if user_ids is None else np.asarray(user_ids).tolist()
     if len(users) != len(ids):
         raise ValueError(f"{len(users)} user_ids for {len(ids)} rows of ids")
+    if (scores is None) != (min_score is None):
+        raise ValueError("topk_to_ranked: give both scores and min_score, or neither")
+    keep = ids >= 0
+    if scores is not None:
+        keep &= torch.as_tensor(scores).cpu().numpy() >= min_score
     lookup = None if item_ids is None else np.asarray(item_ids)
     out = {}
-    for user, row in zip(users, ids, strict=True):
-        row = row[row >= 0]
+    for user, row, ok in zip(users, ids, keep, strict=True):
+        row = row[ok]
         out[user] = (lookup[row] if lookup is not None else row).tolist()
+    return out
+
+
+def seed_topk_loop(users: Sequence[Sequence[float]], items: Sequence[Sequence[float]], k: int) -> list[list[int]]:
+    """Seed 000's way, kept as a slow reference: for every (user, item) pair in pure Python,
+    ``p = sigmoid(cos(h_u, h_i))``, then sort each user's list and keep the first ``k`` item indices.
+    (A zero vector gets cosine 0 here too.)"""
+    item_norms = [math.sqrt(sum(x * x for x in v)) for v in items]
+    out = []
+    for u in users:
+        u_norm = math.sqrt(sum(x * x for x in u))
+        scored = []
+        for j, v in enumerate(items):
+            denom = u_norm * item_norms[j]
+            cos = sum(a * b for a, b in zip(u, v, strict=True)) / denom if denom > 0 else 0.0
+            scored.append((1 / (1 + math.exp(-cos)), -j))  # ties: lower index first, as a stable sort would
+        scored.sort(reverse=True)
+        out.append([-j for _, j in scored[:k]])
     return out
