@@ -190,3 +190,13 @@ def test_topk_to_ranked_threshold_and_seed_loop():
     g = torch.Generator().manual_seed(1)
     users, items = torch.randn(5, 6, generator=g), torch.randn(30, 6, generator=g)
     assert S.seed_topk_loop(users.tolist(), items.tolist(), 4) == S.topk(users, items, 4, metric="cosine").ids.tolist()
+
+
+def test_unseen_pairs():
+    scores = torch.tensor([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
+    # seen: (0, 1) and (1, 0); positives: (0, 2) -> kept in row-major order: (0,0) (0,2) (1,1) (1,2)
+    s, y = S.unseen_pairs(scores, ([0, 1], [1, 0]), ([0], [2]))
+    torch.testing.assert_close(s, torch.tensor([0.1, 0.3, 0.5, 0.6], dtype=torch.float64))
+    assert y.tolist() == [0.0, 1.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match=r"\(0, 1\) is both seen and positive"):
+        S.unseen_pairs(scores, ([0], [1]), ([0], [1]))

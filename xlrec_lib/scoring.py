@@ -196,6 +196,21 @@ def expected_calibration_error(probs, labels, n_bins: int = 10, strategy: str = 
     return float((weights * (table["accuracy"] - table["confidence"]).abs()).sum())
 
 
+def unseen_pairs(scores: torch.Tensor, seen, positives) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores and 0/1 labels of every (user, item) pair of a ``(n_users, n_items)`` score matrix that is not
+    ``seen``; a pair is labelled 1 when it is in ``positives``. Both are ``(user index, item index)`` arrays.
+    Returns two float64 vectors in row-major order, ready for :func:`fit_platt` or :func:`choose_threshold`."""
+    s = _matrix(scores, "scores")
+    keep = torch.ones(s.shape, dtype=torch.bool)
+    keep[torch.as_tensor(seen[0], dtype=torch.long), torch.as_tensor(seen[1], dtype=torch.long)] = False
+    label = torch.zeros(s.shape, dtype=torch.bool)
+    label[torch.as_tensor(positives[0], dtype=torch.long), torch.as_tensor(positives[1], dtype=torch.long)] = True
+    if (label & ~keep).any():
+        r, c = (label & ~keep).nonzero()[0].tolist()
+        raise ValueError(f"unseen_pairs: pair ({r}, {c}) is both seen and positive")
+    return s[keep].double(), label[keep].double()
+
+
 # --------------------------------------------------------------------------------------------- thresholds
 
 
