@@ -406,13 +406,18 @@ def accuracy(y_true: Sequence, y_pred: Sequence) -> float:
 def confusion_matrix(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None) -> pd.DataFrame:
     """Counts ``C[t, p]`` of examples with true label ``t`` (rows) and predicted label ``p`` (columns)."""
     t, p = _labels_pair(y_true, y_pred)
-    labels = list(labels) if labels is not None else sorted(set(t.tolist()) | set(p.tolist()))
-    index = {label: j for j, label in enumerate(labels)}
-    unknown = [x for x in np.concatenate([t, p]).tolist() if x not in index]
-    if unknown:
-        raise ValueError(f"confusion_matrix: label {unknown[0]!r} is not in labels {labels}")
-    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    np.add.at(counts, ([index[x] for x in t.tolist()], [index[x] for x in p.tolist()]), 1)
+    labels = list(labels) if labels is not None else sorted(set(np.unique(t).tolist()) | set(np.unique(p).tolist()))
+    index = pd.Index(labels)
+    if not index.is_unique:
+        raise ValueError(f"confusion_matrix: labels repeat: {labels}")
+    codes = []
+    for values in (t, p):
+        code = index.get_indexer(values).astype(np.int64)  # -1 for a label not in labels
+        if (code < 0).any():
+            raise ValueError(f"confusion_matrix: label {values[code < 0].tolist()[0]!r} is not in labels {labels}")
+        codes.append(code)
+    n = len(labels)
+    counts = np.bincount(codes[0] * n + codes[1], minlength=n * n).reshape(n, n)
     return pd.DataFrame(counts, index=pd.Index(labels, name="true"), columns=pd.Index(labels, name="predicted"))
 
 

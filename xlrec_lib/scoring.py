@@ -74,7 +74,7 @@ def sigmoid_cos(cos: torch.Tensor) -> torch.Tensor:
 
 
 def _vector(x, name: str, dtype=torch.float64) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(dtype).flatten()
+    t = (x if isinstance(x, torch.Tensor) else torch.from_numpy(np.array(x, dtype=np.float64))).to(dtype).flatten()
     if t.numel() == 0:
         raise ValueError(f"{name} is empty")
     if torch.isnan(t).any():
