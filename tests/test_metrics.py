@@ -182,6 +182,7 @@ def test_classification_hand_computed():
     np.testing.assert_allclose(report.loc[1, ["precision", "recall", "f1"]].to_numpy(float), [2 / 3, 1, 0.8], atol=1e-9)
     np.testing.assert_allclose(report.loc[2, ["precision", "recall", "f1"]].to_numpy(float), [1, 2 / 3, 0.8], atol=1e-9)
     assert report.loc[2, "support"] == 3
+    assert all(report[c].dtype == np.float64 for c in ["precision", "recall", "f1"])
     assert M.precision_score(Y_TRUE, Y_PRED) == pytest.approx(13 / 18, abs=1e-9)
     assert M.recall_score(Y_TRUE, Y_PRED) == pytest.approx(13 / 18, abs=1e-9)
     assert M.f1_score(Y_TRUE, Y_PRED) == pytest.approx(0.7, abs=1e-9)

@@ -435,15 +435,15 @@ def classification_report(y_true: Sequence, y_pred: Sequence, labels: Sequence |
 
     prec, rec = ratio(tp, predicted), ratio(tp, support)
     f1 = ratio(2 * prec * rec, prec + rec)
-    micro_p, micro_r = ratio(tp.sum(), predicted.sum()), ratio(tp.sum(), support.sum())
-    micro_f1 = ratio(2 * micro_p * micro_r, micro_p + micro_r)
+    micro_p, micro_r = float(ratio(tp.sum(), predicted.sum())), float(ratio(tp.sum(), support.sum()))
+    micro_f1 = 2 * micro_p * micro_r / (micro_p + micro_r) if micro_p + micro_r > 0 else 0.0
     n = support.sum()
     return pd.DataFrame(
         {
             "precision": [*prec, prec.mean(), micro_p],
             "recall": [*rec, rec.mean(), micro_r],
             "f1": [*f1, f1.mean(), micro_f1],
-            "support": [*support, n, n],
+            "support": [*support.tolist(), int(n), int(n)],
         },
         index=pd.Index([*frame.index, "macro", "micro"], dtype=object),
     )
