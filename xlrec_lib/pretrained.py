@@ -46,6 +46,7 @@ class PretrainConfig:
     num_heads: int = 4
     intermediate_size: int = 512
     max_length: int = 128
+    dropout: float = 0.0  # pretraining sees each verse about once: underfitting, not overfitting, is the risk
     batch_size: int = 64
     steps: int = 600
     lr: float = 1e-3
@@ -162,6 +163,7 @@ def build_model(cfg: PretrainConfig, tokenizer, log_prior: torch.Tensor | None =
     bert_cfg = BertConfig(vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
                           num_attention_heads=cfg.num_heads, intermediate_size=cfg.intermediate_size,
                           max_position_embeddings=cfg.max_length, type_vocab_size=2,
+                          hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout,
                           pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(cfg.seed)
     cls = BertForPreTraining if "nsp" in cfg.objective else BertForMaskedLM
