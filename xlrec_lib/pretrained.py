@@ -32,6 +32,12 @@ from xlrec_lib.mlm import Stream, encode, masked_lm_loss, train, unigram_log_pro
 from xlrec_lib.tokenization import language_sampling_probs, train_wordpiece
 
 OBJECTIVES = ("mlm", "mlm+tlm", "mlm+tlm+nsp")
+_TRAINING_MODULES = ("corpus.py", "masking.py", "mlm.py", "pretrained.py", "tokenization.py")
+
+
+def _training_code_digest() -> str:
+    here = Path(__file__).parent
+    return hashlib.sha1(b"".join((here / name).read_bytes() for name in _TRAINING_MODULES)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,9 @@ class PretrainConfig:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
 
     def key(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True)
+        """Cache key: the objective, then a hash of the configuration and of the training code, so that
+        changing either trains a new model instead of loading a stale one."""
+        blob = json.dumps(asdict(self), sort_keys=True) + _training_code_digest()
         return f"{self.objective.replace('+', '-')}-{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
 
 
@@ -90,7 +98,8 @@ def load_or_train_tokenizer(cfg: PretrainConfig, verses: pd.DataFrame, extra: di
     """WordPiece trained on the training split of every language (+ extra texts), cached by (langs, vocab)."""
     from transformers import PreTrainedTokenizerFast
 
-    folder = xconfig.cache_dir("tokenizers", f"wordpiece-{'-'.join(cfg.langs)}-{cfg.vocab_size}")
+    recipe = hashlib.sha1((Path(__file__).parent / "tokenization.py").read_bytes()).hexdigest()[:8]
+    folder = xconfig.cache_dir("tokenizers", f"wordpiece-{'-'.join(cfg.langs)}-{cfg.vocab_size}-{recipe}")
     if (folder / "tokenizer.json").exists():
         return PreTrainedTokenizerFast.from_pretrained(folder)
     texts = [t for lang_texts in monolingual_texts(verses, cfg.langs, "train", extra).values() for t in lang_texts]
