@@ -1,0 +1,154 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+from xlrec_lib.align import (
+    csls_scores,
+    fit_mapping,
+    info_nce,
+    procrustes,
+    reverse_test_pairs,
+    train_contrastive,
+    translation_accuracy,
+    word_translation,
+)
+from xlrec_lib.retrieval import embed_texts, paired_retrieval
+
+
+def random_rotation(dim: int, seed: int = 0) -> np.ndarray:
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(dim, dim)))
+    return q * np.sign(np.diag(r))
+
+
+def test_procrustes_recovers_a_known_rotation():
+    rng = np.random.default_rng(1)
+    rotation = random_rotation(20)
+    X = rng.normal(size=(200, 20))
+    W = procrustes(X, X @ rotation)
+    assert_allclose(W, rotation, atol=1e-10)
+    # with noise it is still close, and W stays orthogonal
+    W_noisy = procrustes(X, X @ rotation + 0.05 * rng.normal(size=X.shape))
+    assert_allclose(W_noisy @ W_noisy.T, np.eye(20), atol=1e-10)
+    assert np.abs(W_noisy - rotation).max() < 0.05
+
+
+def test_procrustes_is_the_least_squares_orthogonal_map():
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(50, 5)), rng.normal(size=(50, 5))
+    best = np.linalg.norm(X @ procrustes(X, Y) - Y)
+    for seed in range(20):  # no random orthogonal map does better
+        assert best <= np.linalg.norm(X @ random_rotation(5, seed) - Y) + 1e-12
+
+
+def test_procrustes_rejects_unpaired_input():
+    with pytest.raises(ValueError, match="paired"):
+        procrustes(np.ones((3, 2)), np.ones((4, 2)))
+    with pytest.raises(ValueError, match="no pairs"):
+        procrustes(np.ones((0, 2)), np.ones((0, 2)))
+
+
+def test_csls_matches_a_hand_computed_case():
+    src = np.array([[1.0, 0.0], [0.0, 1.0]])
+    tgt = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    # cos: src0 -> [1, .6, 0], src1 -> [0, .8, 1]
+    # k=1: r_T = [1, 1]; r_S = [1, .8, 1]
+    assert_allclose(csls_scores(src, tgt, k=1), [[0.0, -0.6, -2.0], [-2.0, -0.2, 0.0]], atol=1e-12)
+    # k=2: r_T = [(1+.6)/2, (1+.8)/2] = [.8, .9]; r_S = [(1+0)/2, (.8+.6)/2, (1+0)/2] = [.5, .7, .5]
+    assert_allclose(csls_scores(src, tgt, k=2), [[0.7, -0.3, -1.3], [-1.4, 0.0, 0.6]], atol=1e-12)
+    assert_allclose(csls_scores(src, tgt, k=2, rows=[1]), [[-1.4, 0.0, 0.6]], atol=1e-12)
+    assert_allclose(csls_scores(src, tgt, k=2, chunk=1), csls_scores(src, tgt, k=2))
+    with pytest.raises(ValueError, match="exceeds"):
+        csls_scores(src, tgt, k=3)
+
+
+def test_csls_demotes_a_hub():
+    # sources at 0 and 40 degrees; a "hub" target at 20 degrees is the nearest neighbour (cos 0.940) of both;
+    # each source's own partner lies 22 degrees away (cos 0.927), on the far side
+    def at(deg):
+        return [np.cos(np.radians(deg)), np.sin(np.radians(deg))]
+
+    src = np.array([at(0), at(40)])
+    tgt = np.array([at(20), at(-22), at(62)])  # hub, partner of source 0, partner of source 1
+    cosine = src @ tgt.T
+    assert (cosine.argmax(1) == 0).all()
+    assert (csls_scores(src, tgt, k=2).argmax(1) == [1, 2]).all()
+
+
+def test_translation_accuracy_counts_any_gold():
+    scores = np.array([[0.9, 0.1, 0.5], [0.1, 0.2, 0.3], [0.3, 0.2, 0.1]])
+    gold = [{2}, {2, 1}, {1}]
+    # row 0: ranking 0,2,1 -> gold 2 at rank 2; row 1: 2,1,0 -> rank 1; row 2: 0,1,2 -> rank 2
+    assert translation_accuracy(scores, gold, ks=(1, 2)) == {"P@1": pytest.approx(1 / 3), "P@2": 1.0}
+
+
+def test_word_translation_and_fit_mapping_on_a_rotated_copy():
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(60)]
+    en = rng.normal(size=(60, 10))
+    zh = en @ random_rotation(10, 4)
+    zh_words = [f"z{i}" for i in range(60)]
+    train = pd.DataFrame({"source": words[:40], "target": zh_words[:40]})
+    test = pd.DataFrame({"source": words[40:] + ["unknown"], "target": zh_words[40:] + ["z0"]})
+    W, n = fit_mapping(en, zh, words, zh_words, train)
+    assert n == 40
+    for method in ("nn", "csls"):
+        out = word_translation(en @ W, zh, words, zh_words, test, method=method, k=5)
+        assert out == {"P@1": 1.0, "P@5": 1.0, "n_queries": 20}
+    with pytest.raises(ValueError, match="method"):
+        word_translation(en, zh, words, zh_words, test, method="cosine")
+
+
+def test_reverse_test_pairs_keeps_only_unseen_targets():
+    train = pd.DataFrame({"source": ["a", "b"], "target": ["甲", "乙"]})
+    test = pd.DataFrame({"source": ["c", "d", "e"], "target": ["甲", "丙", "丁"]})
+    out = reverse_test_pairs(train, test)
+    assert out.to_dict("list") == {"source": ["丙", "丁"], "target": ["d", "e"]}
+
+
+def test_info_nce_equals_cross_entropy_of_scaled_cosines():
+    torch.manual_seed(0)
+    a, b = torch.randn(4, 3), torch.randn(4, 3)
+    logits = torch.nn.functional.normalize(a, dim=-1) @ torch.nn.functional.normalize(b, dim=-1).T / 0.1
+    one_way = -torch.log_softmax(logits, dim=1).diagonal().mean()
+    other_way = -torch.log_softmax(logits.T, dim=1).diagonal().mean()
+    torch.testing.assert_close(info_nce(a, b, 0.1, symmetric=False), one_way)
+    torch.testing.assert_close(info_nce(a, b, 0.1), (one_way + other_way) / 2)
+    assert info_nce(a, a, 0.01) < 1e-3  # identical pairs, distinct rows: nearly zero loss
+    with pytest.raises(ValueError, match="paired"):
+        info_nce(a, b[:3])
+
+
+def test_train_contrastive_aligns_a_tiny_bert(tiny_tokenizer, tiny_bert):
+    # "languages": latin letters and their CJK stand-ins, the same "sentences" in both
+    src = ["a b", "c d", "e f", "g h", "a c", "b d", "x y", "z a"]
+    swap = {"a": "甲", "b": "乙", "c": "丙", "d": "丁"}
+    tgt = [" ".join(swap.get(w, w) for w in s.split()) + " z" for s in src]
+    before = paired_retrieval(embed_texts(tiny_bert, tiny_tokenizer, src), embed_texts(tiny_bert, tiny_tokenizer, tgt))
+    calls = []
+
+    def augment(a, b, rng):
+        calls.append(len(a))
+        return a, b
+
+    losses = train_contrastive(tiny_bert, tiny_tokenizer, src, tgt, epochs=40, batch_size=8, lr=3e-3,
+                               temperature=0.1, augment=augment, progress=False)
+    after = paired_retrieval(embed_texts(tiny_bert, tiny_tokenizer, src), embed_texts(tiny_bert, tiny_tokenizer, tgt))
+    assert len(losses) == 40 and calls == [8] * 40
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) / 2
+    assert after["MRR"] > before["MRR"] and after["P@1"] == 1.0
+    assert not tiny_bert.training
+
+
+def test_train_contrastive_is_deterministic(tiny_tokenizer):
+    from conftest import make_tiny_bert
+
+    src, tgt = ["a b", "c d", "e f", "g h"], ["甲 b", "丙 d", "e f z", "g h z"]
+    runs = []
+    for _ in range(2):
+        model = make_tiny_bert(len(tiny_tokenizer))
+        runs.append(train_contrastive(model, tiny_tokenizer, src, tgt, epochs=3, batch_size=2, progress=False))
+    assert runs[0] == runs[1]
+    with pytest.raises(ValueError, match="targets"):
+        train_contrastive(model, tiny_tokenizer, src, tgt[:3])
