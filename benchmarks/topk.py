@@ -187,7 +187,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
         faiss.omp_set_num_threads(args.threads)
-    repeats = args.repeats or (3 if args.quick else 5)
+    repeats = args.repeats or 3
     print(f"{platform.processor() or platform.machine()}; torch {torch.__version__} with {torch.get_num_threads()} "
           f"threads; faiss {faiss.__version__} with {faiss.omp_get_max_threads()} threads; repeats {repeats}")
     start = time.perf_counter()

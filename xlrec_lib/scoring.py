@@ -118,7 +118,7 @@ def fit_platt(scores, labels, l2: float = 0.0, max_iter: int = 100, tol: float =
     if y.min() == y.max():
         raise ValueError(f"fit_platt needs both labels, got only {int(y[0])}")
     pos, neg = s[y == 1], s[y == 0]
-    if l2 == 0 and (pos.min() > neg.max() or pos.max() < neg.min()):
+    if l2 == 0 and (pos.min() >= neg.max() or pos.max() <= neg.min()):  # (quasi-)separable
         raise ValueError("fit_platt: a threshold on the scores separates the labels perfectly, so the maximum "
                          "likelihood slope is infinite; pass l2 > 0")
     x = torch.stack([s, torch.ones_like(s)], dim=1)  # (n, 2)
