@@ -13,9 +13,11 @@ Compares, on the same vectors and in one run:
 The vectors are random (standard normal, then unit length, so the inner product is the cosine): timing does
 not depend on what the vectors mean. Sizes: MovieLens-100k (943 x 1682) and a large case (full: 100k users x
 50k items; ``--quick``: 10k users x 50k items), 64 dimensions, k = 10. Each fast method keeps its best time over
-``--repeats`` interleaved runs (the machine may be shared). Peak memory is the rise of the process's resident
-set during the method's first run (``VmHWM`` after a reset through ``/proc/self/clear_refs``; elsewhere the rise
-of ``ru_maxrss``, which only shows new highs). The last line is ``RESULT topk ...``.
+``--repeats`` interleaved runs (default 3, 2 with ``--quick``; the machine may be shared). Peak memory is the rise
+of the process's resident set during the method's first run (``VmHWM`` after a reset through
+``/proc/self/clear_refs``; elsewhere the rise of ``ru_maxrss``, which only shows new highs). The ratios in the last
+line, ``RESULT topk ...``, are for the large case: ``ratio_loop`` = seed loop time / ours, ``ratio_faiss`` = ours /
+faiss (below 1: ours is faster).
 
     python benchmarks/topk.py --quick      # under a minute
     python benchmarks/topk.py              # full sizes, a few minutes
@@ -187,14 +189,14 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
         faiss.omp_set_num_threads(args.threads)
-    repeats = args.repeats or 3
+    repeats = args.repeats or (2 if args.quick else 3)
     print(f"{platform.processor() or platform.machine()}; torch {torch.__version__} with {torch.get_num_threads()} "
           f"threads; faiss {faiss.__version__} with {faiss.omp_get_max_threads()} threads; repeats {repeats}")
     start = time.perf_counter()
     ml = bench_case("ml-100k", 943, 1682, repeats, seed_sample=40, numpy_sample=943)
     large_users = 10_000 if args.quick else 100_000
     large = bench_case("large", large_users, 50_000, repeats, seed_sample=2 if args.quick else 4,
-                       numpy_sample=1000 if args.quick else 5000)
+                       numpy_sample=300 if args.quick else 5000)
     print(f"\ntotal benchmark time {time.perf_counter() - start:.1f} s")
     print(
         f"RESULT topk ratio_loop={large['ratio_loop']:.0f} ratio_faiss={large['ratio_faiss']:.3f} "
