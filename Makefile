@@ -6,9 +6,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# A CPU build of torch is installed first unless the environment already has torch.
-# Override on a GPU machine, e.g. `make test TORCH_SPEC=torch`.
+# torch is installed first, unless the environment already has it. On this project's machines
+# torch==2.13.0 resolves to a CPU wheel kept on disk; on another Linux machine without a GPU add
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu (PyPI's Linux torch is the multi-GB CUDA build).
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH" PYDEVD_DISABLE_FILE_VALIDATION=1
 
@@ -27,7 +29,8 @@ $(STAMP): requirements.txt pyproject.toml
 	@start=$$(date +%s); \
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV); \
 	$(BIN)/python -m pip install -q --upgrade pip; \
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"; \
+	$(BIN)/python -c "import torch" 2>/dev/null || \
+	  $(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)); \
 	$(BIN)/python -m pip install -q -r requirements.txt; \
 	$(BIN)/python -m pip install -q --no-deps -e .; \
 	echo "== set-up took $$(( $$(date +%s) - start )) s"

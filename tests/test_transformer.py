@@ -34,6 +34,9 @@ def test_embeddings_adds_scaled_tokens_and_positions():
     assert_close(emb(ids), expected)
     with pytest.raises(ValueError, match="max_len"):
         emb(torch.zeros(1, 7, dtype=torch.long))
+    big = T.Embeddings(vocab=1000, dim=64)
+    scaled = big.tokens.weight * math.sqrt(64)
+    assert 0.9 < scaled.std().item() < 1.1  # token part on the scale of the position codes
 
 
 def test_masks():

@@ -38,13 +38,14 @@ class Embeddings(nn.Module):
         super().__init__()
         self.dim = dim
         self.tokens = nn.Embedding(vocab, dim)
+        nn.init.normal_(self.tokens.weight, std=dim**-0.5)  # as when shared with the output layer
         self.register_buffer("positions", sinusoidal_positions(max_len, dim), persistent=False)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         seq = ids.shape[1]
         if seq > self.positions.shape[0]:
             raise ValueError(f"sequence of {seq} tokens exceeds max_len={self.positions.shape[0]}")
-        # sqrt(dim) keeps token vectors (init N(0,1)/sqrt-scaled) on the scale of the unit-bounded PE
+        # token entries start with std 1/sqrt(dim); times sqrt(dim) they have std 1, the scale of PE's [-1, 1]
         return self.tokens(ids) * math.sqrt(self.dim) + self.positions[:seq]
 
 
