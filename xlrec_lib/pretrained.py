@@ -54,14 +54,14 @@ class PretrainConfig:
     max_length: int = 128
     dropout: float = 0.0  # pretraining sees each verse about once: underfitting, not overfitting, is the risk
     batch_size: int = 64
-    steps: int = 600
+    steps: int = 400
     lr: float = 1e-3
     alpha: float = 0.5  # language sampling exponent (XLM)
     tlm_share: float = 0.5  # share of micro-batches drawn from translation pairs
     nsp_share: float = 0.25  # share drawn from next-sentence pairs (objective mlm+tlm+nsp only)
     train_fraction: float = 1.0  # share of the training verses used (quick mode uses fewer)
     eval_verses: int = 0  # held-out verses per language for perplexity during training (0 = the whole book)
-    eval_every: int = 150
+    eval_every: int = 100
     seed: int = 0
 
     def __post_init__(self):
