@@ -132,3 +132,12 @@ def test_history_records_the_stream_of_each_step(tokenizer):
     hist = mlm.train(model, tokenizer, streams, {"a": 0.8, "b": 0.2}, steps=50, lr=1e-3, progress=False)
     share = hist["stream"].value_counts(normalize=True)
     assert set(share.index) == {"a", "b"} and share["a"] > share["b"]
+
+
+def test_nsp_accuracy_counts_correct_predictions(tokenizer):
+    model = _model(tokenizer, nsp=True).eval()
+    ex = mlm.encode(tokenizer, pairs=[(TEXTS[0], TEXTS[3], 0), (TEXTS[0], TEXTS[1], 1), (TEXTS[2], TEXTS[5], 0)])
+    with torch.no_grad():
+        torch.nn.init.zeros_(model.cls.seq_relationship.weight)
+        model.cls.seq_relationship.bias.copy_(torch.tensor([1.0, 0.0]))  # always predicts label 0
+    assert mlm.nsp_accuracy(model, tokenizer, ex) == pytest.approx(2 / 3)

@@ -172,6 +172,19 @@ def masked_lm_loss(model, tokenizer, examples: Examples, batch_size: int = 64, s
     return total / max(count, 1)
 
 
+@torch.no_grad()
+def nsp_accuracy(model, tokenizer, examples: Examples, batch_size: int = 128, seed: int = 0) -> float:
+    """Share of next-sentence pairs whose label the NSP head of a ``BertForPreTraining`` predicts."""
+    device = next(model.parameters()).device
+    correct = 0
+    for idx in bucket_batches(examples.lengths(), batch_size, seed):
+        b = {k: v.to(device) for k, v in collate(examples, idx, tokenizer.pad_token_id).items()}
+        logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
+                       token_type_ids=b["token_type_ids"]).seq_relationship_logits
+        correct += int((logits.argmax(-1) == b["nsp_labels"]).sum())
+    return correct / len(examples)
+
+
 def unigram_log_probs(train: list[Examples], vocab_size: int) -> torch.Tensor:
     """``(vocab,)`` log-frequencies of the regular tokens of ``train`` (add-one smoothed)."""
     counts = torch.ones(vocab_size, dtype=torch.float64)
