@@ -5,9 +5,12 @@ import torch
 from numpy.testing import assert_allclose
 
 from xlrec_lib.align import (
+    bidirectional_retrieval,
     csls_scores,
     fit_mapping,
     info_nce,
+    muse_evaluation,
+    pair_similarities,
     procrustes,
     reverse_test_pairs,
     train_contrastive,
@@ -152,3 +155,31 @@ def test_train_contrastive_is_deterministic(tiny_tokenizer):
     assert runs[0] == runs[1]
     with pytest.raises(ValueError, match="targets"):
         train_contrastive(model, tiny_tokenizer, src, tgt[:3])
+
+
+def test_muse_evaluation_on_a_rotated_copy_both_ways():
+    from xlrec_lib.word_vectors import WordVectors
+
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(80, 12))
+    en = WordVectors([f"w{i}" for i in range(80)], base, np.ones(80))
+    zh = WordVectors([f"z{i}" for i in range(80)], base @ random_rotation(12, 6), np.ones(80))
+    train = pd.DataFrame({"source": en.words[:50], "target": zh.words[:50]})
+    test = pd.DataFrame({"source": en.words[50:], "target": zh.words[50:]})
+    rows, W = muse_evaluation(en, zh, train, test, k=5)
+    assert [(r["direction"], r["method"]) for r in rows] == [("en→zh", "NN"), ("en→zh", "CSLS"), ("zh→en", "NN"),
+                                                            ("zh→en", "CSLS")]
+    assert all(r["P@1"] == 1.0 and r["n_queries"] == 30 and r["train_pairs"] == 50 for r in rows)
+    assert_allclose(W @ W.T, np.eye(12), atol=1e-10)
+
+
+def test_bidirectional_retrieval_and_pair_similarities():
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    b = torch.tensor([[1.0, 0.1], [0.1, 1.0], [1.0, 0.9]])
+    out = bidirectional_retrieval(a, b, "en", "fr", ks=(1,))
+    assert set(out) == {"en→fr P@1", "en→fr MRR", "fr→en P@1", "fr→en MRR"}
+    assert out["en→fr P@1"] == paired_retrieval(a, b, (1,))["P@1"]
+    true, rand = pair_similarities(a, b, n_random=50)
+    assert true.shape == (3,) and rand.shape == (50,)
+    assert_allclose(true, torch.nn.functional.cosine_similarity(a, b).numpy(), rtol=1e-6)
+    assert rand.max() < true.max()

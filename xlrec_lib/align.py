@@ -140,7 +140,53 @@ def fit_mapping(src_vecs: np.ndarray, tgt_vecs: np.ndarray, src_vocab: Sequence[
     return procrustes(np.asarray(src_vecs)[s_idx], np.asarray(tgt_vecs)[t_idx]), len(s_idx)
 
 
+def muse_evaluation(src_vectors, tgt_vectors, train_pairs, test_pairs, k: int = 10,
+                    src: str = "en", tgt: str = "zh") -> tuple[list[dict], np.ndarray]:
+    """The MUSE supervised protocol both ways: normalise and centre, fit Procrustes on ``train_pairs`` (``source`` in
+    ``src``), then P@1/P@5 by nearest neighbour and by CSLS, ``src -> tgt`` on ``test_pairs`` and ``tgt -> src`` on
+    ``reverse_test_pairs``. ``*_vectors`` are ``WordVectors`` (``.words``, ``.vectors``).
+    Returns ``(rows, W)`` with one row per direction and method."""
+    X, Y = normalize_center(src_vectors.vectors), normalize_center(tgt_vectors.vectors)
+    W, n_pairs = fit_mapping(X, Y, src_vectors.words, tgt_vectors.words, train_pairs)
+    reverse = reverse_test_pairs(train_pairs, test_pairs)
+    rows = []
+    for direction, (q, qv, t, tv, pairs) in {
+        f"{src}→{tgt}": (X @ W, src_vectors.words, Y, tgt_vectors.words, test_pairs),
+        f"{tgt}→{src}": (Y @ W.T, tgt_vectors.words, X, src_vectors.words, reverse),  # W orthogonal: inverse = W^T
+    }.items():
+        for method in ("nn", "csls"):
+            out = word_translation(q, t, qv, tv, pairs, method=method, k=k)
+            rows.append({"direction": direction, "method": method.upper(), **out, "train_pairs": n_pairs})
+    return rows, W
+
+
 # ------------------------------------------------------------------------------------------- sentence level
+
+
+def bidirectional_retrieval(a: torch.Tensor, b: torch.Tensor, src: str = "en", tgt: str = "zh",
+                            ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
+    """``paired_retrieval`` both ways, flat: ``{"en→zh P@1": ..., "en→zh MRR": ..., "zh→en P@1": ...}``."""
+    from xlrec_lib.retrieval import paired_retrieval
+
+    out = {}
+    for name, (x, y) in {f"{src}→{tgt}": (a, b), f"{tgt}→{src}": (b, a)}.items():
+        out.update({f"{name} {metric}": value for metric, value in paired_retrieval(x, y, ks).items()})
+    return out
+
+
+def pair_similarities(a: torch.Tensor, b: torch.Tensor, n_random: int | None = None, seed: int = 0
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Cosines of the true pairs ``(a[i], b[i])`` and of random pairs ``(a[i], b[j])``, ``j != i`` (``n_random``
+    of them, default as many as true pairs), for histograms of how well a space separates translations."""
+    a, b = F.normalize(a.float(), dim=-1), F.normalize(b.float(), dim=-1)
+    n = len(a)
+    if n < 2:
+        raise ValueError("pair_similarities needs at least two pairs")
+    rng = np.random.default_rng(seed)
+    i = rng.integers(n, size=n_random or n)
+    j = (i + rng.integers(1, n, size=len(i))) % n  # never the partner itself
+    true = (a * b).sum(-1).numpy()
+    return true, (a[i] * b[j]).sum(-1).numpy()
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.05, symmetric: bool = True) -> torch.Tensor:
@@ -213,4 +259,5 @@ def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], 
 
 
 __all__ = ["normalize_center", "procrustes", "csls_scores", "lexicon_indices", "translation_accuracy",
-           "word_translation", "reverse_test_pairs", "fit_mapping", "info_nce", "encode_batch", "train_contrastive"]
+           "word_translation", "reverse_test_pairs", "fit_mapping", "muse_evaluation",
+           "bidirectional_retrieval", "pair_similarities", "info_nce", "encode_batch", "train_contrastive"]
