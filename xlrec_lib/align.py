@@ -214,13 +214,14 @@ def encode_batch(model, tokenizer, texts: list[str], max_length: int = 128, devi
 def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], epochs: float = 1.0,
                       batch_size: int = 64, lr: float = 5e-5, temperature: float = 0.05, warmup: float = 0.06,
                       max_length: int = 128, seed: int = 0, augment: Callable | None = None, device=None,
-                      progress: bool = True) -> list[float]:
+                      progress: bool = True, steps: int | None = None) -> list[float]:
     """Fine-tune ``model`` (a ``transformers`` encoder, in place) so that ``src[i]`` and ``tgt[i]`` embed together.
 
     Each step draws ``batch_size`` pairs; the other pairs of the batch are the negatives (``info_nce``). AdamW with
     linear warm-up over ``warmup`` of the steps and linear decay; gradients clipped at norm 1. ``augment``, if
     given, is called as ``augment(src_batch, tgt_batch, rng) -> (src_batch, tgt_batch)`` on every batch (e.g.
-    code-switching). ``epochs`` may be fractional. Returns the loss of every step; the model is left in eval mode.
+    code-switching). ``epochs`` may be fractional; ``steps``, if given, replaces it. Returns the loss of every
+    step; the model is left in eval mode.
     """
     if len(src) != len(tgt):
         raise ValueError(f"train_contrastive: {len(src)} source texts but {len(tgt)} targets")
@@ -230,7 +231,7 @@ def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], 
     device = device or next(encoder.parameters()).device
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    steps = max(1, math.ceil(epochs * len(src) / batch_size))
+    steps = steps or max(1, math.ceil(epochs * len(src) / batch_size))
     order = np.concatenate([rng.permutation(len(src)) for _ in range(math.ceil(steps * batch_size / len(src)))])
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=lr, weight_decay=0.01)
     n_warm = max(1, int(warmup * steps))

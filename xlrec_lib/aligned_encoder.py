@@ -76,8 +76,7 @@ def load_or_align(tokenizer, model, base_key: str, verses, cfg: AlignConfig = Al
             raise ValueError(f"code-switching uses the English-Chinese lexicon; langs must be ('zh',), not {cfg.langs}")
         augment = code_switcher(bilingual_lexicon("train"), rate=cfg.code_switch)
     start = time.perf_counter()
-    losses = train_contrastive(encoder, tokenizer, src, tgt, epochs=cfg.steps * cfg.batch_size / len(src),
-                               batch_size=cfg.batch_size, lr=cfg.lr,
+    losses = train_contrastive(encoder, tokenizer, src, tgt, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                                temperature=cfg.temperature, max_length=cfg.max_length, seed=cfg.seed,
                                augment=augment, progress=progress)
     info = {"config": asdict(cfg), "base": base_key, "pairs": len(src), "losses": losses,
