@@ -37,3 +37,10 @@ def tiny_tokenizer():
 @pytest.fixture
 def tiny_bert(tiny_tokenizer):
     return make_tiny_bert(len(tiny_tokenizer))
+
+
+@pytest.fixture
+def tiny_bert_factory():
+    """``make_tiny_bert`` itself, for tests that need several fresh models (import it through this fixture:
+    ``from conftest import ...`` would pick whichever conftest module Python imported first)."""
+    return make_tiny_bert

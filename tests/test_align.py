@@ -144,9 +144,8 @@ def test_train_contrastive_aligns_a_tiny_bert(tiny_tokenizer, tiny_bert):
     assert not tiny_bert.training
 
 
-def test_train_contrastive_is_deterministic(tiny_tokenizer):
-    from conftest import make_tiny_bert
-
+def test_train_contrastive_is_deterministic(tiny_tokenizer, tiny_bert_factory):
+    make_tiny_bert = tiny_bert_factory
     src, tgt = ["a b", "c d", "e f", "g h"], ["甲 b", "丙 d", "e f z", "g h z"]
     runs = []
     for _ in range(2):
