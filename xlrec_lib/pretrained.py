@@ -54,7 +54,7 @@ class PretrainConfig:
     max_length: int = 128
     dropout: float = 0.0  # pretraining sees each verse about once: underfitting, not overfitting, is the risk
     batch_size: int = 64
-    steps: int = 400
+    steps: int = 300
     lr: float = 1e-3
     alpha: float = 0.5  # language sampling exponent (XLM)
     tlm_share: float = 0.5  # share of micro-batches drawn from translation pairs
