@@ -214,14 +214,15 @@ def encode_batch(model, tokenizer, texts: list[str], max_length: int = 128, devi
 def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], epochs: float = 1.0,
                       batch_size: int = 64, lr: float = 5e-5, temperature: float = 0.05, warmup: float = 0.06,
                       max_length: int = 128, seed: int = 0, augment: Callable | None = None, device=None,
-                      progress: bool = True, steps: int | None = None) -> list[float]:
+                      progress: bool = True, steps: int | None = None, bucket: int = 16) -> list[float]:
     """Fine-tune ``model`` (a ``transformers`` encoder, in place) so that ``src[i]`` and ``tgt[i]`` embed together.
 
     Each step draws ``batch_size`` pairs; the other pairs of the batch are the negatives (``info_nce``). AdamW with
     linear warm-up over ``warmup`` of the steps and linear decay; gradients clipped at norm 1. ``augment``, if
     given, is called as ``augment(src_batch, tgt_batch, rng) -> (src_batch, tgt_batch)`` on every batch (e.g.
-    code-switching). ``epochs`` may be fractional; ``steps``, if given, replaces it. Returns the loss of every
-    step; the model is left in eval mode.
+    code-switching). ``epochs`` may be fractional; ``steps``, if given, replaces it. ``bucket``: batches are cut
+    from windows of that many batches sorted by length (less padding; 1 = plain random batches). Returns the loss
+    of every step; the model is left in eval mode.
     """
     if len(src) != len(tgt):
         raise ValueError(f"train_contrastive: {len(src)} source texts but {len(tgt)} targets")
@@ -233,6 +234,13 @@ def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], 
     torch.manual_seed(seed)
     steps = steps or max(1, math.ceil(epochs * len(src) / batch_size))
     order = np.concatenate([rng.permutation(len(src)) for _ in range(math.ceil(steps * batch_size / len(src)))])
+    if bucket > 1:  # sort each window of `bucket` batches by length, then shuffle the batches: less padding
+        lengths = np.array([len(s) + len(t) for s, t in zip(src, tgt, strict=True)])
+        window = bucket * batch_size
+        order = np.concatenate([w[np.argsort(lengths[w], kind="stable")]
+                                for w in np.split(order, range(window, len(order), window))])
+        batches = np.split(order[: len(order) // batch_size * batch_size], len(order) // batch_size)
+        order = np.concatenate([batches[i] for i in rng.permutation(len(batches))])
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=lr, weight_decay=0.01)
     n_warm = max(1, int(warmup * steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(

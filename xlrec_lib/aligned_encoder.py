@@ -32,7 +32,7 @@ class AlignConfig:
     seed: int = 0
 
     def key(self, base: str) -> str:
-        blob = json.dumps({"base": base, **asdict(self), "v": 1}, sort_keys=True)
+        blob = json.dumps({"base": base, **asdict(self), "v": 2}, sort_keys=True)  # v: training code version
         return f"aligned-{hashlib.sha1(blob.encode()).hexdigest()[:12]}"
 
 
