@@ -123,6 +123,19 @@ def test_info_nce_equals_cross_entropy_of_scaled_cosines():
         info_nce(a, b[:3])
 
 
+def test_centred_info_nce_subtracts_one_mean_for_both_sides():
+    torch.manual_seed(0)
+    a, b = torch.randn(5, 4), torch.randn(5, 4)
+    mean = torch.cat([a, b]).mean(0)
+    torch.testing.assert_close(info_nce(a, b, 0.1, center=True), info_nce(a - mean, b - mean, 0.1))
+    shared = 10 * torch.randn(4)  # a vector every sentence shares: centring removes it, the plain loss sees it
+    torch.testing.assert_close(info_nce(a + shared, b + shared, 0.1, center=True), info_nce(a, b, 0.1, center=True))
+    assert abs(info_nce(a + shared, b + shared, 0.1) - info_nce(a, b, 0.1)) > 0.1
+    b_close = a + 0.1 * torch.randn(5, 4)
+    offset = 3 * torch.randn(4)  # a gap between the two sides (languages) is kept: it still costs loss
+    assert info_nce(a + offset, b_close - offset, 0.1, center=True) > info_nce(a, b_close, 0.1, center=True) + 0.5
+
+
 def test_train_contrastive_aligns_a_tiny_bert(tiny_tokenizer, tiny_bert):
     # "languages": latin letters and their CJK stand-ins, the same "sentences" in both
     src = ["a b", "c d", "e f", "g h", "a c", "b d", "x y", "z a"]

@@ -189,13 +189,21 @@ def pair_similarities(a: torch.Tensor, b: torch.Tensor, n_random: int | None = N
     return true, (a[i] * b[j]).sum(-1).numpy()
 
 
-def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.05, symmetric: bool = True) -> torch.Tensor:
+def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.05, symmetric: bool = True,
+             center: bool = False) -> torch.Tensor:
     """InfoNCE with in-batch negatives: row i of ``a`` ``(batch, dim)`` must pick row i of ``b`` among all rows.
 
     ``L = -1/B sum_i log softmax_j(cos(a_i, b_j) / tau)_i``; ``symmetric`` averages it with the b -> a direction.
+    ``center`` first subtracts the mean of all ``2B`` rows (both sides together) from every row.
     """
     if a.shape != b.shape:
         raise ValueError(f"info_nce: a {tuple(a.shape)} and b {tuple(b.shape)} must be paired row by row")
+    if center:
+        # Without this, a model whose two languages start in separate clouds learns the shortcut of sending every
+        # sentence to one vector (loss = log B, no gradient left). Subtracting one mean for both sides removes that
+        # shared vector but keeps the gap between the languages' means, which the loss then closes.
+        mean = torch.cat([a, b]).mean(0)
+        a, b = a - mean, b - mean
     logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / temperature
     target = torch.arange(len(a), device=a.device)
     loss = F.cross_entropy(logits, target)
@@ -214,15 +222,17 @@ def encode_batch(model, tokenizer, texts: list[str], max_length: int = 128, devi
 def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], epochs: float = 1.0,
                       batch_size: int = 64, lr: float = 5e-5, temperature: float = 0.05, warmup: float = 0.06,
                       max_length: int = 128, seed: int = 0, augment: Callable | None = None, device=None,
-                      progress: bool = True, steps: int | None = None, bucket: int = 16) -> list[float]:
+                      progress: bool = True, steps: int | None = None, bucket: int = 16, center: bool = True
+                      ) -> list[float]:
     """Fine-tune ``model`` (a ``transformers`` encoder, in place) so that ``src[i]`` and ``tgt[i]`` embed together.
 
     Each step draws ``batch_size`` pairs; the other pairs of the batch are the negatives (``info_nce``). AdamW with
     linear warm-up over ``warmup`` of the steps and linear decay; gradients clipped at norm 1. ``augment``, if
     given, is called as ``augment(src_batch, tgt_batch, rng) -> (src_batch, tgt_batch)`` on every batch (e.g.
     code-switching). ``epochs`` may be fractional; ``steps``, if given, replaces it. ``bucket``: batches are cut
-    from windows of that many batches sorted by length (less padding; 1 = plain random batches). Returns the loss
-    of every step; the model is left in eval mode.
+    from windows of that many batches sorted by length (less padding; 1 = plain random batches). ``center``: the
+    batch-centred loss (``info_nce(..., center=True)``); the trained encoder is used as it is, uncentred. Returns
+    the loss of every step; the model is left in eval mode.
     """
     if len(src) != len(tgt):
         raise ValueError(f"train_contrastive: {len(src)} source texts but {len(tgt)} targets")
@@ -254,7 +264,7 @@ def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], 
         if augment is not None:
             a, b = augment(a, b, rng)
         loss = info_nce(encode_batch(encoder, tokenizer, a, max_length, device),
-                        encode_batch(encoder, tokenizer, b, max_length, device), temperature)
+                        encode_batch(encoder, tokenizer, b, max_length, device), temperature, center=center)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)

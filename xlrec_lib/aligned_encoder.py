@@ -29,10 +29,11 @@ class AlignConfig:
     max_length: int = 64
     train_fraction: float = 1.0  # share of the training pairs used (seeded)
     code_switch: float = 0.0  # code-switching rate (0 = off); see xlrec_lib.augment
+    center: bool = True  # batch-centred InfoNCE (xlrec_lib.align.info_nce); False collapses the full-size model
     seed: int = 0
 
     def key(self, base: str) -> str:
-        blob = json.dumps({"base": base, **asdict(self), "v": 2}, sort_keys=True)  # v: training code version
+        blob = json.dumps({"base": base, **asdict(self), "v": 3}, sort_keys=True)  # v: training code version
         return f"aligned-{hashlib.sha1(blob.encode()).hexdigest()[:12]}"
 
 
@@ -78,7 +79,7 @@ def load_or_align(tokenizer, model, base_key: str, verses, cfg: AlignConfig = Al
     start = time.perf_counter()
     losses = train_contrastive(encoder, tokenizer, src, tgt, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                                temperature=cfg.temperature, max_length=cfg.max_length, seed=cfg.seed,
-                               augment=augment, progress=progress)
+                               augment=augment, progress=progress, center=cfg.center)
     info = {"config": asdict(cfg), "base": base_key, "pairs": len(src), "losses": losses,
             "seconds": time.perf_counter() - start}
     encoder.save_pretrained(folder)
