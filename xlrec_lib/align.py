@@ -199,7 +199,7 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.05, symmet
     if a.shape != b.shape:
         raise ValueError(f"info_nce: a {tuple(a.shape)} and b {tuple(b.shape)} must be paired row by row")
     if center:
-        # Without this, a model whose two languages start in separate clouds learns the shortcut of sending every
+        # Without this, a model whose two languages start in separate clouds can take the shortcut of sending every
         # sentence to one vector (loss = log B, no gradient left). Subtracting one mean for both sides removes that
         # shared vector but keeps the gap between the languages' means, which the loss then closes.
         mean = torch.cat([a, b]).mean(0)

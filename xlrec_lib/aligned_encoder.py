@@ -29,7 +29,7 @@ class AlignConfig:
     max_length: int = 64
     train_fraction: float = 1.0  # share of the training pairs used (seeded)
     code_switch: float = 0.0  # code-switching rate (0 = off); see xlrec_lib.augment
-    center: bool = True  # batch-centred InfoNCE (xlrec_lib.align.info_nce); False collapses the full-size model
+    center: bool = True  # batch-centred InfoNCE (xlrec_lib.align.info_nce); False collapsed an earlier checkpoint
     seed: int = 0
 
     def key(self, base: str) -> str:
