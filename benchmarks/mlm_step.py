@@ -28,9 +28,9 @@ def run_variant(variant: str, quick: bool, steps: int, warmup: int) -> dict:
     import torch
 
     from xlrec_lib import config
-    from xlrec_lib.corpus import extra_training_texts, load_verses
-    from xlrec_lib.mlm import Stream, add_masks, make_optimizer, pretraining_loss
-    from xlrec_lib.pretrained import (
+    from xlrec_lib.lm.corpus import extra_training_texts, load_verses
+    from xlrec_lib.lm.mlm import Stream, add_masks, make_optimizer, pretraining_loss
+    from xlrec_lib.lm.pretrained import (
         build_model,
         build_streams,
         course_config,

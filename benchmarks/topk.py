@@ -38,7 +38,7 @@ import faiss
 import numpy as np
 import torch
 
-from xlrec_lib.scoring import seed_topk_loop, topk
+from xlrec_lib.rec.topk import seed_topk_loop, topk
 
 K = 10
 DIM = 64

@@ -1,0 +1,68 @@
+"""InfoNCE and contrastive training of a tiny BERT."""
+
+import numpy as np
+import pytest
+import torch
+
+from xlrec_lib.crosslingual.contrastive import info_nce, train_contrastive
+from xlrec_lib.crosslingual.retrieval import paired_retrieval
+from xlrec_lib.encoders.pooling import embed_texts
+
+
+def test_info_nce_equals_cross_entropy_of_scaled_cosines():
+    torch.manual_seed(0)
+    a, b = torch.randn(4, 3), torch.randn(4, 3)
+    logits = torch.nn.functional.normalize(a, dim=-1) @ torch.nn.functional.normalize(b, dim=-1).T / 0.1
+    one_way = -torch.log_softmax(logits, dim=1).diagonal().mean()
+    other_way = -torch.log_softmax(logits.T, dim=1).diagonal().mean()
+    torch.testing.assert_close(info_nce(a, b, 0.1, symmetric=False), one_way)
+    torch.testing.assert_close(info_nce(a, b, 0.1), (one_way + other_way) / 2)
+    assert info_nce(a, a, 0.01) < 1e-3  # identical pairs, distinct rows: nearly zero loss
+    with pytest.raises(ValueError, match="paired"):
+        info_nce(a, b[:3])
+
+
+def test_centred_info_nce_subtracts_one_mean_for_both_sides():
+    torch.manual_seed(0)
+    a, b = torch.randn(5, 4), torch.randn(5, 4)
+    mean = torch.cat([a, b]).mean(0)
+    torch.testing.assert_close(info_nce(a, b, 0.1, center=True), info_nce(a - mean, b - mean, 0.1))
+    shared = 10 * torch.randn(4)  # a vector every sentence shares: centring removes it, the plain loss sees it
+    torch.testing.assert_close(info_nce(a + shared, b + shared, 0.1, center=True), info_nce(a, b, 0.1, center=True))
+    assert abs(info_nce(a + shared, b + shared, 0.1) - info_nce(a, b, 0.1)) > 0.1
+    b_close = a + 0.1 * torch.randn(5, 4)
+    offset = 3 * torch.randn(4)  # a gap between the two sides (languages) is kept: it still costs loss
+    assert info_nce(a + offset, b_close - offset, 0.1, center=True) > info_nce(a, b_close, 0.1, center=True) + 0.5
+
+
+def test_train_contrastive_aligns_a_tiny_bert(tiny_tokenizer, tiny_bert):
+    # "languages": latin letters and their CJK stand-ins, the same "sentences" in both
+    src = ["a b", "c d", "e f", "g h", "a c", "b d", "x y", "z a"]
+    swap = {"a": "甲", "b": "乙", "c": "丙", "d": "丁"}
+    tgt = [" ".join(swap.get(w, w) for w in s.split()) + " z" for s in src]
+    before = paired_retrieval(embed_texts(tiny_bert, tiny_tokenizer, src), embed_texts(tiny_bert, tiny_tokenizer, tgt))
+    calls = []
+
+    def augment(a, b, rng):
+        calls.append(len(a))
+        return a, b
+
+    losses = train_contrastive(tiny_bert, tiny_tokenizer, src, tgt, epochs=40, batch_size=8, lr=3e-3,
+                               temperature=0.1, augment=augment, progress=False)
+    after = paired_retrieval(embed_texts(tiny_bert, tiny_tokenizer, src), embed_texts(tiny_bert, tiny_tokenizer, tgt))
+    assert len(losses) == 40 and calls == [8] * 40
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) / 2
+    assert after["MRR"] > before["MRR"] and after["P@1"] == 1.0
+    assert not tiny_bert.training
+
+
+def test_train_contrastive_is_deterministic(tiny_tokenizer, tiny_bert_factory):
+    make_tiny_bert = tiny_bert_factory
+    src, tgt = ["a b", "c d", "e f", "g h"], ["甲 b", "丙 d", "e f z", "g h z"]
+    runs = []
+    for _ in range(2):
+        model = make_tiny_bert(len(tiny_tokenizer))
+        runs.append(train_contrastive(model, tiny_tokenizer, src, tgt, epochs=3, batch_size=2, progress=False))
+    assert runs[0] == runs[1]
+    with pytest.raises(ValueError, match="targets"):
+        train_contrastive(model, tiny_tokenizer, src, tgt[:3])

@@ -1,0 +1,39 @@
+"""Parallel-sentence retrieval: P@k, MRR and the tie rule; pair similarities."""
+
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+from xlrec_lib.crosslingual.retrieval import bidirectional_retrieval, pair_similarities, paired_retrieval
+
+
+def test_paired_retrieval_hand_case():
+    # partners: 0->0 ranks 1; 1->1 ranks 2 (target 0 is closer); 2->2 ranks 1
+    src = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0]])
+    tgt = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 2.0]])
+    # cosines of src1=[1,.1]: tgt0 0.995, tgt1 0.0995, tgt2 ~-0.355 -> partner tgt1 ranks 2
+    # src2=[0,1]: tgt0 0, tgt1 1, tgt2 0.894 -> partner tgt2 ranks 2
+    out = paired_retrieval(src, tgt, ks=(1, 2))
+    assert out["P@1"] == pytest.approx(1 / 3)
+    assert out["P@2"] == pytest.approx(1.0)
+    assert out["MRR"] == pytest.approx((1 + 0.5 + 0.5) / 3)
+    with pytest.raises(ValueError, match="paired"):
+        paired_retrieval(src, tgt[:2])
+
+
+def test_paired_retrieval_ties_count_against():
+    out = paired_retrieval(torch.ones(3, 2), torch.ones(3, 2))
+    assert out["P@1"] == 0.0 and out["MRR"] == pytest.approx(1 / 3)
+
+
+
+def test_bidirectional_retrieval_and_pair_similarities():
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    b = torch.tensor([[1.0, 0.1], [0.1, 1.0], [1.0, 0.9]])
+    out = bidirectional_retrieval(a, b, "en", "fr", ks=(1,))
+    assert set(out) == {"en→fr P@1", "en→fr MRR", "fr→en P@1", "fr→en MRR"}
+    assert out["en→fr P@1"] == paired_retrieval(a, b, (1,))["P@1"]
+    true, rand = pair_similarities(a, b, n_random=50)
+    assert true.shape == (3,) and rand.shape == (50,)
+    assert_allclose(true, torch.nn.functional.cosine_similarity(a, b).numpy(), rtol=1e-6)
+    assert rand.max() < true.max()

@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from xlrec_lib.crosslingual.word_vectors import (
+    PPMIConfig,
+    WordVectors,
+    build_vocab,
+    cooccurrences,
+    ppmi,
+    ppmi_svd,
+    tokenize,
+)
+
+
+def test_tokenize_by_language():
+    assert tokenize("In the beginning, God's Word (John 1:1).", "en") == ["in", "the", "beginning", "god", "s",
+                                                                         "word", "john"]
+    assert tokenize("Être ou ne pas être", "fr") == ["être", "ou", "ne", "pas", "être"]
+    words = tokenize("太初有道，道与神同在。", "zh")
+    assert "".join(words) == "太初有道道与神同在" and "，" not in words
+
+
+def test_build_vocab_orders_by_count_then_word():
+    words, counts = build_vocab([["b", "a", "c"], ["a", "b", "d"], ["a"]], min_count=2)
+    assert words == ["a", "b"] and counts.tolist() == [3, 2]
+
+
+def test_cooccurrences_hand_case():
+    # stream a b a c(oov) with window 1: pairs (a,b), (b,a), then (a,-1) skipped
+    rows, cols, counts = cooccurrences(np.array([0, 1, 0, -1]), n_words=2, window=1)
+    assert sorted(zip(rows.tolist(), cols.tolist(), counts.tolist(), strict=True)) == [(0, 1, 2), (1, 0, 2)]
+    rows, cols, counts = cooccurrences(np.array([0, 1, 0]), n_words=2, window=2)
+    assert sorted(zip(rows.tolist(), cols.tolist(), counts.tolist(), strict=True)) == [(0, 0, 2), (0, 1, 2), (1, 0, 2)]
+
+
+def test_ppmi_matches_the_formula():
+    rows, cols, counts = np.array([0, 0, 1]), np.array([0, 1, 1]), np.array([4, 1, 5])
+    r, c, v = ppmi(rows, cols, counts, n_words=2, alpha=1.0)
+    total = 10
+    p_w = np.array([5, 5]) / total
+    p_c = np.array([4, 6]) / total
+    expected = {(0, 0): np.log(0.4 / (p_w[0] * p_c[0])), (0, 1): np.log(0.1 / (p_w[0] * p_c[1])),
+                (1, 1): np.log(0.5 / (p_w[1] * p_c[1]))}
+    positive = {k: val for k, val in expected.items() if val > 0}
+    assert dict(zip(zip(r.tolist(), c.tolist(), strict=True), v.tolist(), strict=True)) == pytest.approx(positive)
+
+
+def test_ppmi_svd_separates_two_topics_and_is_deterministic():
+    rng = np.random.default_rng(0)
+    topic_a, topic_b = [f"a{i}" for i in range(15)], [f"b{i}" for i in range(15)]
+    sentences = [list(rng.choice(topic_a if i % 2 else topic_b, size=8)) for i in range(400)]
+    cfg = PPMIConfig(min_count=1, window=3, dim=4)
+    vectors = ppmi_svd(sentences, cfg)
+    assert len(vectors) == 30 and vectors.vectors.shape == (30, 4)
+    v = vectors.vectors / np.linalg.norm(vectors.vectors, axis=1, keepdims=True)
+    same = v[vectors.index["a0"]] @ v[vectors.index["a1"]]
+    other = v[vectors.index["a0"]] @ v[vectors.index["b0"]]
+    assert same > other + 0.3
+    np.testing.assert_array_equal(ppmi_svd(sentences, cfg).vectors, vectors.vectors)
+    with pytest.raises(ValueError, match="need more than dim"):
+        ppmi_svd(sentences, PPMIConfig(min_count=1, dim=40))
+
+
+def test_word_vectors_save_and_load(tmp_path):
+    wv = WordVectors(["神", "god"], np.arange(6, dtype=np.float32).reshape(2, 3), np.array([5, 3]))
+    wv.save(tmp_path / "v.safetensors", {"lang": "x"})
+    back = WordVectors.load(tmp_path / "v.safetensors")
+    assert back.words == ["神", "god"] and back.counts.tolist() == [5, 3]
+    np.testing.assert_array_equal(back["god"], [3, 4, 5])
+    with pytest.raises(ValueError, match="2 words"):
+        WordVectors(["a", "b"], np.zeros((3, 2)), np.zeros(2))

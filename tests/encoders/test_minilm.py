@@ -1,0 +1,30 @@
+import pytest
+import torch
+from torch.testing import assert_close
+
+from xlrec_lib.lm import transformer as T
+
+
+@pytest.mark.data
+def test_minilm_loads_offline_and_our_encoder_reproduces_it():
+    from xlrec_lib.encoders.minilm import load_minilm, minilm_folder
+
+    assert (minilm_folder() / "model.safetensors").is_file()
+    tokenizer, model = load_minilm()
+    assert model.config.num_hidden_layers == 6 and model.config.hidden_size == 384
+    batch = tokenizer(["a short sentence", "a somewhat longer sentence about films"], padding=True,
+                      return_tensors="pt")
+    with torch.no_grad():
+        out = model(**batch, output_hidden_states=True, output_attentions=True)
+        hidden, weights = T.encode(T.blocks_from_bert(model), out.hidden_states[0],
+                                   T.padding_mask(batch["attention_mask"]))
+    real = batch["attention_mask"].bool()
+    assert_close(hidden[real], out.last_hidden_state[real], atol=1e-4, rtol=1e-4)
+    assert_close(torch.stack(weights), torch.stack(out.attentions), atol=1e-5, rtol=1e-4)
+    # a trained model: paraphrases are closer than unrelated sentences (mean-pooled, cosine)
+    enc = tokenizer(["a film I loved", "a movie I adored", "the tax form is due"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        h = model(**enc).last_hidden_state
+    m = enc["attention_mask"][..., None]
+    e = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.2

@@ -1,0 +1,143 @@
+import pytest
+import torch
+from torch.testing import assert_close
+
+from xlrec_lib.lm import mlm
+from xlrec_lib.lm.masking import IGNORE
+from xlrec_lib.lm.tokenization import train_wordpiece
+
+TEXTS = ["in the beginning god created the heaven and the earth", "起初神创造天地",
+         "au commencement dieu créa les cieux et la terre", "and the earth was without form and void",
+         "地是空虚混沌", "la terre était informe et vide"] * 10
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_wordpiece(TEXTS, vocab_size=200, min_frequency=1)
+
+
+def _model(tokenizer, nsp=False):
+    from transformers import BertConfig, BertForMaskedLM, BertForPreTraining
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64)
+    return (BertForPreTraining if nsp else BertForMaskedLM)(cfg)
+
+
+def test_encode_pairs_word_ids_continue_across_segments(tokenizer):
+    ex = mlm.encode(tokenizer, pairs=[("the earth", "天地", 1)])
+    words, types = ex.word_ids[0], ex.token_type_ids[0]
+    assert words[0] == -1 and words[-1] == -1
+    real = [w for w in words if w >= 0]
+    assert real == sorted(real) and len(set(real)) == 4  # the, earth, 天, 地
+    assert types[-1] == 1 and ex.nsp_labels == [1]
+    with pytest.raises(ValueError):
+        mlm.encode(tokenizer)
+
+
+def test_bucket_batches_cover_everything_once_and_group_lengths():
+    lengths = [i % 37 + 3 for i in range(1000)]
+    batches = mlm.bucket_batches(lengths, batch_size=10, seed=0, pool=20)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(1000))
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    random_spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b)
+                        for b in mlm.random_batches(1000, 10, 0)) / 100
+    assert spread < random_spread / 5
+    assert mlm.bucket_batches(lengths, 10, seed=0, pool=20) == batches
+
+
+def test_collate_pads_and_stream_cycles(tokenizer):
+    ex = mlm.encode(tokenizer, texts=["the earth", "in the beginning god created"])
+    batch = mlm.collate(ex, [0, 1], tokenizer.pad_token_id)
+    assert batch["input_ids"].shape == batch["attention_mask"].shape == batch["word_ids"].shape
+    assert batch["attention_mask"][0].sum() == len(ex.input_ids[0])
+    assert (batch["word_ids"][0][batch["attention_mask"][0] == 0] == -1).all()
+    stream = mlm.Stream(ex, batch_size=1, pad_id=0, seed=0)
+    seen = [next(stream)["input_ids"].shape[1] for _ in range(4)]
+    assert sorted(seen[:2]) == sorted(seen[2:]) and stream.epoch == 2
+
+
+def test_masked_only_loss_equals_transformers_full_loss(tokenizer):
+    model = _model(tokenizer).eval()
+    ex = mlm.encode(tokenizer, texts=TEXTS[:6])
+    batch = mlm.add_masks(mlm.collate(ex, list(range(6)), tokenizer.pad_token_id), tokenizer, probability=0.3,
+                          generator=torch.Generator().manual_seed(0))
+    assert (batch["labels"] != IGNORE).any()
+    ours, parts = mlm.pretraining_loss(model, batch)
+    theirs = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   token_type_ids=batch["token_type_ids"], labels=batch["labels"]).loss
+    assert_close(ours, theirs)
+    assert set(parts) == {"mlm"}
+
+
+def test_nsp_loss_added_for_pretraining_model(tokenizer):
+    model = _model(tokenizer, nsp=True).eval()
+    ex = mlm.encode(tokenizer, pairs=[(TEXTS[0], TEXTS[3], 0), (TEXTS[0], TEXTS[1], 1)])
+    batch = mlm.add_masks(mlm.collate(ex, [0, 1], tokenizer.pad_token_id), tokenizer, probability=0.3,
+                          generator=torch.Generator().manual_seed(0))
+    loss, parts = mlm.pretraining_loss(model, batch)
+    assert set(parts) == {"mlm", "nsp"}
+    assert loss.item() == pytest.approx(parts["mlm"] + parts["nsp"], rel=1e-5)
+
+
+def test_masked_lm_loss_is_deterministic(tokenizer):
+    model = _model(tokenizer)
+    ex = mlm.encode(tokenizer, texts=TEXTS)
+    a, b = mlm.masked_lm_loss(model, tokenizer, ex, seed=3), mlm.masked_lm_loss(model, tokenizer, ex, seed=3)
+    assert a == b and a > 0
+    assert model.training  # restored
+
+
+def test_warmup_linear_schedule():
+    f = mlm.warmup_linear(warmup=4, total=12)
+    assert [f(s) for s in (0, 3, 4, 8, 12)] == [0.25, 1.0, 1.0, 0.5, 0.0]
+
+
+def test_optimizer_skips_decay_on_biases_and_norms(tokenizer):
+    model = _model(tokenizer)
+    opt = mlm.make_optimizer(model, lr=1e-3, weight_decay=0.01)
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim >= 2 for p in decay["params"]) and all(p.ndim < 2 for p in no_decay["params"])
+
+
+def test_train_learns_a_tiny_corpus_and_repeats_exactly(tokenizer):
+    def run():
+        model = _model(tokenizer)
+        streams = {"all": mlm.Stream(mlm.encode(tokenizer, texts=TEXTS), batch_size=12, pad_id=0, seed=0)}
+        held = mlm.encode(tokenizer, texts=TEXTS[:6])
+        hist = mlm.train(model, tokenizer, streams, {"all": 1.0}, steps=60, lr=5e-3, seed=0, progress=False,
+                         evaluate=lambda m: {"valid": mlm.masked_lm_loss(m, tokenizer, held)}, eval_every=30)
+        return hist
+
+    hist = run()
+    assert hist["valid"].notna().sum() == 2
+    assert hist["valid"].dropna().iloc[-1] < 0.6 * hist["mlm"].iloc[:5].mean()
+    assert hist["mlm"].tolist() == run()["mlm"].tolist()  # seeded: the same losses twice
+
+
+def test_unigram_loss_hand_case():
+    # vocab 4; train tokens (regular): 2, 2, 3 -> smoothed counts [1, 1, 3, 2] / 7; held-out token 2 -> -log(3/7)
+    train = mlm.Examples([[0, 2, 2, 3, 1]], [[0] * 5], [[-1, 0, 1, 2, -1]])
+    held = mlm.Examples([[0, 2, 1]], [[0] * 3], [[-1, 0, -1]])
+    assert mlm.unigram_loss([train], held, vocab_size=4) == pytest.approx(-torch.log(torch.tensor(3 / 7)).item())
+
+
+def test_history_records_the_stream_of_each_step(tokenizer):
+    model = _model(tokenizer)
+    streams = {name: mlm.Stream(mlm.encode(tokenizer, texts=TEXTS), batch_size=4, pad_id=0, seed=0)
+               for name in ("a", "b")}
+    hist = mlm.train(model, tokenizer, streams, {"a": 0.8, "b": 0.2}, steps=50, lr=1e-3, progress=False)
+    share = hist["stream"].value_counts(normalize=True)
+    assert set(share.index) == {"a", "b"} and share["a"] > share["b"]
+
+
+def test_nsp_accuracy_counts_correct_predictions(tokenizer):
+    model = _model(tokenizer, nsp=True).eval()
+    ex = mlm.encode(tokenizer, pairs=[(TEXTS[0], TEXTS[3], 0), (TEXTS[0], TEXTS[1], 1), (TEXTS[2], TEXTS[5], 0)])
+    with torch.no_grad():
+        torch.nn.init.zeros_(model.cls.seq_relationship.weight)
+        model.cls.seq_relationship.bias.copy_(torch.tensor([1.0, 0.0]))  # always predicts label 0
+    assert mlm.nsp_accuracy(model, tokenizer, ex) == pytest.approx(2 / 3)

@@ -1,0 +1,57 @@
+import pytest
+
+from xlrec_lib.lm.tokenization import (
+    SPECIAL_TOKENS,
+    count_units,
+    language_sampling_probs,
+    tokens_per_unit,
+    train_wordpiece,
+)
+
+TEXTS = ["In the beginning God created the heaven and the earth.", "起初，神创造天地。",
+         "Au commencement, Dieu créa les cieux et la terre.", "And the earth was without form, and void."] * 20
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_wordpiece(TEXTS, vocab_size=300, min_frequency=1)
+
+
+def test_special_tokens_first_and_template(tokenizer):
+    assert tokenizer.convert_tokens_to_ids(SPECIAL_TOKENS) == [0, 1, 2, 3, 4]
+    enc = tokenizer("the earth", "起初")
+    tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"])
+    assert tokens[0] == "[CLS]" and tokens.count("[SEP]") == 2
+    assert enc["token_type_ids"][-1] == 1 and enc["token_type_ids"][0] == 0
+
+
+def test_cjk_characters_split_and_accents_kept(tokenizer):
+    assert tokenizer.tokenize("起初神") == ["起", "初", "神"]
+    assert "créa" in tokenizer.tokenize("Dieu créa") or "cr" in tokenizer.tokenize("créa")[0]
+    assert tokenizer.tokenize("GOD") == tokenizer.tokenize("god")  # lowercased
+
+
+def test_save_and_reload(tmp_path, tokenizer):
+    from transformers import AutoTokenizer
+
+    tokenizer.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert again("起初 the earth")["input_ids"] == tokenizer("起初 the earth")["input_ids"]
+
+
+def test_count_units_and_tokens_per_unit(tokenizer):
+    assert count_units("起初，神创造天地。", "zh") == 7
+    assert count_units("the earth was", "en") == 3
+    table = tokens_per_unit(tokenizer, {"en": ["the earth"], "zh": ["起初"]})
+    assert table.loc["zh", "tokens_per_unit"] == 1.0
+    assert table.loc["en", "units"] == 2 and table.loc["en", "unk_rate"] == 0.0
+
+
+def test_language_sampling_probs_hand_case():
+    # p = (0.9, 0.1); alpha = 0.5: q ∝ (0.9^0.5, 0.1^0.5) = (0.9487, 0.3162) -> (0.75, 0.25)
+    q = language_sampling_probs({"en": 900, "sw": 100}, alpha=0.5)
+    assert q["en"] == pytest.approx(0.75) and q["sw"] == pytest.approx(0.25)
+    assert language_sampling_probs({"en": 900, "sw": 100}, alpha=1.0)["sw"] == pytest.approx(0.1)
+    assert language_sampling_probs({"en": 900, "sw": 100}, alpha=0.0)["sw"] == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        language_sampling_probs({"en": 0}, 0.5)

@@ -1,0 +1,274 @@
+"""Masked-language-model pretraining: examples, length-bucketed batches, the loss, and the training loop.
+
+The loss computes the vocabulary logits only at the masked positions (about 15% of the tokens): the
+output layer (hidden x vocabulary) is the most expensive matrix product of a small BERT, and the other 85%
+of its rows would be thrown away by ``ignore_index`` anyway. Seeds 000/001 train inside
+``torch.no_grad()`` (no gradient, so nothing is learned); here the loop is an ordinary one.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from xlrec_lib.lm.masking import IGNORE, mask_tokens
+
+# --- examples and batches -----------------------------------------------------------------------------
+
+
+@dataclass
+class Examples:
+    """Tokenized examples of one stream (a language, a translation pair, next-sentence pairs)."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]]
+    word_ids: list[list[int]]  # -1 for special tokens
+    nsp_labels: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def lengths(self) -> list[int]:
+        return [len(x) for x in self.input_ids]
+
+
+def encode(tokenizer, texts: list[str] | None = None, pairs: list[tuple] | None = None, max_length: int = 128
+           ) -> Examples:
+    """Tokenize single texts or ``(a, b)`` / ``(a, b, nsp_label)`` pairs with ``[CLS] a [SEP] b [SEP]``.
+
+    Word ids number the words of a and b consecutively (b's continue after a's), so whole-word masking
+    treats every word of both sentences alike.
+    """
+    if (texts is None) == (pairs is None):
+        raise ValueError("give exactly one of texts= or pairs=")
+    if texts is not None:
+        enc = tokenizer(list(texts), truncation=True, max_length=max_length, return_token_type_ids=True)
+    else:
+        enc = tokenizer([p[0] for p in pairs], [p[1] for p in pairs], truncation="longest_first",
+                        max_length=max_length, return_token_type_ids=True)
+    word_ids = []
+    for i in range(len(enc["input_ids"])):
+        words, seqs = enc.word_ids(i), enc.sequence_ids(i)
+        first_len = 1 + max((w for w, s in zip(words, seqs, strict=True) if s == 0 and w is not None), default=-1)
+        word_ids.append([-1 if w is None else w + (first_len if s == 1 else 0)
+                         for w, s in zip(words, seqs, strict=True)])
+    token_types = enc["token_type_ids"]  # segment A = 0, B = 1
+    labels = [int(p[2]) for p in pairs] if pairs is not None and pairs and len(pairs[0]) == 3 else None
+    return Examples(enc["input_ids"], token_types, word_ids, labels)
+
+
+def bucket_batches(lengths: list[int], batch_size: int, seed: int, pool: int = 50) -> list[list[int]]:
+    """Index batches of similar length: shuffle, sort within pools of ``pool * batch_size``, cut, shuffle batches.
+
+    Padding is computed and thrown away; grouping similar lengths removes most of it while keeping the
+    order random enough for SGD.
+    """
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches = []
+    for start in range(0, len(order), pool * batch_size):
+        chunk = sorted(order[start:start + pool * batch_size], key=lambda i: lengths[i])
+        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def random_batches(n: int, batch_size: int, seed: int) -> list[list[int]]:
+    """Plain shuffled batches (the reference that bucketing is measured against)."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return [order[j:j + batch_size] for j in range(0, n, batch_size)]
+
+
+def collate(examples: Examples, idx: list[int], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad the chosen examples to the longest one: ``input_ids, token_type_ids, attention_mask, word_ids``
+    ``(batch, seq)`` (+ ``nsp_labels`` ``(batch,)``)."""
+    seq = max(len(examples.input_ids[i]) for i in idx)
+
+    def pad(rows, value):
+        return torch.tensor([r + [value] * (seq - len(r)) for r in rows], dtype=torch.long)
+
+    batch = {
+        "input_ids": pad([examples.input_ids[i] for i in idx], pad_id),
+        "token_type_ids": pad([examples.token_type_ids[i] for i in idx], 0),
+        "attention_mask": pad([[1] * len(examples.input_ids[i]) for i in idx], 0),
+        "word_ids": pad([examples.word_ids[i] for i in idx], -1),
+    }
+    if examples.nsp_labels is not None:
+        batch["nsp_labels"] = torch.tensor([examples.nsp_labels[i] for i in idx], dtype=torch.long)
+    return batch
+
+
+class Stream:
+    """Endless length-bucketed batches of one ``Examples`` set, reshuffled every epoch (seeded)."""
+
+    def __init__(self, examples: Examples, batch_size: int, pad_id: int, seed: int = 0, bucketed: bool = True):
+        self.examples, self.batch_size, self.pad_id = examples, batch_size, pad_id
+        self.seed, self.bucketed = seed, bucketed
+        self.epoch, self._batches = 0, []
+
+    def __next__(self) -> dict[str, torch.Tensor]:
+        if not self._batches:
+            make = bucket_batches if self.bucketed else (lambda lengths, b, s: random_batches(len(lengths), b, s))
+            self._batches = make(self.examples.lengths(), self.batch_size, self.seed + self.epoch)
+            self.epoch += 1
+        return collate(self.examples, self._batches.pop(), self.pad_id)
+
+
+def add_masks(batch: dict, tokenizer, probability: float = 0.15, generator: torch.Generator | None = None) -> dict:
+    """``batch`` with ``input_ids`` masked by the 80/10/10 rule and ``labels`` added."""
+    inputs, labels = mask_tokens(batch["input_ids"], batch["word_ids"], tokenizer.mask_token_id, len(tokenizer),
+                                 first_regular_id=len(tokenizer.all_special_ids), probability=probability,
+                                 generator=generator)
+    return {**batch, "input_ids": inputs, "labels": labels}
+
+
+# --- the loss ----------------------------------------------------------------------------------------
+
+
+def pretraining_loss(model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    """MLM cross-entropy over the masked positions only (+ NSP when the batch and model have it).
+
+    ``model``: ``BertForMaskedLM`` or ``BertForPreTraining``. Returns the loss and its parts as floats.
+    """
+    out = model.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                     token_type_ids=batch["token_type_ids"])
+    chosen = batch["labels"] != IGNORE
+    logits = model.cls.predictions(out.last_hidden_state[chosen])  # (n_masked, vocab), not (batch, seq, vocab)
+    # a small batch can draw no masked token: its MLM loss is 0 (not the NaN of a mean over nothing)
+    loss = F.cross_entropy(logits, batch["labels"][chosen]) if chosen.any() else logits.sum() * 0.0
+    parts = {"mlm": loss.item()}
+    if "nsp_labels" in batch and hasattr(model.cls, "seq_relationship"):
+        nsp = F.cross_entropy(model.cls.seq_relationship(out.pooler_output), batch["nsp_labels"])
+        parts["nsp"] = nsp.item()
+        loss = loss + nsp
+    return loss, parts
+
+
+@torch.no_grad()
+def masked_lm_loss(model, tokenizer, examples: Examples, batch_size: int = 64, seed: int = 0) -> float:
+    """Mean cross-entropy per masked token on held-out ``examples``, with a fixed masking seed
+    (so that two models, or two runs, are scored on the same masked positions). exp() of it is the perplexity."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    total, count = 0.0, 0
+    for idx in bucket_batches(examples.lengths(), batch_size, seed):
+        batch = add_masks(collate(examples, idx, tokenizer.pad_token_id), tokenizer, generator=gen)
+        batch = {k: v.to(device) for k, v in batch.items() if k != "nsp_labels"}
+        n = int((batch["labels"] != IGNORE).sum())
+        if n:
+            total += pretraining_loss(model, batch)[0].item() * n
+            count += n
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def nsp_accuracy(model, tokenizer, examples: Examples, batch_size: int = 128, seed: int = 0) -> float:
+    """Share of next-sentence pairs whose label the NSP head of a ``BertForPreTraining`` predicts."""
+    device = next(model.parameters()).device
+    correct = 0
+    for idx in bucket_batches(examples.lengths(), batch_size, seed):
+        b = {k: v.to(device) for k, v in collate(examples, idx, tokenizer.pad_token_id).items()}
+        logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
+                       token_type_ids=b["token_type_ids"]).seq_relationship_logits
+        correct += int((logits.argmax(-1) == b["nsp_labels"]).sum())
+    return correct / len(examples)
+
+
+def unigram_log_probs(train: list[Examples], vocab_size: int) -> torch.Tensor:
+    """``(vocab,)`` log-frequencies of the regular tokens of ``train`` (add-one smoothed)."""
+    counts = torch.ones(vocab_size, dtype=torch.float64)
+    for ex in train:
+        ids = torch.tensor([i for row, words in zip(ex.input_ids, ex.word_ids, strict=True)
+                            for i, w in zip(row, words, strict=True) if w >= 0], dtype=torch.long)
+        counts += torch.bincount(ids, minlength=vocab_size)[:vocab_size]
+    return (counts / counts.sum()).log().float()
+
+
+def unigram_loss(train: list[Examples], held_out: Examples, vocab_size: int) -> float:
+    """Cross-entropy per token of a unigram model (add-one smoothed token frequencies of ``train``) on the
+    regular tokens of ``held_out``: the loss of a model that ignores context, the bar MLM must clear."""
+    logp = unigram_log_probs(train, vocab_size)
+    held = torch.tensor([i for ids, words in zip(held_out.input_ids, held_out.word_ids, strict=True)
+                         for i, w in zip(ids, words, strict=True) if w >= 0], dtype=torch.long)
+    return -logp[held].mean().item()
+
+
+# --- the training loop ---------------------------------------------------------------------------------
+
+
+def warmup_linear(warmup: int, total: int):
+    """Learning-rate factor: linear warmup from 0 over ``warmup`` steps, then linear decay to 0 at ``total``."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+    return factor
+
+
+def make_optimizer(model, lr: float, weight_decay: float = 0.01) -> torch.optim.AdamW:
+    """AdamW with no weight decay on biases and LayerNorm weights (as BERT), multi-tensor (foreach) updates."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 else decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, foreach=True)
+
+
+def train(model, tokenizer, streams: dict[str, Stream], probs: dict[str, float], steps: int, lr: float = 5e-4,
+          warmup: int | None = None, accumulation: int = 1, clip: float = 1.0, seed: int = 0,
+          evaluate=None, eval_every: int = 0, device=None, bf16: bool | None = None, progress: bool = True
+          ) -> pd.DataFrame:
+    """Pretrain ``model`` for ``steps`` optimizer steps; returns the history (one row per step, plus held-out
+    columns at evaluation steps).
+
+    Each micro-batch comes from a stream drawn with ``probs`` (e.g. XLM's smoothed language sampling);
+    ``accumulation`` micro-batches make one step. ``evaluate(model) -> dict`` runs every ``eval_every`` steps
+    and at the end. ``bf16``: autocast to bfloat16 (default: only on a CUDA device that supports it).
+    """
+    device = device or next(model.parameters()).device
+    bf16 = (device.type == "cuda" and torch.cuda.is_bf16_supported()) if bf16 is None else bf16
+    rng = random.Random(seed)
+    gen = torch.Generator().manual_seed(seed)
+    names, weights = list(probs), [probs[n] for n in probs]
+    opt = make_optimizer(model, lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_linear(warmup if warmup is not None else steps // 10, steps))
+    model.train()
+    history = []
+    bar = tqdm(range(steps), desc="pretraining", disable=not progress)
+    for step in bar:
+        row = {"step": step + 1, "lr": sched.get_last_lr()[0], "stream": ""}
+        for _ in range(accumulation):
+            name = rng.choices(names, weights)[0]
+            row["stream"] = f"{row['stream']},{name}" if row["stream"] else name
+            batch = add_masks(next(streams[name]), tokenizer, generator=gen)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss, parts = pretraining_loss(model, batch)
+            (loss / accumulation).backward()
+            for k, v in parts.items():
+                row[k] = row.get(k, 0.0) + v / accumulation
+            row["tokens"] = row.get("tokens", 0) + int(batch["attention_mask"].sum())
+        row["grad_norm"] = torch.nn.utils.clip_grad_norm_(model.parameters(), clip).item()
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        if evaluate is not None and ((eval_every and (step + 1) % eval_every == 0) or step + 1 == steps):
+            row.update(evaluate(model))
+            model.train()
+        history.append(row)
+        bar.set_postfix(loss=f"{row['mlm']:.3f}")
+    if not all(math.isfinite(r["mlm"]) for r in history):
+        raise FloatingPointError("the MLM loss became NaN or infinite; lower the learning rate")
+    return pd.DataFrame(history)

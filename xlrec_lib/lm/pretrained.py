@@ -1,0 +1,231 @@
+"""The course's tiny multilingual BERT: one configuration, trained once, cached, loaded by later chapters.
+
+    >>> from xlrec_lib.pretrained import load_or_train
+    >>> tokenizer, model = load_or_train(quick=True)   # doctest: +SKIP  (trains on first call, then loads)
+
+The checkpoint is an ordinary ``transformers`` folder (``config.json``, ``model.safetensors``, tokenizer
+files): ``AutoModel.from_pretrained(checkpoint_dir(...))`` and ``pipeline("fill-mask", ...)`` work on it.
+It lives in the cache under a key derived from the configuration, so a changed configuration trains anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from xlrec_lib import config as xconfig
+from xlrec_lib.lm.corpus import (
+    PRETRAIN_LANGS,
+    extra_training_texts,
+    load_verses,
+    monolingual_texts,
+    next_sentence_pairs,
+    translation_pairs,
+)
+from xlrec_lib.lm.mlm import Stream, encode, masked_lm_loss, train, unigram_log_probs
+from xlrec_lib.lm.tokenization import language_sampling_probs, train_wordpiece
+
+OBJECTIVES = ("mlm", "mlm+tlm", "mlm+tlm+nsp")
+_TRAINING_MODULES = ("corpus.py", "masking.py", "mlm.py", "pretrained.py", "tokenization.py")
+
+
+def _training_code_digest() -> str:
+    here = Path(__file__).parent
+    return hashlib.sha1(b"".join((here / name).read_bytes() for name in _TRAINING_MODULES)).hexdigest()
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything that determines the trained model (and so its cache key)."""
+
+    objective: str = "mlm+tlm"
+    langs: tuple[str, ...] = PRETRAIN_LANGS
+    vocab_size: int = 12000
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 512
+    max_length: int = 128
+    dropout: float = 0.0  # pretraining sees each verse about once: underfitting, not overfitting, is the risk
+    batch_size: int = 64
+    steps: int = 400
+    lr: float = 2e-3  # measured at 300 steps: 1e-3 learns slower, 4e-3 diverges
+    alpha: float = 0.5  # language sampling exponent (XLM)
+    tlm_share: float = 0.5  # share of micro-batches drawn from translation pairs
+    nsp_share: float = 0.25  # share drawn from next-sentence pairs (objective mlm+tlm+nsp only)
+    train_fraction: float = 1.0  # share of the training verses used (quick mode uses fewer)
+    eval_verses: int = 0  # held-out verses per language for perplexity during training (0 = the whole book)
+    eval_every: int = 100
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+
+    def key(self) -> str:
+        """Cache key: the objective, then a hash of the configuration and of the training code, so that
+        changing either trains a new model instead of loading a stale one."""
+        blob = json.dumps(asdict(self), sort_keys=True) + _training_code_digest()
+        return f"{self.objective.replace('+', '-')}-{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
+
+
+def course_config(quick: bool | None = None, objective: str = "mlm+tlm") -> PretrainConfig:
+    """The configuration the chapters use: a 4-layer, 128-wide BERT (about 2.4M parameters besides the
+    embeddings) that pretrains in minutes on two CPU cores; in quick mode a 2-layer one on a quarter of the
+    verses for a fraction of the steps."""
+    base = PretrainConfig(objective=objective)
+    if xconfig.is_quick(quick):
+        return replace(base, vocab_size=8000, num_layers=2, num_heads=2, batch_size=32, steps=120, lr=2e-3,
+                       train_fraction=0.25, eval_verses=200, eval_every=60)
+    return base
+
+
+def checkpoint_dir(cfg: PretrainConfig | None = None, quick: bool | None = None) -> Path:
+    cfg = cfg or course_config(quick)
+    return xconfig.cache_dir("models", cfg.key())
+
+
+# --- data --------------------------------------------------------------------------------------------
+
+
+def load_or_train_tokenizer(cfg: PretrainConfig, verses: pd.DataFrame, extra: dict[str, list[str]]):
+    """WordPiece trained on the training split of every language (+ extra texts), cached by (langs, vocab)."""
+    from transformers import PreTrainedTokenizerFast
+
+    recipe = hashlib.sha1((Path(__file__).parent / "tokenization.py").read_bytes()).hexdigest()[:8]
+    folder = xconfig.cache_dir("tokenizers", f"wordpiece-{'-'.join(cfg.langs)}-{cfg.vocab_size}-{recipe}")
+    if (folder / "tokenizer.json").exists():
+        return PreTrainedTokenizerFast.from_pretrained(folder)
+    texts = [t for lang_texts in monolingual_texts(verses, cfg.langs, "train", extra).values() for t in lang_texts]
+    tokenizer = train_wordpiece(texts, vocab_size=cfg.vocab_size, max_length=cfg.max_length)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def subsample_training(cfg: PretrainConfig, verses: pd.DataFrame, extra: dict[str, list[str]]):
+    """Keep ``cfg.train_fraction`` of the training verses (seeded) and of the extra texts; held-out books stay."""
+    if cfg.train_fraction >= 1.0:
+        return verses, extra
+    train_rows = verses[verses["split"] == "train"].sample(frac=cfg.train_fraction, random_state=cfg.seed)
+    verses = pd.concat([train_rows, verses[verses["split"] != "train"]]).sort_values("verse_id")
+    return verses, {lang: t[: int(len(t) * cfg.train_fraction)] for lang, t in extra.items()}
+
+
+def build_streams(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, extra: dict[str, list[str]]):
+    """Training streams and their sampling probabilities for ``cfg.objective``.
+
+    Monolingual streams are sampled with XLM's smoothed probabilities (exponent ``alpha``) over their token
+    counts; translation pairs (TLM) and next-sentence pairs (NSP) get fixed shares of the micro-batches.
+    """
+    pad = tokenizer.pad_token_id
+    mono = monolingual_texts(verses, cfg.langs, "train", extra)
+    streams = {lang: Stream(encode(tokenizer, texts=t, max_length=cfg.max_length), cfg.batch_size, pad, cfg.seed)
+               for lang, t in mono.items()}
+    counts = {lang: sum(s.examples.lengths()) for lang, s in streams.items()}
+    mono_share = 1.0 - (cfg.tlm_share if "tlm" in cfg.objective else 0.0) - (
+        cfg.nsp_share if "nsp" in cfg.objective else 0.0)
+    probs = {lang: mono_share * p for lang, p in language_sampling_probs(counts, cfg.alpha).items()}
+    if "tlm" in cfg.objective:
+        pairs = translation_pairs(verses, cfg.langs, "train", seed=cfg.seed)
+        for name, p in pairs.items():
+            streams[name] = Stream(encode(tokenizer, pairs=p, max_length=cfg.max_length), cfg.batch_size, pad, cfg.seed)
+            probs[name] = cfg.tlm_share / len(pairs)
+    if "nsp" in cfg.objective:
+        triples = [t for lang in cfg.langs for t in next_sentence_pairs(verses, lang, "train", seed=cfg.seed)]
+        streams["nsp"] = Stream(encode(tokenizer, pairs=triples, max_length=cfg.max_length), cfg.batch_size, pad,
+                                cfg.seed)
+        probs["nsp"] = cfg.nsp_share
+    return streams, probs
+
+
+def held_out_examples(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, split: str = "valid"):
+    """``{lang: Examples}`` of the held-out book(s) of ``split`` (the first ``cfg.eval_verses`` if set)."""
+    limit = cfg.eval_verses or None
+    return {lang: encode(tokenizer, texts=t[:limit], max_length=cfg.max_length)
+            for lang, t in monolingual_texts(verses, cfg.langs, split).items()}
+
+
+def perplexities(model, tokenizer, held_out: dict, seed: int = 0) -> dict[str, float]:
+    """Held-out masked-token perplexity per language, ``exp(mean cross-entropy)``, on fixed masks."""
+    return {lang: float(torch.tensor(masked_lm_loss(model, tokenizer, ex, seed=seed)).exp()) for lang, ex in
+            held_out.items()}
+
+
+# --- model ------------------------------------------------------------------------------------------
+
+
+def build_model(cfg: PretrainConfig, tokenizer, log_prior: torch.Tensor | None = None):
+    """A freshly initialised ``BertForMaskedLM`` (``BertForPreTraining`` when the objective has NSP).
+
+    ``log_prior``: ``(vocab,)`` log-frequencies of the training tokens. Starting the output bias there makes
+    the untrained model predict the unigram distribution (loss = the unigram baseline, not log(vocab)), so
+    training spends its few steps on context rather than on re-learning word frequencies.
+    """
+    from transformers import BertConfig, BertForMaskedLM, BertForPreTraining
+
+    bert_cfg = BertConfig(vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
+                          num_attention_heads=cfg.num_heads, intermediate_size=cfg.intermediate_size,
+                          max_position_embeddings=cfg.max_length, type_vocab_size=2,
+                          hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout,
+                          pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(cfg.seed)
+    cls = BertForPreTraining if "nsp" in cfg.objective else BertForMaskedLM
+    model = cls(bert_cfg)
+    if log_prior is not None:
+        with torch.no_grad():
+            model.cls.predictions.bias.copy_(log_prior - log_prior.mean())
+    return model
+
+
+def pretrain(cfg: PretrainConfig, progress: bool = True):
+    """Train ``cfg`` from scratch: returns ``(tokenizer, model, history)``; saves nothing."""
+    xconfig.seed_everything(cfg.seed)
+    verses, extra = load_verses(cfg.langs), extra_training_texts()
+    tokenizer = load_or_train_tokenizer(cfg, verses, extra)
+    verses, extra = subsample_training(cfg, verses, extra)
+    streams, probs = build_streams(cfg, tokenizer, verses, extra)
+    held_out = held_out_examples(cfg, tokenizer, verses, "valid")
+    log_prior = unigram_log_probs([s.examples for s in streams.values()], len(tokenizer))
+    model = build_model(cfg, tokenizer, log_prior).to(xconfig.device())
+
+    def evaluate(m):
+        return {f"valid_ppl_{lang}": p for lang, p in perplexities(m, tokenizer, held_out).items()}
+
+    start = time.perf_counter()
+    history = train(model, tokenizer, streams, probs, steps=cfg.steps, lr=cfg.lr, seed=cfg.seed, evaluate=evaluate,
+                    eval_every=cfg.eval_every, progress=progress)
+    history.attrs["seconds"] = time.perf_counter() - start
+    history.attrs["probs"] = probs
+    return tokenizer, model.eval(), history
+
+
+def load_or_train(cfg: PretrainConfig | None = None, quick: bool | None = None, progress: bool = True):
+    """``(tokenizer, model)`` of ``cfg`` (default: the course model for the current mode), trained and saved
+    into the cache on the first call, loaded from it afterwards. The model is in eval mode on ``device()``."""
+    from transformers import BertForMaskedLM, BertForPreTraining, PreTrainedTokenizerFast
+
+    cfg = cfg or course_config(quick)
+    folder = checkpoint_dir(cfg)
+    if not (folder / "xlrec_pretrain.json").exists():
+        tokenizer, model, history = pretrain(cfg, progress=progress)
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        history.to_csv(folder / "history.csv", index=False)
+        info = {"config": asdict(cfg), "seconds": history.attrs["seconds"], "probs": history.attrs["probs"]}
+        (folder / "xlrec_pretrain.json").write_text(json.dumps(info, indent=1))  # written last: marks completion
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
+    cls = BertForPreTraining if "nsp" in cfg.objective else BertForMaskedLM
+    model = cls.from_pretrained(folder).to(xconfig.device()).eval()
+    return tokenizer, model
+
+
+def training_record(cfg: PretrainConfig | None = None, quick: bool | None = None) -> tuple[pd.DataFrame, dict]:
+    """The saved history (one row per step) and info (config, seconds, sampling probabilities) of a checkpoint."""
+    folder = checkpoint_dir(cfg, quick)
+    return pd.read_csv(folder / "history.csv"), json.loads((folder / "xlrec_pretrain.json").read_text())

@@ -1,0 +1,123 @@
+"""Beyond accuracy: catalogue coverage, intra-list diversity and novelty of top-k lists (numpy and pandas only).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from xlrec_lib.rec.ranking_metrics import Ranked, check_k, first_k, per_user_mapping, require_columns
+
+
+def item_popularity(
+    frame: pd.DataFrame,
+    user_col: str = "user_id",
+    item_col: str = "item_id",
+    items: Iterable[Hashable] | None = None,
+    smoothing: float = 0.0,
+) -> dict:
+    """``p(i) = (n_i + smoothing) / (n_users + smoothing)``: the share of ``frame``'s distinct users who interacted
+    with item ``i`` (``n_i`` of them), for :func:`novelty`.
+
+    ``items`` lists the whole catalogue (items absent from ``frame`` get ``n_i = 0``); with ``smoothing=0``
+    (recommenders' definition) they get ``p = 0`` and an infinite novelty, ``smoothing=1`` keeps it finite.
+    """
+    require_columns(frame, [user_col, item_col], "item_popularity")
+    if smoothing < 0:
+        raise ValueError(f"item_popularity: smoothing must be >= 0, got {smoothing}")
+    n_users = frame[user_col].nunique()
+    counts = frame.drop_duplicates([user_col, item_col]).groupby(item_col).size()
+    if items is not None:
+        catalogue = pd.Index(list(items))
+        outside = counts.index.difference(catalogue)
+        if len(outside):
+            raise ValueError(f"item_popularity: item {outside.tolist()[0]!r} of the frame is not in items")
+        counts = counts.reindex(catalogue, fill_value=0)
+    return ((counts + smoothing) / (n_users + smoothing)).to_dict()
+
+
+def _all_top_k(ranked: Ranked, k: int) -> dict:
+    return {user: first_k(user, items, k) for user, items in per_user_mapping(ranked, "ranked").items()}
+
+
+def catalog_coverage(ranked: Ranked, catalog: int | Collection[Hashable], k: int) -> float:
+    """Share of the catalogue that appears in at least one user's top k: ``|union of top-k lists| / |catalog|``.
+
+    ``catalog`` is the collection of item ids (checked: a recommended id outside it is an error) or its size.
+    """
+    k = check_k(k)
+    shown = set().union(*_all_top_k(ranked, k).values())
+    if isinstance(catalog, (int, np.integer)):
+        n = int(catalog)
+    else:
+        catalog = set(catalog)
+        outside = shown - catalog
+        if outside:
+            raise ValueError(f"catalog_coverage: recommended item {next(iter(outside))!r} is not in the catalog")
+        n = len(catalog)
+    if n < 1:
+        raise ValueError(f"catalog_coverage: the catalog is empty ({catalog!r})")
+    if len(shown) > n:
+        raise ValueError(f"catalog_coverage: {len(shown)} distinct items recommended but catalog size is {n}")
+    return len(shown) / n
+
+
+def intra_list_diversity(
+    ranked: Ranked, item_vectors: np.ndarray, k: int, item_ids: Sequence[Hashable] | None = None
+) -> float:
+    """Mean over users of the average pairwise cosine distance within the top k:
+
+    ``ILD(L) = 2 / (n (n - 1)) * sum_{i<j} (1 - cos(v_i, v_j))`` with ``n = |L| <= k``.
+
+    ``item_vectors`` is ``(n_items, dim)``; row ``j`` belongs to ``item_ids[j]`` (default: the id is ``j``).
+    A zero vector has cosine 0 with everything (distance 1). Users whose list has fewer than two items have no
+    pair and are skipped; if no user has a pair, the result is NaN.
+    """
+    k = check_k(k)
+    vectors = np.asarray(item_vectors, dtype=np.float64)
+    if vectors.ndim != 2:
+        raise ValueError(f"intra_list_diversity: item_vectors must be (n_items, dim), got shape {vectors.shape}")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    row_of = {item: j for j, item in enumerate(item_ids)} if item_ids is not None else None
+    if row_of is not None and len(row_of) != len(vectors):
+        raise ValueError(f"intra_list_diversity: {len(row_of)} distinct item_ids for {len(vectors)} vector rows")
+    values = []
+    for user, top in _all_top_k(ranked, k).items():
+        n = len(top)
+        if n < 2:
+            continue
+        try:
+            rows = [row_of[i] for i in top] if row_of is not None else [int(i) for i in top]
+        except KeyError as err:
+            raise ValueError(f"intra_list_diversity: item {err.args[0]!r} of user {user!r} has no vector") from None
+        if row_of is None and (min(rows) < 0 or max(rows) >= len(unit)):
+            raise ValueError(f"intra_list_diversity: user {user!r} has an item id outside 0..{len(unit) - 1}")
+        v = unit[rows]
+        sim = v @ v.T
+        mean_sim = (sim.sum() - np.trace(sim)) / (n * (n - 1))
+        values.append(1.0 - mean_sim)
+    return float(np.mean(values)) if values else float("nan")
+
+
+def novelty(ranked: Ranked, popularity: Mapping[Hashable, float], k: int) -> float:
+    """Mean self-information of the recommended items, ``-log2 p(i)``, over every (user, slot) of the top-k lists.
+
+    ``p(i)`` is the share of users who interacted with ``i`` in training (:func:`item_popularity`), as in
+    recommenders' ``novelty`` (which weights each item's novelty by how often it is recommended: the same mean).
+    An item with no popularity (never seen in training) has infinite novelty and is an error.
+    """
+    k = check_k(k)
+    info = []
+    for user, top in _all_top_k(ranked, k).items():
+        for item in top:
+            p = popularity.get(item, 0.0)
+            if not 0.0 < p <= 1.0:
+                raise ValueError(f"novelty: item {item!r} (user {user!r}) has popularity {p!r}, need 0 < p <= 1")
+            info.append(-math.log2(p))
+    if not info:
+        raise ValueError("novelty: every ranked list is empty")
+    return float(np.mean(info))
