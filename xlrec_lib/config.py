@@ -28,8 +28,6 @@ def is_quick(override: bool | None = None) -> bool:
     return _env_flag("XLREC_QUICK") if override is None else bool(override)
 
 
-QUICK: bool = is_quick()
-
 
 def device(prefer: str | None = None):
     """The torch device to use: ``XLREC_DEVICE`` or ``prefer`` if set, else ``cuda`` when present, else ``cpu``."""
@@ -44,7 +42,6 @@ def device(prefer: str | None = None):
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) so that two runs give the same numbers."""
     random.seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
     try:
         import numpy as np
 

@@ -10,7 +10,6 @@ from torch.testing import assert_close
 
 from xlrec_lib.lm import losses, model_size, rnn
 from xlrec_lib.lm import transformer as T
-from xlrec_lib.timing import time_call
 
 
 @pytest.fixture(autouse=True)
@@ -212,14 +211,6 @@ def test_attention_cost_reports_quadratic_weights_memory():
     assert [r["seq_len"] for r in rows] == [16, 32]
     assert [r["weights_bytes"] for r in rows] == [2 * 3 * 16 * 16 * 4, 2 * 3 * 32 * 32 * 4]
     assert all(r["ours_s"] > 0 and r["torch_sdpa_s"] > 0 for r in rows)
-
-
-def test_time_call_median_and_validation():
-    calls = []
-    assert time_call(lambda: calls.append(1), repeats=3, warmup=2) >= 0
-    assert len(calls) == 5
-    with pytest.raises(ValueError):
-        time_call(lambda: None, repeats=0)
 
 
 def test_blocks_from_bert_and_encode_reproduce_the_whole_encoder():

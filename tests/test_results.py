@@ -1,0 +1,50 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from xlrec_lib.results import read_results, record, results_path
+
+
+@pytest.fixture(autouse=True)
+def _results_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("XLREC_RESULTS", str(tmp_path))
+    monkeypatch.delenv("XLREC_CHAPTER", raising=False)
+
+
+def test_record_writes_one_file_per_chapter_and_mode(tmp_path):
+    record("ndcg10", np.float32(0.25), chapter="08_cf", quick=True, k=10)
+    record("ndcg10", torch.tensor(0.5), chapter="08_cf", quick=False)
+    record("best_model", "EASE", chapter="08_cf", quick=True)
+    quick = json.loads((tmp_path / "08_cf.quick.json").read_text())
+    assert quick["ndcg10"]["value"] == pytest.approx(0.25) and quick["ndcg10"]["k"] == 10
+    assert quick["best_model"]["value"] == "EASE"
+    assert read_results("08_cf", quick=False)["ndcg10"]["value"] == 0.5
+    assert results_path("08_cf", True).name == "08_cf.quick.json"
+
+
+def test_record_replaces_a_name_and_reads_the_chapter_from_the_environment(monkeypatch):
+    monkeypatch.setenv("XLREC_CHAPTER", "07_scoring")
+    record("x", 1, quick=True)
+    record("x", 2, quick=True)
+    assert read_results("07_scoring", True)["x"]["value"] == 2
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), np.float64("nan"), object()])
+def test_record_refuses_what_cannot_be_read_back(bad):
+    with pytest.raises(ValueError, match="x"):
+        record("x", bad, chapter="c", quick=True)
+
+
+def test_record_without_a_chapter_says_how_to_name_it():
+    with pytest.raises(ValueError, match="XLREC_CHAPTER"):
+        record("x", 1, quick=True)
+
+
+def test_reading_missing_or_damaged_results_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="c.quick.json"):
+        read_results("c", True)
+    (tmp_path / "c.quick.json").write_text("{not json")
+    with pytest.raises(ValueError, match="c.quick.json"):
+        read_results("c", True)

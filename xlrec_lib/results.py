@@ -1,0 +1,86 @@
+"""Each chapter's headline numbers, recorded once and read by the results page, the tests and the closing notes.
+
+``record(name, value, **context)`` writes into one JSON file per chapter and mode,
+``<results dir>/<notebook stem>.<quick|full>.json`` = ``{name: {"value": v, ...context}}``. The results dir is
+``XLREC_RESULTS``, else ``_build/results`` under the repository root. The chapter is the notebook being run
+(``XLREC_CHAPTER`` when set, as papermill and the book build set it; else the one stem given to ``record``).
+Ground floor: imports nothing of ours but ``config``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from xlrec_lib import config
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV_DIR, ENV_CHAPTER = "XLREC_RESULTS", "XLREC_CHAPTER"
+
+
+def results_dir() -> Path:
+    """``XLREC_RESULTS`` or ``<repository>/_build/results``, created if missing."""
+    path = Path(os.environ.get(ENV_DIR) or ROOT / "_build" / "results").expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def results_path(chapter: str, quick: bool) -> Path:
+    """The JSON file of ``chapter`` (a notebook stem such as ``"07_scoring"``) in quick or full mode."""
+    return results_dir() / f"{chapter}.{'quick' if quick else 'full'}.json"
+
+
+def _plain(value, name: str):
+    """A JSON-ready copy of ``value``: numpy and torch scalars become Python numbers; NaN and inf are refused."""
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"record: {name} is {value}; only finite numbers are recorded")
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, name) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v, f"{name}.{k}") for k, v in value.items()}
+    raise ValueError(f"record: {name} has type {type(value).__name__}; give a number, string, list or dict")
+
+
+def record(name: str, value, chapter: str | None = None, quick: bool | None = None, **context) -> dict:
+    """Store ``value`` (a finite number, or a string such as a model name) under ``name`` for this chapter and mode,
+    with ``context`` (units, k, split, ...) beside it; returns the stored entry. Recording a name again replaces it.
+
+    ``chapter`` defaults to ``XLREC_CHAPTER`` (set by the test and book runs); ``quick`` to ``config.is_quick()``.
+    """
+    chapter = chapter or os.environ.get(ENV_CHAPTER)
+    if not chapter:
+        raise ValueError(f"record({name!r}): which chapter? Set {ENV_CHAPTER}=<notebook stem> or pass chapter=")
+    quick = config.is_quick(quick)
+    path = results_path(chapter, quick)
+    entries = read_results(chapter, quick) if path.exists() else {}
+    entry = {"value": _plain(value, name), **{k: _plain(v, f"{name}.{k}") for k, v in context.items()},
+             "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    entries[name] = entry
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as f:
+        json.dump(entries, f, indent=1, ensure_ascii=False)
+    os.replace(f.name, path)  # atomic: a reader never sees half a file
+    return entry
+
+
+def read_results(chapter: str, quick: bool) -> dict:
+    """``{name: {"value": ..., ...}}`` recorded by ``chapter`` in that mode; a missing file is an error."""
+    path = results_path(chapter, quick)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no results recorded for {chapter} ({'quick' if quick else 'full'} mode); "
+                                "run the chapter first (make chapter NB=..)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); delete it and run the chapter again") from None
