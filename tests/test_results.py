@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from xlrec_lib import results
 from xlrec_lib.results import read_results, record, results_path
 
 
@@ -11,6 +12,7 @@ from xlrec_lib.results import read_results, record, results_path
 def _results_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("XLREC_RESULTS", str(tmp_path))
     monkeypatch.delenv("XLREC_CHAPTER", raising=False)
+    monkeypatch.setattr(results, "_chapter", None)
 
 
 def test_record_writes_one_file_per_chapter_and_mode(tmp_path):
@@ -38,7 +40,7 @@ def test_record_refuses_what_cannot_be_read_back(bad):
 
 
 def test_record_without_a_chapter_says_how_to_name_it():
-    with pytest.raises(ValueError, match="XLREC_CHAPTER"):
+    with pytest.raises(ValueError, match="use_chapter"):
         record("x", 1, quick=True)
 
 
@@ -48,3 +50,11 @@ def test_reading_missing_or_damaged_results_names_the_file(tmp_path):
     (tmp_path / "c.quick.json").write_text("{not json")
     with pytest.raises(ValueError, match="c.quick.json"):
         read_results("c", True)
+
+
+def test_use_chapter_names_the_file_for_later_records():
+    results.use_chapter("04_cross_lingual_mapping")
+    record("p_at_1", 0.9, quick=False)
+    assert read_results("04_cross_lingual_mapping", False)["p_at_1"]["value"] == 0.9
+    with pytest.raises(ValueError, match="stem"):
+        results.use_chapter("notebooks/04_cross_lingual_mapping.ipynb")

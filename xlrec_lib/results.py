@@ -3,7 +3,8 @@
 ``record(name, value, **context)`` writes into one JSON file per chapter and mode,
 ``<results dir>/<notebook stem>.<quick|full>.json`` = ``{name: {"value": v, ...context}}``. The results dir is
 ``XLREC_RESULTS``, else ``_build/results`` under the repository root. The chapter is the notebook being run
-(``XLREC_CHAPTER`` when set, as papermill and the book build set it; else the one stem given to ``record``).
+named once at the top of the notebook with ``use_chapter("07_scoring")``; ``XLREC_CHAPTER`` or a ``chapter=``
+argument name it elsewhere.
 Ground floor: imports nothing of ours but ``config``.
 """
 
@@ -20,6 +21,15 @@ from xlrec_lib import config
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_DIR, ENV_CHAPTER = "XLREC_RESULTS", "XLREC_CHAPTER"
+_chapter: str | None = None
+
+
+def use_chapter(stem: str) -> None:
+    """Name the chapter that later ``record`` calls write to: the notebook's file stem, e.g. ``"07_scoring"``."""
+    global _chapter
+    if not stem or "/" in stem or stem.endswith(".ipynb"):
+        raise ValueError(f"use_chapter: give the notebook's stem such as '07_scoring', got {stem!r}")
+    _chapter = stem
 
 
 def results_dir() -> Path:
@@ -57,11 +67,13 @@ def record(name: str, value, chapter: str | None = None, quick: bool | None = No
     """Store ``value`` (a finite number, or a string such as a model name) under ``name`` for this chapter and mode,
     with ``context`` (units, k, split, ...) beside it; returns the stored entry. Recording a name again replaces it.
 
-    ``chapter`` defaults to ``XLREC_CHAPTER`` (set by the test and book runs); ``quick`` to ``config.is_quick()``.
+    ``chapter`` defaults to the one named by ``use_chapter``, else ``XLREC_CHAPTER``; ``quick`` to
+    ``config.is_quick()``.
     """
-    chapter = chapter or os.environ.get(ENV_CHAPTER)
+    chapter = chapter or _chapter or os.environ.get(ENV_CHAPTER)
     if not chapter:
-        raise ValueError(f"record({name!r}): which chapter? Set {ENV_CHAPTER}=<notebook stem> or pass chapter=")
+        raise ValueError(f"record({name!r}): which chapter? Call use_chapter('<notebook stem>') first, "
+                         f"set {ENV_CHAPTER}, or pass chapter=")
     quick = config.is_quick(quick)
     path = results_path(chapter, quick)
     entries = read_results(chapter, quick) if path.exists() else {}
