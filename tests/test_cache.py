@@ -1,0 +1,100 @@
+"""The cache helper: keys, atomic builds, and damaged folders rebuilt instead of read back."""
+
+from dataclasses import dataclass
+
+import pytest
+
+from xlrec_lib import cache
+
+
+@dataclass(frozen=True)
+class Cfg:
+    dim: int = 4
+    langs: tuple[str, ...] = ("en", "zh")
+
+
+def test_fingerprint_follows_config_and_version_only():
+    assert cache.fingerprint(Cfg(), 1) == cache.fingerprint({"langs": ["en", "zh"], "dim": 4}, 1)
+    assert len({cache.fingerprint(Cfg(), 1), cache.fingerprint(Cfg(dim=5), 1), cache.fingerprint(Cfg(), 2)}) == 3
+    with pytest.raises(TypeError, match=r"config\.f has type builtin_function"):
+        cache.fingerprint({"f": print}, 1)
+    with pytest.raises(ValueError):
+        cache.fingerprint({"x": float("nan")}, 1)
+
+
+def _builder(calls, text="hello"):
+    def build(tmp):
+        calls.append(tmp)
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "data.txt").write_text(text)
+        (tmp / "other.bin").write_bytes(bytes(range(256)))
+    return build
+
+
+def _load(folder):
+    return (folder / "sub" / "data.txt").read_text()
+
+
+def test_builds_once_atomically_then_loads(tmp_path):
+    calls = []
+    folder = tmp_path / "kind" / "thing"
+    assert cache.load_or_build(folder, _builder(calls), _load) == "hello"
+    assert cache.load_or_build(folder, _builder(calls, "other"), _load) == "hello"
+    assert len(calls) == 1 and calls[0].parent == folder.parent and calls[0] != folder
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["thing"]  # no temporary folder left behind
+    assert set(cache.write_manifest(folder)) == {"sub/data.txt", "other.bin"}
+
+
+def test_interrupted_build_leaves_nothing_that_is_read_back(tmp_path):
+    folder = tmp_path / "thing"
+
+    def crash(tmp):
+        (tmp / "half.txt").write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.load_or_build(folder, crash, _load)
+    assert list(tmp_path.iterdir()) == []
+    calls = []
+    assert cache.load_or_build(folder, _builder(calls), _load) == "hello" and len(calls) == 1
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete", "no manifest"])
+def test_damaged_folder_is_named_and_rebuilt(tmp_path, damage):
+    folder = tmp_path / "thing"
+    calls = []
+    cache.load_or_build(folder, _builder(calls), _load)
+    path = folder / "sub" / "data.txt"
+    if damage == "flip":
+        path.write_bytes(b"jello")  # same size, one byte differs
+    elif damage == "truncate":
+        path.write_bytes(b"hel")
+    elif damage == "delete":
+        path.unlink()
+    else:
+        (folder / cache.MANIFEST).unlink()
+    problem = cache.check(folder)
+    assert problem is not None and (str(path) in problem or cache.MANIFEST in problem)
+    with pytest.warns(cache.CacheWarning, match="building it again"):
+        assert cache.load_or_build(folder, _builder(calls), _load) == "hello"
+    assert len(calls) == 2 and cache.check(folder) is None
+
+
+def test_digest_checked_once_per_process_then_on_change(tmp_path, monkeypatch):
+    folder = tmp_path / "thing"
+    cache.load_or_build(folder, _builder([]), _load)
+    hashed = []
+    real = cache.sha256_file
+    monkeypatch.setattr(cache, "sha256_file", lambda p: hashed.append(p.name) or real(p))
+    assert cache.check(folder) is None and cache.check(folder) is None
+    assert sorted(hashed) == ["data.txt", "other.bin"]  # the second check compared sizes and timestamps only
+    (folder / "other.bin").write_bytes(bytes(255) + b"x")
+    assert "other.bin does not match the sha256" in cache.check(folder)
+
+
+def test_artefact_dir_refuses_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
+    assert cache.artefact_dir("models", "m-1") == tmp_path / "models" / "m-1"
+    for bad in ("", "a/b", ".hidden"):
+        with pytest.raises(ValueError, match="plain folder name"):
+            cache.artefact_dir("models", bad)
