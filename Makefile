@@ -12,15 +12,29 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
-RUN := PATH="$(CURDIR)/$(BIN):$$PATH" PYDEVD_DISABLE_FILE_VALIDATION=1
+# Where the chapters record their numbers (xlrec_lib/results.py: <stem>.<quick|full>.json). The builds, `make
+# chapter` and the tests all use this one folder, so what a build recorded is what the tests read.
+XLREC_RESULTS ?= $(CURDIR)/_build/results
+export XLREC_RESULTS
+# PYTHONPATH: the notebooks and tests import the library of this checkout, whatever `pip install -e` points at.
+RUN := PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONPATH="$(CURDIR)" PYDEVD_DISABLE_FILE_VALIDATION=1
+QUICK_BOOK := _build/quick
+# `make chapter NB=08 QUICK=1 PARAMS='-p SEED 1'`: one chapter through papermill, into _build/executed/.
+NB ?=
+QUICK ?= 1
+PARAMS ?=
 
-.PHONY: help setup test unit book book-quick lab lint bench clean
+.PHONY: help setup test unit book book-quick recorded chapter module-table lab lint bench clean
 
 help:
-	@echo "make test   set up .venv, run unit tests, every notebook in quick mode (nbval) and a quick book build"
-	@echo "make book   set up .venv, execute every notebook in full mode and build the HTML book into _build/html"
-	@echo "make lab    open JupyterLab on notebooks/"
-	@echo "make bench  run every benchmark in --quick mode"
+	@echo "make test                set up .venv; lint, unit tests, the quick book build (runs every notebook"
+	@echo "                         once, quick mode) and the checks of the numbers the chapters recorded"
+	@echo "make book                set up .venv, execute every notebook in full mode, build _build/html"
+	@echo "make chapter NB=07       run one chapter with papermill into _build/executed/ (QUICK=0: full mode;"
+	@echo "                         PARAMS='-p SEED 1' sets other parameters)"
+	@echo "make module-table        regenerate the module table of book/how_to_use.md from the docstrings"
+	@echo "make lab                 open JupyterLab on notebooks/"
+	@echo "make bench               run every benchmark in --quick mode"
 
 setup: $(STAMP)
 
@@ -36,22 +50,64 @@ $(STAMP): requirements.txt pyproject.toml
 	echo "== set-up took $$(( $$(date +%s) - start )) s"
 	@touch $@
 
+# Build the book with XLREC_QUICK=$(1) into $(2). Every notebook is executed once (_config.yml: execute
+# force, allow_errors false), so a raising cell or a failed assert fails the build, as does any Sphinx warning.
+# The mode's old records are removed first: the tests then read only what this build recorded. On failure the
+# tracebacks myst-nb saved are printed, so that the CI log shows them.
+define build_book
+@start=$$(date +%s); mode=$(if $(filter 1,$(1)),quick,full); \
+rm -rf $(2)/_build/html/reports; mkdir -p "$(XLREC_RESULTS)"; rm -f "$(XLREC_RESULTS)"/*."$$mode".json; \
+if ! $(RUN) XLREC_QUICK=$(1) jupyter-book build . --all --path-output $(2) -W --keep-going; then \
+  if [ -d $(2)/_build/html/reports ]; then \
+    find $(2)/_build/html/reports -name '*.log' | sort | while read -r log; do \
+      echo "== $$log"; cat "$$log"; echo; done; fi; \
+  echo "== the $$mode book build failed: a notebook cell raised or Sphinx warned (see above)"; exit 1; fi; \
+echo "== the $$mode book build took $$(( $$(date +%s) - start )) s"
+endef
+
 lint: $(STAMP)
 	$(RUN) ruff check xlrec_lib tests benchmarks
 
+# Unit tests and the notebooks' conventions; executes no notebook.
 unit: $(STAMP)
-	$(RUN) XLREC_QUICK=1 python -m pytest tests
+	$(RUN) XLREC_QUICK=1 python -m pytest tests --durations=10
 
-test: $(STAMP) lint
+book-quick: $(STAMP)
+	$(call build_book,1,$(QUICK_BOOK))
+
+# The numbers the last quick build recorded (tests/test_recorded_results.py).
+recorded: $(STAMP)
+	$(RUN) XLREC_QUICK=1 python -m pytest tests/test_recorded_results.py -m results
+
+# Each notebook runs once: in the quick book build; the recorded numbers are checked after it.
+test: $(STAMP)
 	@start=$$(date +%s); \
-	$(RUN) XLREC_QUICK=1 python -m pytest tests notebooks --nbval-lax --durations=10; \
-	$(RUN) XLREC_QUICK=1 jupyter-book build . --all --path-output _build/quick -W --keep-going; \
+	$(MAKE) --no-print-directory lint; \
+	$(MAKE) --no-print-directory unit; \
+	$(MAKE) --no-print-directory book-quick; \
+	$(MAKE) --no-print-directory recorded; \
 	echo "== make test took $$(( $$(date +%s) - start )) s"
 
 book: $(STAMP)
-	@start=$$(date +%s); \
-	$(RUN) XLREC_QUICK=0 jupyter-book build . --all -W --keep-going; \
-	echo "== make book took $$(( $$(date +%s) - start )) s; open _build/html/index.html"
+	$(call build_book,0,.)
+	@echo "== open _build/html/index.html"
+
+chapter: $(STAMP)
+	@[ -n "$(NB)" ] || { echo "usage: make chapter NB=07 [QUICK=0] [PARAMS='-p SEED 1']"; exit 2; }; \
+	shopt -s nullglob; \
+	if [ -f "$(NB)" ]; then nbs=("$(NB)"); else nbs=(notebooks/$(NB)*.ipynb); fi; \
+	if [ $${#nbs[@]} -ne 1 ]; then \
+	  echo "NB=$(NB) matches $${#nbs[@]} notebooks; give one of:"; ls notebooks/[0-9][0-9]_*.ipynb; exit 2; fi; \
+	nb=$${nbs[0]}; stem=$$(basename "$$nb" .ipynb); \
+	case "$(QUICK)" in 1) mode=quick; flag=True;; 0) mode=full; flag=False;; \
+	  *) echo "QUICK=$(QUICK): give 1 (quick mode) or 0 (full mode)"; exit 2;; esac; \
+	out=_build/executed/$$stem.$$mode.ipynb; mkdir -p _build/executed; \
+	start=$$(date +%s); \
+	$(RUN) XLREC_QUICK=$(QUICK) papermill "$$nb" "$$out" --cwd "$$(dirname "$$nb")" -p QUICK $$flag $(PARAMS); \
+	echo "== $$stem ($$mode mode) took $$(( $$(date +%s) - start )) s: $$out, numbers in $(XLREC_RESULTS)/$$stem.$$mode.json"
+
+module-table: $(STAMP)
+	$(RUN) python tests/test_layout.py --write
 
 lab: $(STAMP)
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install -q "jupyterlab>=4"

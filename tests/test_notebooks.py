@@ -1,6 +1,7 @@
 """Every chapter notebook follows the course conventions; the table of contents names real files.
 
-The notebooks themselves are executed by `pytest --nbval-lax notebooks` (see the Makefile)."""
+The notebooks themselves are executed once per `make test`, by its quick book build (`allow_errors: false`: a cell
+that raises fails the build); tests/test_recorded_results.py then reads the numbers they recorded."""
 
 import json
 import re
@@ -37,6 +38,17 @@ def _toc_files(node) -> list[str]:
     return files
 
 
+# Chapters that do not yet name themselves with `results.use_chapter("<stem>")` and `record(...)` their numbers,
+# each with the reason. Every other chapter must; remove a chapter from here once its calls land.
+NOT_YET_RECORDING: dict[str, str] = {
+    "01_transformer_math": "Library v2: the calls are being added",
+    "02_data": "Library v2: the calls are being added",
+    "03_mlm_pretraining": "Library v2: the calls are being added",
+    "04_cross_lingual_mapping": "Library v2: the calls are being added",
+    "07_scoring": "Library v2: the calls are being added",
+}
+
+
 def test_there_are_chapters():
     assert NOTEBOOKS, "no notebooks found under notebooks/"
 
@@ -57,6 +69,21 @@ def test_notebook_is_committed_clean_and_follows_conventions(path):
     assert any("config.is_quick(QUICK)" in _text(c) for c in code)
     assert any(re.search(r"^\s*assert ", _text(c), re.M) for c in code), "no assert on key numbers"
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_names_its_chapter_and_records_its_numbers(path):
+    code = "\n".join(_text(c) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+    named = re.findall(r"use_chapter\(\s*(?:stem\s*=\s*)?[\"']([^\"']*)[\"']\s*\)", code)
+    if path.stem in NOT_YET_RECORDING and not (named and "record(" in code):
+        pytest.skip(f"{path.stem} does not record yet: {NOT_YET_RECORDING[path.stem]}")
+    assert named, f'{path.name}: call results.use_chapter("{path.stem}") once at the top'
+    assert named == [path.stem], f'{path.name}: use_chapter names {named}; it must be called once with "{path.stem}"'
+    assert re.search(r"\brecord\(", code), f"{path.name}: record(name, value) its headline numbers at least once"
+
+
+def test_not_yet_recording_names_real_chapters():
+    assert set(NOT_YET_RECORDING) <= {nb.stem for nb in NOTEBOOKS}, "NOT_YET_RECORDING names a gone notebook"
 
 
 def test_toc_lists_existing_files_and_every_chapter():
