@@ -2,7 +2,7 @@ from collections import Counter
 
 import pandas as pd
 
-from xlrec_lib.crosslingual.translate import entry_candidates, translate_zh_en, zh_en_dictionary
+from xlrec_lib.crosslingual.translate import TranslatedText, translate_all, translate_zh_en, zh_en_dictionary
 from xlrec_lib.data.cedict import parse_cedict
 
 CEDICT = """# tiny
@@ -18,12 +18,6 @@ CEDICT = """# tiny
 
 def entries():
     return parse_cedict(CEDICT)
-
-
-def test_entry_candidates():
-    assert entry_candidates(["road", "path", "CL:條|条[tiao2]", "to say"]) == ["road", "path", "say"]
-    assert entry_candidates(["the absolute beginning"]) == ["the absolute beginning"]
-    assert entry_candidates(["see 道[dao4]"]) == []
 
 
 def test_dictionary_prefers_words_frequent_in_the_english_text():
@@ -43,6 +37,7 @@ def test_translate_word_by_word_with_character_fallback():
     assert out.words == 8 and out.dropped == []
     odd = translate_zh_en("神鵰", d)  # 鵰 has no entry: dropped and counted
     assert "god" in odd.text and "鵰" in odd.dropped
+    assert translate_all(["神", "道"], d) == [TranslatedText("god", 1), TranslatedText("word", 1)]
 
 
 def test_frame_input_is_not_modified():

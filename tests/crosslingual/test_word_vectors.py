@@ -8,16 +8,9 @@ from xlrec_lib.crosslingual.word_vectors import (
     cooccurrences,
     ppmi,
     ppmi_svd,
-    tokenize,
+    train_word_vectors,
+    word_vectors_dir,
 )
-
-
-def test_tokenize_by_language():
-    assert tokenize("In the beginning, God's Word (John 1:1).", "en") == ["in", "the", "beginning", "god", "s",
-                                                                         "word", "john"]
-    assert tokenize("Être ou ne pas être", "fr") == ["être", "ou", "ne", "pas", "être"]
-    words = tokenize("太初有道，道与神同在。", "zh")
-    assert "".join(words) == "太初有道道与神同在" and "，" not in words
 
 
 def test_build_vocab_orders_by_count_then_word():
@@ -69,3 +62,50 @@ def test_word_vectors_save_and_load(tmp_path):
     np.testing.assert_array_equal(back["god"], [3, 4, 5])
     with pytest.raises(ValueError, match="2 words"):
         WordVectors(["a", "b"], np.zeros((3, 2)), np.zeros(2))
+
+
+TOPICS = [[f"a{i % 15}" for i in range(j, j + 8)] if j % 2 else [f"b{i % 15}" for i in range(j, j + 8)]
+          for j in range(200)]
+
+
+@pytest.fixture
+def fake_training(monkeypatch, tmp_path):
+    from xlrec_lib.crosslingual import word_vectors
+
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(word_vectors, "training_sentences", lambda lang, progress=True: calls.append(lang) or TOPICS)
+    return calls
+
+
+def test_train_word_vectors_builds_once_then_loads(fake_training):
+    cfg = PPMIConfig(min_count=1, window=3, dim=4)
+    first = train_word_vectors("en", cfg, progress=False)
+    again = train_word_vectors("en", cfg, progress=False)
+    assert fake_training == ["en"]
+    assert again.words == first.words
+    np.testing.assert_array_equal(again.vectors, first.vectors)
+    assert word_vectors_dir("en", cfg) != word_vectors_dir("zh", cfg) != word_vectors_dir("en", PPMIConfig())
+    train_word_vectors("en", cfg, use_cache=False, progress=False)
+    assert fake_training == ["en", "en"]
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_damaged_vectors_file_is_named_and_rebuilt(fake_training, damage):
+    from xlrec_lib.cache import CacheWarning
+    from xlrec_lib.crosslingual.word_vectors import VECTORS_FILE
+
+    cfg = PPMIConfig(min_count=1, window=3, dim=4)
+    first = train_word_vectors("en", cfg, progress=False)
+    path = word_vectors_dir("en", cfg) / VECTORS_FILE
+    data = bytearray(path.read_bytes())
+    if damage == "flip":
+        data[-3] ^= 0xFF  # inside the last float of the counts or vectors
+    else:
+        data = data[:-10]
+    path.write_bytes(bytes(data))
+    with pytest.warns(CacheWarning, match=VECTORS_FILE):
+        again = train_word_vectors("en", cfg, progress=False)
+    assert fake_training == ["en", "en"]
+    np.testing.assert_array_equal(again.vectors, first.vectors)
+    np.testing.assert_array_equal(again.counts, first.counts)

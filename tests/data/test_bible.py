@@ -156,7 +156,50 @@ def test_simplified_conversion_is_cached_as_json(tmp_cache, monkeypatch):
     from xlrec_lib.data import bible as bible_module
 
     assert bible_module._cached_simplified(["書", "說"]) == ["书", "说"]
-    (path,) = (tmp_cache / "derived").glob("cuv-simplified-*.json")
+    (folder,) = (tmp_cache / "derived").glob("simplified-*")
     monkeypatch.setattr(bible_module, "to_simplified", lambda texts: pytest.fail("must read the cache"))
     assert bible_module._cached_simplified(["書", "說"]) == ["书", "说"]
-    assert path.read_text(encoding="utf-8") == '["书", "说"]'
+    assert (folder / "texts.json").read_text(encoding="utf-8") == '["书", "说"]'
+
+
+@pytest.fixture
+def fake_sources(bible_db, cuv_h5, make_source, monkeypatch):
+    """The pinned ``bible`` and ``cuv`` sources replaced by archives of the two fixture files (offline)."""
+    from xlrec_lib.data import bible as bible_module
+    from xlrec_lib.data import sources
+    from xlrec_lib.data.bible import BIBLE_DB, CUV_H5
+
+    monkeypatch.setitem(sources.SOURCES, "bible", make_source("bible", {BIBLE_DB: bible_db.read_bytes()}))
+    monkeypatch.setitem(sources.SOURCES, "cuv", make_source("cuv", {CUV_H5: cuv_h5.read_bytes()}))
+    bible_module._translation.cache_clear()
+    yield sources
+    bible_module._translation.cache_clear()
+
+
+def test_translations_add_columns_after_langs(fake_sources):
+    pv = parallel_verses(("en", "zh"), translations={"fr": "l"})
+    assert list(pv.columns) == ["verse_id", "book", "chapter", "verse", "en", "zh", "fr"]
+    assert pv.set_index("verse_id").loc[2001003, ["en", "zh", "fr"]].tolist() == ["A new king.", "新王。",
+                                                                                   "Un nouveau roi."]
+    swapped = parallel_verses(("en",), translations={"en": "l"})  # an override keeps the column's name
+    assert list(swapped.columns)[-1] == "en" and swapped["en"].iloc[0] == "Au commencement."
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_damaged_extracted_bible_db_is_named_and_extracted_again(fake_sources, damage):
+    from xlrec_lib.cache import CacheWarning
+    from xlrec_lib.data.bible import BIBLE_DB
+
+    path = fake_sources.extract("bible", BIBLE_DB)
+    good = path.read_bytes()
+    data = bytearray(good)
+    if damage == "flip":
+        i = data.index(b"A new king.")
+        data[i] ^= 0x20  # "a new king." if it were read back
+    else:
+        data = data[: len(data) // 2]
+    path.write_bytes(bytes(data))
+    with pytest.warns(CacheWarning, match=r"bible\.db (does not match the sha256|has \d+ bytes)"):
+        again = fake_sources.extract("bible", BIBLE_DB)
+    assert again == path and again.read_bytes() == good
+    assert translation("k").loc[5, "text"] == "A new king."

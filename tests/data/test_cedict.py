@@ -5,7 +5,9 @@ import pytest
 from xlrec_lib.data.cedict import (
     bilingual_lexicon,
     cedict,
+    entry_candidates,
     gloss_words,
+    is_cross_reference,
     lexicon_pairs,
     parse_cedict,
     split_lexicon,
@@ -44,6 +46,14 @@ def test_parse_names_a_bad_line():
 )
 def test_gloss_words(gloss, words):
     assert gloss_words(gloss) == words
+
+
+def test_cross_references_and_entry_candidates():
+    assert is_cross_reference("CL:條|条[tiao2]") and is_cross_reference("variant of 現|现[xian4]")
+    assert not is_cross_reference("road")
+    assert entry_candidates(["road", "path", "CL:條|条[tiao2]", "to say"]) == ["road", "path", "say"]
+    assert entry_candidates(["the absolute beginning"]) == ["the absolute beginning"]
+    assert entry_candidates(["see 道[dao4]"]) == []
 
 
 def test_lexicon_pairs_by_script(entries):

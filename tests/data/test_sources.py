@@ -2,6 +2,7 @@
 
 import pytest
 
+from xlrec_lib.cache import sha256_file
 from xlrec_lib.data.sources import (
     SOURCES,
     ChecksumError,
@@ -10,7 +11,6 @@ from xlrec_lib.data.sources import (
     extract_source,
     fetch_source,
     read_member,
-    sha256_of,
 )
 
 
@@ -69,7 +69,7 @@ def test_tar_archives_are_read(make_source):
 def test_real_source_checksum_and_members(name):
     source = SOURCES[name]
     path = fetch_source(source)
-    assert sha256_of(path) == source.sha256
+    assert sha256_file(path) == source.sha256
     if path.stat().st_size < 60e6:  # reading every member of the big wheels is left to the loaders' tests
         for member in source.files:
             assert len(read_member(path, member)) > 0

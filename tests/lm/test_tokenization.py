@@ -27,7 +27,8 @@ def test_special_tokens_first_and_template(tokenizer):
 
 def test_cjk_characters_split_and_accents_kept(tokenizer):
     assert tokenizer.tokenize("起初神") == ["起", "初", "神"]
-    assert "créa" in tokenizer.tokenize("Dieu créa") or "cr" in tokenizer.tokenize("créa")[0]
+    assert "é" in "".join(tokenizer.tokenize("Dieu créa"))  # kept, not stripped to "e"
+    assert tokenizer.tokenize("créa") != tokenizer.tokenize("crea")
     assert tokenizer.tokenize("GOD") == tokenizer.tokenize("god")  # lowercased
 
 

@@ -2,8 +2,9 @@
 
 Back-translation needs a translation model; a bilingual dictionary gives a cheaper, offline relative: replace a
 share of the words of a sentence by their dictionary translations, so that the model sees the two languages in
-one context (as in CoSDA-ML, Qin et al. 2020). English words are matched as lower-cased letter runs, Chinese words
-by ``jieba``. Only the *training* split of the lexicon is used, so the word-translation test words stay unseen.
+one context (as in CoSDA-ML, Qin et al. 2020). Words follow ``xlrec_lib.data.text``: English words are ASCII letter
+runs (looked up lower-cased), Chinese words come from ``jieba``. Only the *training* split of the lexicon is used,
+so the word-translation test words stay unseen.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from xlrec_lib.crosslingual.word_vectors import segment_zh
+from xlrec_lib.data.text import ENGLISH_WORD, segment_zh
 
-_EN_WORD = re.compile(r"[A-Za-z]+")
+VERSION = 1  # the switching rules below; a change that changes their output bumps it in the same commit
 
 
 def lexicon_dict(pairs, reverse: bool = False) -> dict[str, list[str]]:
@@ -36,7 +37,7 @@ def code_switch_en(text: str, en_zh: dict[str, list[str]], rate: float, rng: np.
             return options[rng.integers(len(options))]
         return m.group(0)
 
-    return _EN_WORD.sub(swap, text)
+    return ENGLISH_WORD.sub(swap, text)
 
 
 def code_switch_zh(text: str, zh_en: dict[str, list[str]], rate: float, rng: np.random.Generator) -> str:
@@ -53,8 +54,9 @@ def code_switch_zh(text: str, zh_en: dict[str, list[str]], rate: float, rng: np.
 
 
 def code_switcher(pairs, rate: float = 0.3, share: float = 0.5) -> Callable:
-    """An ``augment`` hook for ``xlrec_lib.align.train_contrastive``: in each batch, ``share`` of the English
-    sentences and ``share`` of the Chinese ones are code-switched at ``rate``; the pairing is unchanged.
+    """An ``augment`` hook for ``xlrec_lib.crosslingual.contrastive.train_contrastive``: in each batch, ``share``
+    of the English sentences and ``share`` of the Chinese ones are code-switched at ``rate``; the pairing is
+    unchanged.
 
     ``pairs``: the English -> Chinese training lexicon (``bilingual_lexicon("train")``).
     """

@@ -11,22 +11,19 @@ English training verses), because the first gloss of a dictionary entry is often
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from xlrec_lib.crosslingual.word_vectors import segment_zh
-
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_CROSS_REFERENCE = re.compile(r"^(CL:|(\w+ )?variant of|see |surname |abbr\. |used in |also pr\.|also written)")
+from xlrec_lib.data.cedict import entry_candidates
+from xlrec_lib.data.text import has_cjk, is_cjk, segment_zh
 
 
 @dataclass
-class Translation:
-    """The English text and what the dictionary could not translate."""
+class TranslatedText:
+    """The English text of one Chinese text and what the dictionary could not translate."""
 
     text: str
     words: int = 0  # Chinese words (with a CJK character) in the input
@@ -34,28 +31,13 @@ class Translation:
     dropped: list[str] = field(default_factory=list)  # characters without any entry
 
 
-def entry_candidates(glosses: list[str]) -> list[str]:
-    """English candidates of one CC-CEDICT entry: its one-word glosses (``xlrec_lib.data.cedict.gloss_words``), in
-    order; without any, the first gloss that is not a cross-reference, minus ``(...)`` notes and a leading "to "."""
-    from xlrec_lib.data.cedict import gloss_words
-
-    words = [w for g in glosses for w in gloss_words(g)]
-    if words:
-        return words
-    for g in glosses:
-        if not _CROSS_REFERENCE.match(g):
-            phrase = re.sub(r"^to ", "", re.sub(r"\([^)]*\)", "", g.split(";")[0]).strip()).lower()
-            if phrase:
-                return [phrase]
-    return []
-
-
 def zh_en_dictionary(entries=None, script: str = "simplified", english_counts: Counter | None = None
                      ) -> dict[str, str]:
     """Headword -> one English word or phrase, from all CC-CEDICT entries of that headword.
 
-    Among the candidates (``entry_candidates`` of every entry, in dictionary order), the one with the highest
-    count in ``english_counts`` wins, ties and unseen words going to the earliest; without counts, the first.
+    Among the candidates (``xlrec_lib.data.cedict.entry_candidates`` of every entry, in dictionary order), the one
+    with the highest count in ``english_counts`` wins, ties and unseen words going to the earliest; without counts,
+    the first.
     """
     if entries is None:
         from xlrec_lib.data import cedict
@@ -74,11 +56,11 @@ def zh_en_dictionary(entries=None, script: str = "simplified", english_counts: C
     return out
 
 
-def translate_zh_en(text: str, dictionary: dict[str, str]) -> Translation:
+def translate_zh_en(text: str, dictionary: dict[str, str]) -> TranslatedText:
     """Word-by-word English for a Chinese ``text`` (see the module docstring); punctuation is dropped."""
-    out, result = [], Translation("")
+    out, result = [], TranslatedText("")
     for word in segment_zh(text):
-        if not _CJK.search(word):
+        if not has_cjk(word):
             continue
         result.words += 1
         if word in dictionary:
@@ -88,16 +70,16 @@ def translate_zh_en(text: str, dictionary: dict[str, str]) -> Translation:
         for ch in word:
             if ch in dictionary:
                 out.append(dictionary[ch])
-            elif _CJK.match(ch):
+            elif is_cjk(ch):
                 result.dropped.append(ch)
     result.text = " ".join(out)
     return result
 
 
-def translate_all(texts: Iterable[str], dictionary: dict[str, str], progress: bool = False) -> list[Translation]:
+def translate_all(texts: Iterable[str], dictionary: dict[str, str], progress: bool = False) -> list[TranslatedText]:
     """``translate_zh_en`` of every text (a ``tqdm`` bar when ``progress``)."""
     texts = list(texts)
     return [translate_zh_en(t, dictionary) for t in tqdm(texts, desc="translate", disable=not progress)]
 
 
-__all__ = ["Translation", "entry_candidates", "zh_en_dictionary", "translate_zh_en", "translate_all"]
+__all__ = ["TranslatedText", "zh_en_dictionary", "translate_zh_en", "translate_all"]

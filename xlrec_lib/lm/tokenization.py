@@ -7,15 +7,16 @@ punctuation, then learn a WordPiece vocabulary (continuation pieces start with `
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
 import pandas as pd
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
+from xlrec_lib.data.text import cjk_chars
+
+VERSION = 1  # train_wordpiece's recipe; a change that changes the trained vocabulary bumps it in the same commit
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, min_frequency: int = 2,
@@ -43,9 +44,10 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, min_frequency
 
 
 def count_units(text: str, lang: str) -> int:
-    """Characters (CJK) for Chinese and Japanese, whitespace-separated words otherwise."""
+    """CJK characters (``xlrec_lib.data.text.cjk_chars``) for Chinese and Japanese, whitespace-separated words
+    otherwise."""
     if lang in ("zh", "ja"):
-        return len(_CJK.findall(text))
+        return len(cjk_chars(text))
     return len(text.split())
 
 
