@@ -126,20 +126,35 @@ def summary(path: Path) -> str:
     return text.replace("``", "`").replace("|", "\\|") or "*(no docstring)*"
 
 
+def modules_by_part(package_dir: Path = ROOT / PACKAGE) -> dict[str, list[tuple[str, Path]]]:
+    """``{part: [(name, path), ...]}``, ground floor first then by floor. A part's modules are named relative to
+    it (``cf.als`` for ``rec/cf/als.py``; a nested package by its ``__init__``, ``cf``); the part's own
+    ``__init__`` is its heading, not a row."""
+    parts = [""] + sorted((p.name for p in package_dir.iterdir() if (p / "__init__.py").exists()),
+                          key=lambda name: (FLOORS.get(name, 99), name))
+    out = {}
+    for part in parts:
+        folder = package_dir / part if part else package_dir
+        paths = folder.glob("*.py") if not part else folder.rglob("*.py")
+        rows = []
+        for path in paths:
+            rel = path.relative_to(folder).with_suffix("").parts
+            rel = rel[:-1] if rel[-1] == "__init__" else rel
+            if rel:
+                rows.append((".".join(rel), path))
+        out[part] = sorted(rows)
+    return out
+
+
 def module_table(package_dir: Path = ROOT / PACKAGE) -> str:
     """One table per part (ground floor first, then by floor), one row per module, from the docstrings."""
     out = [TABLE_START]
-    parts = [""] + sorted((p.name for p in package_dir.iterdir() if (p / "__init__.py").exists()),
-                          key=lambda name: (FLOORS.get(name, 99), name))
-    for part in parts:
-        folder = package_dir / part if part else package_dir
+    for part, rows in modules_by_part(package_dir).items():
         title = PART_TITLES.get(part, f"`{part}/`")
-        intro = summary(folder / "__init__.py") if part else ""
+        intro = summary(package_dir / part / "__init__.py") if part else ""
         out += ["", f"**{title}**" + (f": {intro}" if intro and intro != "*(no docstring)*" else ""), "",
                 "| module | what it holds |", "|---|---|"]
-        for path in sorted(folder.glob("*.py")):
-            if path.stem != "__init__":
-                out.append(f"| `{path.stem}` | {summary(path)} |")
+        out += [f"| `{name}` | {summary(path)} |" for name, path in rows]
     return "\n".join(out + ["", TABLE_END])
 
 
@@ -211,14 +226,23 @@ def test_how_to_use_lists_every_module_with_its_docstring():
     page = HOW_TO.read_text(encoding="utf-8")
     assert TABLE_START in page and TABLE_END in page, f"{HOW_TO.name}: the module table's markers are missing"
     current = page[page.index(TABLE_START): page.index(TABLE_END) + len(TABLE_END)]
-    listed = sorted(re.findall(r"^\| `(\w+)` \|", current, re.M))
-    modules = sorted(p.stem for p in (ROOT / PACKAGE).rglob("*.py") if p.stem != "__init__")
+    listed = sorted(re.findall(r"^\| `([\w.]+)` \|", current, re.M))
+    modules = sorted(name for rows in modules_by_part().values() for name, _ in rows)
     assert listed == modules, (f"{HOW_TO.name} misses {sorted(set(modules) - set(listed))} and lists gone "
                                f"modules {sorted(set(listed) - set(modules))}; "
                                "run `python tests/test_layout.py --write`")
     if current != module_table():  # a reworded docstring is no failure, but it should not go unnoticed
         warnings.warn(f"{HOW_TO.name}: a module's docstring changed since its table was generated; "
                       "run `python tests/test_layout.py --write`", stacklevel=1)
+
+
+def test_the_module_table_has_a_row_per_module_nested_ones_included(tmp_path):
+    pkg = _fake_package(tmp_path, {"rec/__init__.py": '"""Recommenders."""', "rec/cf/__init__.py": '"""CF."""',
+                                   "rec/cf/als.py": '"""ALS. Details."""'})
+    table = module_table(pkg)
+    assert "**`rec/`**: Recommenders." in table
+    rows = re.findall(r"^\| `([\w.]+)` \| (.*) \|$", table, re.M)
+    assert rows == [("config", "A module."), ("cf", "CF."), ("cf.als", "ALS."), ("topk", "A module.")]
 
 
 def test_summary_takes_the_first_sentence(tmp_path):
