@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+from xlrec_lib.intervals import bootstrap_mean, paired_difference
+
+
+def test_bootstrap_mean_brackets_the_mean_and_narrows_with_more_queries():
+    rng = np.random.default_rng(0)
+    small, large = rng.random(50) < 0.3, rng.random(5000) < 0.3
+    m, lo, hi = bootstrap_mean(small)
+    assert lo <= m <= hi and m == pytest.approx(small.mean())
+    _, lo2, hi2 = bootstrap_mean(large)
+    assert hi2 - lo2 < (hi - lo) / 3
+    # binomial standard error sqrt(p(1-p)/n) ~ 0.0065 at n=5000: the 95% interval is about 4 of them wide
+    assert hi2 - lo2 == pytest.approx(2 * 1.96 * np.sqrt(0.3 * 0.7 / 5000), rel=0.15)
+
+
+def test_constant_values_have_a_zero_width_interval_and_seed_is_deterministic():
+    assert bootstrap_mean(np.ones(10)) == (1.0, 1.0, 1.0)
+    x = np.arange(20) % 3 == 0
+    assert bootstrap_mean(x, seed=4) == bootstrap_mean(x, seed=4)
+
+
+def test_paired_difference_uses_the_pairing():
+    rng = np.random.default_rng(1)
+    base = (rng.random(200) < 0.5).astype(float)
+    better = base.copy()
+    better[np.flatnonzero(base == 0)[:10]] = 1  # 10 more hits on the same queries, nothing else changes
+    d, lo, hi = paired_difference(better, base)
+    assert d == pytest.approx(10 / 200) and 0 < lo <= d <= hi
+    with pytest.raises(ValueError, match="same queries"):
+        paired_difference(base, base[:-1])
+    with pytest.raises(ValueError):
+        bootstrap_mean([])

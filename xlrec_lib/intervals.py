@@ -1,0 +1,42 @@
+"""How sure is a measured number? Percentile bootstrap intervals for a mean over queries, and for the difference of
+two systems measured on the same queries (paired: each resample draws the same queries for both).
+
+On 200 verses a P@1 of 0.30 is 60 hits; resampling the verses shows how much that number would move on another
+200 verses like them. A difference whose interval contains 0 is not shown by the data. Ground floor: numpy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _as_values(values, name: str) -> np.ndarray:
+    v = np.asarray(values, dtype=float).reshape(-1)
+    if v.size == 0 or not np.isfinite(v).all():
+        raise ValueError(f"{name}: give a non-empty array of finite per-query values")
+    return v
+
+
+def bootstrap_mean(values, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the mean of ``values`` (one per query, e.g. 1 for a hit at rank 1, else 0) and the
+    percentile bootstrap interval at ``level`` from ``n_boot`` resamples of the queries with replacement."""
+    v = _as_values(values, "bootstrap_mean")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(len(v), size=(n_boot, len(v)))].mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(v.mean()), float(low), float(high)
+
+
+def paired_difference(a, b, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """``(mean(a) - mean(b), low, high)`` for two systems scored on the same queries (``a[j]``, ``b[j]`` belong to
+    query j), with a paired percentile bootstrap interval."""
+    a, b = _as_values(a, "paired_difference a"), _as_values(b, "paired_difference b")
+    if a.shape != b.shape:
+        raise ValueError(f"paired_difference: a and b must score the same queries, got {a.shape} and {b.shape}")
+    return bootstrap_mean(a - b, n_boot=n_boot, level=level, seed=seed)
+
+
+__all__ = ["bootstrap_mean", "paired_difference"]
