@@ -1,7 +1,10 @@
-"""Unit rows and cosines: the one implementation every floor uses (numpy arrays or torch tensors).
+"""Unit rows, cosines and the ranks of targets among scores: the one implementation every floor uses
+(numpy arrays or torch tensors).
 
 A zero row stays zero after normalising, so its cosine with anything is 0: ``x / |x|`` would give NaN, and
-``F.normalize``'s epsilon gives the same 0 without saying so. Ground floor: imports nothing of ours.
+``F.normalize``'s epsilon gives the same 0 without saying so. :func:`target_ranks` holds the one tie rule of P@k
+and MRR; it lives on the ground floor because ``crosslingual`` and ``rec`` both rank by scores and neither may
+import the other. Ground floor: imports nothing of ours.
 """
 
 from __future__ import annotations
@@ -37,3 +40,62 @@ def normalize_rows(x):
 def cosine_matrix(a, b):
     """All pairs' cosines ``(n_a, dim), (n_b, dim) -> (n_a, n_b)``; 0 for a pair with a zero vector."""
     return normalize_rows(a) @ normalize_rows(b).T
+
+
+def check_k(k) -> int:
+    """``k`` of a top-k metric as an int, or ValueError: a positive integer (not a bool, not a float)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def check_ks(ks) -> tuple[int, ...]:
+    """``ks`` as a non-empty tuple of positive integers (a bare int is one k)."""
+    if isinstance(ks, (int, np.integer)) and not isinstance(ks, bool):
+        ks = (ks,)
+    if isinstance(ks, (str, bytes)) or not hasattr(ks, "__iter__") or not len(ks := tuple(ks)):
+        raise ValueError(f"ks must be positive integers, e.g. (1, 5), got {ks!r}")
+    return tuple(check_k(k) for k in ks)
+
+
+def target_ranks(scores, targets) -> np.ndarray:
+    """The rank (1 = best) of each row's target among all its candidates, ties counted against the target.
+
+    The one tie rule of every P@k and MRR computed from scores (sentence retrieval, word translation, scored
+    frames in ``rec.ranking_metrics``): for row ``i`` with target set ``T_i``,
+
+        ``rank_i = 1 + #{j not in T_i : s_ij >= max_{t in T_i} s_it}``
+
+    so with one target, ``rank = 1 + #(candidates scoring strictly higher) + #(candidates scoring equal, except
+    the target itself)``; a constant scorer gets the worst rank, never the best. With several targets (any of
+    them counts, as in MUSE) the best-scoring target is ranked and the other targets never count against it.
+
+    ``scores``: ``(n, m)`` numpy array or torch tensor, all finite. ``targets``: ``(n,)`` integer column of the
+    target in each row, or an ``(n, m)`` boolean mask with at least one target per row. Returns int64 ``(n,)``.
+    """
+    s = scores.detach().cpu().numpy() if hasattr(scores, "detach") else np.asarray(scores)
+    s = _matrix(s, "scores")
+    if not np.issubdtype(s.dtype, np.number) or np.issubdtype(s.dtype, np.complexfloating):
+        raise ValueError(f"scores must be real numbers, got dtype {s.dtype}")
+    finite = np.isfinite(s)
+    if not finite.all():
+        i, j = np.argwhere(~finite)[0]
+        raise ValueError(f"scores must be finite, got {s[i, j]} at row {i}, column {j}")
+    t = targets.detach().cpu().numpy() if hasattr(targets, "detach") else np.asarray(targets)
+    if t.dtype == bool:
+        if t.shape != s.shape:
+            raise ValueError(f"a target mask must have the shape of scores {s.shape}, got {t.shape}")
+        empty = ~t.any(axis=1)
+        if empty.any():
+            raise ValueError(f"row {int(np.flatnonzero(empty)[0])} has no target")
+        best = np.where(t, s, -np.inf).max(axis=1, keepdims=True)
+        return 1 + ((s >= best) & ~t).sum(axis=1).astype(np.int64)
+    if t.shape != (len(s),) or not np.issubdtype(t.dtype, np.integer):
+        raise ValueError(f"targets must be ({len(s)},) integer columns or a {s.shape} boolean mask, "
+                         f"got shape {t.shape} dtype {t.dtype}")
+    outside = (t < 0) | (t >= s.shape[1])
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise ValueError(f"target {int(t[i])} of row {i} is outside 0..{s.shape[1] - 1}")
+    best = s[np.arange(len(s)), t][:, None]
+    return (s >= best).sum(axis=1).astype(np.int64)  # counts the target itself: 1 + the others at >= its score

@@ -19,11 +19,37 @@ def test_paired_retrieval_hand_case():
     assert out["MRR"] == pytest.approx((1 + 0.5 + 0.5) / 3)
     with pytest.raises(ValueError, match="paired"):
         paired_retrieval(src, tgt[:2])
+    # numpy input gives the same answer
+    assert paired_retrieval(src.numpy(), tgt.numpy(), ks=(1, 2)) == out
 
 
 def test_paired_retrieval_ties_count_against():
+    # every cosine is 1: each partner ties with all 3 targets -> rank 1 + 0 higher + 2 equal others = 3
     out = paired_retrieval(torch.ones(3, 2), torch.ones(3, 2))
     assert out["P@1"] == 0.0 and out["MRR"] == pytest.approx(1 / 3)
+    # src 0 ties its partner with target 2 (same direction): rank 2; src 1 and 2 are unique: rank 1
+    src = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    tgt = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0]])
+    # src 2 = [1, 1]: cos to tgt0 and tgt2 = 0.707, to tgt1 = 0.707 -> its partner tgt2 ties both: rank 3
+    out = paired_retrieval(src, tgt, ks=(1, 2))
+    assert out == {"P@1": pytest.approx(1 / 3), "P@2": pytest.approx(2 / 3),
+                   "MRR": pytest.approx((1 / 2 + 1 + 1 / 3) / 3)}
+
+
+@pytest.mark.parametrize(
+    "src, tgt, ks, message",
+    [
+        (torch.ones(3, 2), torch.ones(2, 2), (1,), "paired row by row"),
+        (torch.tensor([[1.0, float("nan")], [0.0, 1.0]]), torch.eye(2), (1,), "src row 0 is not finite"),
+        (torch.eye(2), torch.tensor([[1.0, 0.0], [float("inf"), 1.0]]), (1,), "tgt row 1 is not finite"),
+        (torch.eye(2), torch.eye(2), (0,), "positive integer"),
+        (torch.eye(2), torch.eye(2), "1", "ks must be positive integers"),
+        (torch.zeros(0, 2), torch.zeros(0, 2), (1,), "no pairs"),
+    ],
+)
+def test_paired_retrieval_bad_inputs(src, tgt, ks, message):
+    with pytest.raises(ValueError, match=message):
+        paired_retrieval(src, tgt, ks)
 
 
 

@@ -82,6 +82,34 @@ def test_translation_accuracy_counts_any_gold():
     assert translation_accuracy(scores, gold, ks=(1, 2)) == {"P@1": pytest.approx(1 / 3), "P@2": 1.0}
 
 
+def test_translation_accuracy_ties_count_against():
+    # row 0: gold 1 ties target 0 at the top -> rank 2 (a stable argsort would put target 0 first and say 2 too,
+    #        but for gold 0 it would say 1); row 1: gold 0 ties targets 1 and 2 -> rank 3;
+    # row 2: golds 0 and 1 tie each other at the top -> rank 1 (another gold never counts against a gold)
+    scores = np.array([[0.5, 0.5, 0.1], [0.2, 0.2, 0.2], [0.9, 0.9, 0.1]])
+    assert translation_accuracy(scores, [{1}, {0}, {0, 1}], ks=(1, 2, 3)) == {
+        "P@1": pytest.approx(1 / 3), "P@2": pytest.approx(2 / 3), "P@3": 1.0}
+    assert translation_accuracy(scores, [{0}, {0}, {0, 1}], ks=(1,)) == {"P@1": pytest.approx(1 / 3)}
+
+
+@pytest.mark.parametrize(
+    "scores, gold, ks, message",
+    [
+        (np.zeros((2, 3)), [{0}], (1,), r"2 score rows but gold"),
+        (np.zeros((1, 3)), [set()], (1,), r"gold\[0\] must be a non-empty set of target indices in 0..2"),
+        (np.zeros((1, 3)), [{3}], (1,), r"gold\[0\] must be a non-empty set .* got \{3\}"),
+        (np.zeros((1, 3)), [1], (1,), r"gold\[0\] must be a set of target indices, got 1"),
+        (np.zeros((1, 3)), ["ab"], (1,), r"gold\[0\] must be a set of target indices, got 'ab'"),
+        (np.array([[0.1, np.nan, 0.2]]), [{0}], (1,), r"scores must be finite, got nan at row 0, column 1"),
+        (np.zeros((1, 3)), [{0}], (0, 1), r"k must be a positive integer, got 0"),
+        (np.zeros(3), [{0}], (1,), r"scores must be \(n_query, n_tgt\)"),
+    ],
+)
+def test_translation_accuracy_bad_inputs(scores, gold, ks, message):
+    with pytest.raises(ValueError, match=message):
+        translation_accuracy(scores, gold, ks)
+
+
 def test_word_translation_and_fit_mapping_on_a_rotated_copy():
     rng = np.random.default_rng(3)
     words = [f"w{i}" for i in range(60)]

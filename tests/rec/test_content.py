@@ -54,7 +54,7 @@ def test_item_features_blocks_are_unit_and_weighted():
     # item 40 has nothing: a zero row
     np.testing.assert_array_equal(f.matrix[3], [0, 0, 0])
     assert f.rows([40, 10]).tolist() == [3, 0]
-    with pytest.raises(KeyError, match="99"):
+    with pytest.raises(ValueError, match="item id 99 has no feature row"):
         f.rows([99])
 
 
@@ -65,7 +65,7 @@ def test_user_profiles_mean_of_items():
     # user 1: mean of (1, 0) and (0, 1) = (0.5, 0.5); user 2: (1, 1)/sqrt2; user 3 has no rating: zeros
     np.testing.assert_allclose(profiles, [[0.5, 0.5], [1 / math.sqrt(2), 1 / math.sqrt(2)], [0, 0]], rtol=1e-6)
     assert users.tolist() == [1, 2, 3]
-    with pytest.raises(KeyError, match="user 1"):
+    with pytest.raises(ValueError, match="user 1 is not in user_ids"):
         user_profiles(train, f, user_ids=[2])
 
 
@@ -73,5 +73,5 @@ def test_index_pairs():
     frame = pd.DataFrame({"user_id": [7, 5, 7], "item_id": [30, 10, 10]})
     users, items = index_pairs(frame, [5, 7], [10, 20, 30])
     assert users.tolist() == [1, 0, 1] and items.tolist() == [2, 0, 0]
-    with pytest.raises(KeyError, match="item_id 30"):
+    with pytest.raises(ValueError, match="item_id 30 is not among the given ids"):
         index_pairs(frame, [5, 7], [10, 20])

@@ -1,4 +1,4 @@
-"""Hand-computed cases for xlrec_lib.metrics (every expected number is worked out in the comments)."""
+"""Hand-computed cases for xlrec_lib.rec's metrics (every expected number is worked out in the comments)."""
 
 import math
 
@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from xlrec_lib.rec import beyond_accuracy, classification_metrics, ranking_metrics
+from xlrec_lib.vectors import target_ranks
 
 # Four users, k = 3:
 #   A ranks [1, 2, 3, 4, 5], relevant {2, 5, 9}: top 3 = [1, 2, 3], one hit at rank 2
@@ -21,20 +22,20 @@ LN2, LN3, LN4 = math.log(2), math.log(3), math.log(4)
 NDCG_A = (1 / LN3) / (1 / LN2 + 1 / LN3 + 1 / LN4)  # DCG: hit at rank 2; IDCG: min(|R|=3, k=3) = 3 ideal hits
 
 EXPECTED = {
-    # A: 1/3, B: 1/3 (one hit / k, although B's list has 2 items), D: 0  -> (2/3) / 3
-    "precision": 2 / 9,
-    # A: 1/3 (1 of 3 relevant), B: 1/1, D: 0 -> (4/3) / 3
-    "recall": 4 / 9,
+    # precision: A: 1/3, B: 1/3 (one hit / k, although B's list has 2 items), D: 0  -> (2/3) / 3
+    "P": 2 / 9,
+    # recall: A: 1/3 (1 of 3 relevant), B: 1/1, D: 0 -> (4/3) / 3
+    "R": 4 / 9,
     # A: P = R = 1/3 -> F1 1/3; B: P = 1/3, R = 1 -> 2 (1/3) / (4/3) = 1/2; D: 0 -> (5/6) / 3
-    "f1": 5 / 18,
+    "F1": 5 / 18,
     # A: 0.296082...; B: DCG = IDCG = 1/ln 2 -> 1; D: 0
-    "ndcg": (NDCG_A + 1) / 3,
+    "NDCG": (NDCG_A + 1) / 3,
     # A: (1 / min(3, 3)) * (1/2) = 1/6; B: (1 / 1) * (1/1) = 1; D: 0 -> (7/6) / 3
-    "map": 7 / 18,
+    "MAP": 7 / 18,
     # A: 1/2, B: 1, D: 0 -> (3/2) / 3
-    "mrr": 1 / 2,
-    # A and B have a hit, D not -> 2/3
-    "hit_rate": 2 / 3,
+    "MRR": 1 / 2,
+    # hit rate: A and B have a hit, D not -> 2/3
+    "HR": 2 / 3,
 }
 
 
@@ -82,8 +83,8 @@ def test_mrr_without_cut_and_ndcg_two_hits():
 
 def test_ranking_report_keys():
     report = ranking_metrics.ranking_report(RANKED, RELEVANT, K)
-    assert list(report) == [f"{name}@3" for name in EXPECTED]
-    assert report["map@3"] == pytest.approx(7 / 18, abs=1e-9)
+    assert list(report) == ["P@3", "R@3", "F1@3", "NDCG@3", "MAP@3", "MRR@3", "HR@3"]
+    assert report["MAP@3"] == pytest.approx(7 / 18, abs=1e-9)
 
 
 def test_ranking_errors():
@@ -93,7 +94,7 @@ def test_ranking_errors():
         ranking_metrics.recall_at_k(RANKED, RELEVANT, 0)
     with pytest.raises(ValueError, match="no user has a relevant item"):
         ranking_metrics.ndcg_at_k({"u": [1]}, {"u": set()}, 1)
-    with pytest.raises(TypeError, match="both be dicts"):
+    with pytest.raises(ValueError, match="both be dicts"):
         ranking_metrics.hit_rate_at_k([[1]], {0: {1}}, 1)
 
 
@@ -109,12 +110,27 @@ def test_ranked_and_relevant_from_frame():
     assert ranking_metrics.ranked_from_frame(frame) == {1: [11, 10, 12], 2: [13, 10]}
     assert ranking_metrics.ranked_from_frame(frame, k=2) == {1: [11, 10], 2: [13, 10]}
     ratings = frame.rename(columns={"score": "rating"}).assign(rating=[5, 3, 4, 2, 1])
-    assert ranking_metrics.relevant_from_frame(ratings, rating_col="rating", threshold=4) == {1: {10, 12}, 2: set()}
+    assert ranking_metrics.relevant_from_frame(ratings, col_rating="rating", threshold=4) == {1: {10, 12}, 2: set()}
     assert ranking_metrics.relevant_from_frame(ratings) == {1: {10, 11, 12}, 2: {10, 13}}
     with pytest.raises(ValueError, match=r"pair \(1, 10\)"):
         ranking_metrics.ranked_from_frame(pd.concat([frame, frame.iloc[:1]]))
-    with pytest.raises(KeyError, match="score"):
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['score'\]"):
         ranking_metrics.ranked_from_frame(frame.drop(columns="score"))
+
+
+def test_ranked_from_frame_ties_count_against_the_relevant_items():
+    # user 1 scores items 10, 11, 12 all 0.5 and item 13 at 0.9; relevant {10}. Item-id order would put 10 first
+    # among the ties (rank 2); the tie rule puts it after the other equal items: rank 1 + 1 higher + 2 equal = 4
+    frame = pd.DataFrame({"user_id": [1, 1, 1, 1], "item_id": [10, 11, 12, 13], "score": [0.5, 0.5, 0.5, 0.9]})
+    relevant = {1: {10}}
+    assert ranking_metrics.ranked_from_frame(frame) == {1: [13, 10, 11, 12]}
+    ranked = ranking_metrics.ranked_from_frame(frame, relevant=relevant)
+    assert ranked == {1: [13, 11, 12, 10]}
+    assert ranking_metrics.mrr(ranked, relevant) == pytest.approx(1 / 4)
+    # the same rank as the one rule computed from the scores
+    ranks = target_ranks(np.array([[0.5, 0.5, 0.5, 0.9]]), np.array([0]))
+    assert ranks.tolist() == [4]
+    assert ranking_metrics.hit_rate_at_k(ranked, relevant, 3) == 0.0
 
 
 def test_catalog_coverage():

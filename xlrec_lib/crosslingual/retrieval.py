@@ -1,4 +1,10 @@
 """Parallel-sentence retrieval: does each sentence find its translation among all the other language's sentences?
+
+Result keys follow the library's one style, ``<metric>@<k>`` when cut at k and ``<metric>`` alone when not:
+``P@1``, ``P@5``, ``MRR``. ``P@k`` is MUSE's "precision at k": the share of queries whose translation is among
+their k best candidates (the hit rate at k; with one translation per query it is ``HR@k`` of
+``rec.ranking_metrics``, and equals its ``P@k`` only at k = 1). Ranks follow :func:`xlrec_lib.vectors.target_ranks`:
+ties count against the query.
 """
 
 from __future__ import annotations
@@ -7,29 +13,37 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from xlrec_lib.vectors import check_ks, cosine_matrix, target_ranks
+
 
 def paired_retrieval(src: torch.Tensor, tgt: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
     """Retrieve, for each source row i, its partner tgt[i] among all target rows by cosine similarity.
 
-    ``src``, ``tgt``: ``(n, dim)`` with row i of each a translation pair. Returns ``P@k`` (share of rows whose
-    partner ranks in the top k) for each k and ``MRR`` (mean of 1 / rank of the partner). Ties count against
-    us: the rank is 1 + the number of targets scoring strictly higher, plus those scoring equal but not the partner.
-    """
-    if src.shape != tgt.shape:
-        raise ValueError(f"src {tuple(src.shape)} and tgt {tuple(tgt.shape)} must be paired row by row")
-    s = torch.nn.functional.normalize(src.float(), dim=-1) @ torch.nn.functional.normalize(tgt.float(), dim=-1).T
-    true = s.diagonal().unsqueeze(1)
-    rank = (s > true).sum(1) + (s == true).sum(1)  # 1-based; the partner itself is one of the "equal"
-    result = {f"P@{k}": (rank <= k).float().mean().item() for k in ks}
-    result["MRR"] = (1.0 / rank.float()).mean().item()
-    return result
+    ``src``, ``tgt``: ``(n, dim)`` with row i of each a translation pair. With ``rank_i`` the partner's rank
+    (ties against us, :func:`xlrec_lib.vectors.target_ranks`):
 
+    - ``P@k = mean_i [rank_i <= k]`` for each k in ``ks``;
+    - ``MRR = mean_i 1 / rank_i`` (not cut at any k).
+    """
+    ks = check_ks(ks)
+    src, tgt = torch.as_tensor(src), torch.as_tensor(tgt)
+    if src.shape != tgt.shape or src.ndim != 2:
+        raise ValueError(f"src {tuple(src.shape)} and tgt {tuple(tgt.shape)} must be (n, dim) paired row by row")
+    if len(src) == 0:
+        raise ValueError("paired_retrieval: no pairs")
+    for name, x in (("src", src), ("tgt", tgt)):
+        bad = ~torch.isfinite(x).all(dim=1)
+        if bad.any():
+            raise ValueError(f"paired_retrieval: {name} row {int(bad.nonzero()[0])} is not finite")
+    rank = target_ranks(cosine_matrix(src.float(), tgt.float()), np.arange(len(src)))
+    result = {f"P@{k}": float((rank <= k).mean()) for k in ks}
+    result["MRR"] = float((1.0 / rank).mean())
+    return result
 
 
 def bidirectional_retrieval(a: torch.Tensor, b: torch.Tensor, src: str = "en", tgt: str = "zh",
                             ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
     """``paired_retrieval`` both ways, flat: ``{"en→zh P@1": ..., "en→zh MRR": ..., "zh→en P@1": ...}``."""
-
     out = {}
     for name, (x, y) in {f"{src}→{tgt}": (a, b), f"{tgt}→{src}": (b, a)}.items():
         out.update({f"{name} {metric}": value for metric, value in paired_retrieval(x, y, ks).items()})

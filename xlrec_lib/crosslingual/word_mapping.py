@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xlrec_lib.vectors import cosine_matrix
+from xlrec_lib.vectors import check_ks, cosine_matrix, target_ranks
 
 
 def normalize_center(vectors: np.ndarray) -> np.ndarray:
@@ -76,13 +76,26 @@ def lexicon_indices(pairs, src_vocab: Sequence[str], tgt_vocab: Sequence[str]) -
 def translation_accuracy(scores: np.ndarray, gold: Sequence[set[int]],
                          ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
     """``P@k`` of word translation: share of queries (rows of ``scores`` ``(n_query, n_tgt)``) with at least one of
-    their gold target indices ``gold[i]`` among their ``k`` best-scoring targets (any gold counts, as in MUSE)."""
-    if len(gold) != len(scores):
-        raise ValueError(f"{len(scores)} score rows but {len(gold)} gold sets")
-    kmax = max(ks)
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :kmax]
-    hit = np.array([[j in g for j in row] for row, g in zip(top, gold, strict=True)], dtype=bool).reshape(-1, kmax)
-    return {f"P@{k}": float(hit[:, :k].any(1).mean()) for k in ks}
+    their gold target indices ``gold[i]`` (a non-empty set) among their ``k`` best-scoring targets (any gold
+    counts, as in MUSE): ``P@k = mean_i [rank_i <= k]`` with ``rank_i`` the rank of the best gold target, ties
+    counted against the query (:func:`xlrec_lib.vectors.target_ranks`)."""
+    ks = check_ks(ks)
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be (n_query, n_tgt), got shape {scores.shape}")
+    if isinstance(gold, (str, bytes)) or len(gold) != len(scores):
+        raise ValueError(f"{len(scores)} score rows but gold is {gold!r:.60}: give one set of target indices per row")
+    mask = np.zeros(scores.shape, dtype=bool)
+    for i, g in enumerate(gold):
+        if isinstance(g, (str, bytes)) or not isinstance(g, (set, frozenset, list, tuple, np.ndarray)):
+            raise ValueError(f"gold[{i}] must be a set of target indices, got {g!r}")
+        idx = np.asarray(list(g))
+        if idx.size == 0 or not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= scores.shape[1]:
+            raise ValueError(f"gold[{i}] must be a non-empty set of target indices in 0..{scores.shape[1] - 1}, "
+                             f"got {g!r}")
+        mask[i, idx] = True
+    rank = target_ranks(scores, mask)
+    return {f"P@{k}": float((rank <= k).mean()) for k in ks}
 
 
 def word_translation(src_vecs: np.ndarray, tgt_vecs: np.ndarray, src_vocab: Sequence[str],

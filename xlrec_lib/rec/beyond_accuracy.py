@@ -14,8 +14,8 @@ from xlrec_lib.rec.ranking_metrics import Ranked, check_k, first_k, per_user_map
 
 def item_popularity(
     frame: pd.DataFrame,
-    user_col: str = "user_id",
-    item_col: str = "item_id",
+    col_user: str = "user_id",
+    col_item: str = "item_id",
     items: Iterable[Hashable] | None = None,
     smoothing: float = 0.0,
 ) -> dict:
@@ -25,12 +25,17 @@ def item_popularity(
     ``items`` lists the whole catalogue (items absent from ``frame`` get ``n_i = 0``); with ``smoothing=0``
     (recommenders' definition) they get ``p = 0`` and an infinite novelty, ``smoothing=1`` keeps it finite.
     """
-    require_columns(frame, [user_col, item_col], "item_popularity")
-    if smoothing < 0:
+    require_columns(frame, [col_user, col_item], "item_popularity")
+    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float, np.number)) or not smoothing >= 0 \
+            or not np.isfinite(smoothing):
         raise ValueError(f"item_popularity: smoothing must be >= 0, got {smoothing}")
-    n_users = frame[user_col].nunique()
-    counts = frame.drop_duplicates([user_col, item_col]).groupby(item_col).size()
+    n_users = frame[col_user].nunique()
+    if n_users == 0:
+        raise ValueError("item_popularity: the frame has no rows")
+    counts = frame.drop_duplicates([col_user, col_item]).groupby(col_item).size()
     if items is not None:
+        if isinstance(items, (str, bytes)):
+            raise ValueError(f"item_popularity: items must be a collection of item ids, got the string {items!r:.40}")
         catalogue = pd.Index(list(items))
         outside = counts.index.difference(catalogue)
         if len(outside):
@@ -50,8 +55,10 @@ def catalog_coverage(ranked: Ranked, catalog: int | Collection[Hashable], k: int
     """
     k = check_k(k)
     shown = set().union(*_all_top_k(ranked, k).values())
-    if isinstance(catalog, (int, np.integer)):
+    if isinstance(catalog, (int, np.integer)) and not isinstance(catalog, bool):
         n = int(catalog)
+    elif isinstance(catalog, (str, bytes, bool)) or not hasattr(catalog, "__iter__"):
+        raise ValueError(f"catalog_coverage: catalog must be the item ids or their number, got {catalog!r:.40}")
     else:
         catalog = set(catalog)
         outside = shown - catalog
@@ -80,6 +87,11 @@ def intra_list_diversity(
     vectors = np.asarray(item_vectors, dtype=np.float64)
     if vectors.ndim != 2:
         raise ValueError(f"intra_list_diversity: item_vectors must be (n_items, dim), got shape {vectors.shape}")
+    if not np.isfinite(vectors).all():
+        row = int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])
+        raise ValueError(f"intra_list_diversity: item_vectors row {row} is not finite")
+    if isinstance(item_ids, (str, bytes)):
+        raise ValueError(f"intra_list_diversity: item_ids must be a list of ids, got the string {item_ids!r:.40}")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
     row_of = {item: j for j, item in enumerate(item_ids)} if item_ids is not None else None

@@ -18,23 +18,36 @@ from xlrec_lib.rec.similarity import as_matrix
 
 
 def _vector(x, name: str, dtype=torch.float64) -> torch.Tensor:
-    t = (x if isinstance(x, torch.Tensor) else torch.from_numpy(np.array(x, dtype=np.float64))).to(dtype).flatten()
+    try:
+        t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.array(x, dtype=np.float64))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be numbers: {err}") from None
+    if t.ndim > 1 and max(t.shape) != t.numel():
+        raise ValueError(f"{name} must be one vector, got shape {tuple(t.shape)}")
+    t = t.to(dtype).flatten()
     if t.numel() == 0:
         raise ValueError(f"{name} is empty")
-    if torch.isnan(t).any():
-        raise ValueError(f"{name} has NaN at position {int(torch.isnan(t).nonzero()[0])}")
+    bad = ~torch.isfinite(t)
+    if bad.any():
+        j = int(bad.nonzero()[0])
+        raise ValueError(f"{name} must be finite, got {float(t[j])} at position {j}")
     return t
 
 
-def _scores_labels(scores, labels) -> tuple[torch.Tensor, torch.Tensor]:
-    s, y = _vector(scores, "scores"), _vector(labels, "labels")
+def _labels_scores(labels, scores, name: str = "scores") -> tuple[torch.Tensor, torch.Tensor]:
+    """Checked ``(labels, scores)``: same length, finite, labels 0/1 (bool, int or float 0.0/1.0)."""
+    for arg, value in (("labels", labels), (name, scores)):
+        if isinstance(value, (str, bytes)):
+            raise ValueError(f"{arg} must be numbers, got the string {value!r:.40}")
+    y, s = _vector(labels, "labels"), _vector(scores, name)
     if s.shape != y.shape:
-        raise ValueError(f"scores ({s.numel()}) and labels ({y.numel()}) differ in length")
+        raise ValueError(f"labels ({y.numel()}) and {name} ({s.numel()}) differ in length")
     bad = ~((y == 0) | (y == 1))
     if bad.any():
         j = int(bad.nonzero()[0])
-        raise ValueError(f"labels must be 0/1, got {float(y[j])} at position {j}")
-    return s, y
+        raise ValueError(f"labels must be 0/1, got {float(y[j])} at position {j} (did you pass (scores, labels)? "
+                         "the order is (labels, scores))")
+    return y, s
 
 
 @dataclass(frozen=True)
@@ -50,7 +63,7 @@ class Platt:
         return p.to(s.dtype) if s.is_floating_point() else p
 
 
-def fit_platt(scores, labels, l2: float = 0.0, max_iter: int = 100, tol: float = 1e-12) -> Platt:
+def fit_platt(labels, scores, l2: float = 0.0, max_iter: int = 100, tol: float = 1e-12) -> Platt:
     """Maximum-likelihood ``(a, b)`` for ``P(y=1 | s) = sigmoid(a s + b)`` by Newton's method (float64).
 
     Minimises the mean log loss ``-mean(y log p + (1 - y) log(1 - p)) + l2 a^2 / 2`` (b is not penalised).
@@ -58,7 +71,7 @@ def fit_platt(scores, labels, l2: float = 0.0, max_iter: int = 100, tol: float =
     threshold on ``s`` separates perfectly have no finite optimum (``a`` grows without end): with ``l2=0`` that
     raises, and a small ``l2`` (e.g. 1e-4) gives a finite answer.
     """
-    s, y = _scores_labels(scores, labels)
+    y, s = _labels_scores(labels, scores)
     if y.min() == y.max():
         raise ValueError(f"fit_platt needs both labels, got only {int(y[0])}")
     pos, neg = s[y == 1], s[y == 0]
@@ -97,7 +110,7 @@ def fit_platt(scores, labels, l2: float = 0.0, max_iter: int = 100, tol: float =
     return Platt(a, b)
 
 
-def reliability_table(probs, labels, n_bins: int = 10, strategy: str = "uniform") -> pd.DataFrame:
+def reliability_table(labels, probs, n_bins: int = 10, strategy: str = "uniform") -> pd.DataFrame:
     """Reliability-diagram data: per bin of predicted probability, the ``count``, the mean prediction
     ``confidence`` and the observed positive rate ``accuracy`` (NaN for an empty bin).
 
@@ -105,10 +118,10 @@ def reliability_table(probs, labels, n_bins: int = 10, strategy: str = "uniform"
     ``strategy='quantile'``: edges at the quantiles of ``probs`` (about equal counts; useful when the
     predictions crowd into a corner of [0, 1]); repeated edges are merged, so there may be fewer bins.
     """
-    p, y = _scores_labels(probs, labels)
+    y, p = _labels_scores(labels, probs, "probs")
     if float(p.min()) < 0 or float(p.max()) > 1:
         raise ValueError(f"probabilities must lie in [0, 1], got range [{float(p.min())}, {float(p.max())}]")
-    if n_bins < 1:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
     if strategy == "uniform":
         edges = torch.linspace(0.0, 1.0, n_bins + 1, dtype=torch.float64)
@@ -133,18 +146,30 @@ def reliability_table(probs, labels, n_bins: int = 10, strategy: str = "uniform"
     )
 
 
-def expected_calibration_error(probs, labels, n_bins: int = 10, strategy: str = "uniform") -> float:
+def expected_calibration_error(labels, probs, n_bins: int = 10, strategy: str = "uniform") -> float:
     """``ECE = sum_b (n_b / N) |accuracy_b - confidence_b|`` over the bins of :func:`reliability_table`."""
-    table = reliability_table(probs, labels, n_bins, strategy).query("count > 0")
+    table = reliability_table(labels, probs, n_bins, strategy).query("count > 0")
     weights = table["count"] / table["count"].sum()
     return float((weights * (table["accuracy"] - table["confidence"]).abs()).sum())
 
 
 def unseen_pairs(scores: torch.Tensor, seen, positives) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scores and 0/1 labels of every (user, item) pair of a ``(n_users, n_items)`` score matrix that is not
+    """0/1 labels and scores of every (user, item) pair of a ``(n_users, n_items)`` score matrix that is not
     ``seen``; a pair is labelled 1 when it is in ``positives``. Both are ``(user index, item index)`` arrays.
-    Returns two float64 vectors in row-major order, ready for :func:`fit_platt` or :func:`choose_threshold`."""
+    Returns ``(labels, scores)``, two float64 vectors in row-major order, ready for :func:`fit_platt` or
+    :func:`choose_threshold`."""
     s = as_matrix(scores, "scores")
+    if not torch.isfinite(s).all():
+        r, c = (~torch.isfinite(s)).nonzero()[0].tolist()
+        raise ValueError(f"unseen_pairs: score ({r}, {c}) is {float(s[r, c])}; scores must be finite")
+    for name, pairs in (("seen", seen), ("positives", positives)):
+        if len(pairs) != 2 or len(pairs[0]) != len(pairs[1]):
+            raise ValueError(f"unseen_pairs: {name} must be (user indices, item indices) of equal length")
+        for axis, idx in enumerate(pairs):
+            idx = torch.as_tensor(idx)
+            if idx.numel() and (idx.is_floating_point() or int(idx.min()) < 0 or int(idx.max()) >= s.shape[axis]):
+                raise ValueError(f"unseen_pairs: {name} {('user', 'item')[axis]} indices must be integers in "
+                                 f"0..{s.shape[axis] - 1}")
     keep = torch.ones(s.shape, dtype=torch.bool)
     keep[torch.as_tensor(seen[0], dtype=torch.long), torch.as_tensor(seen[1], dtype=torch.long)] = False
     label = torch.zeros(s.shape, dtype=torch.bool)
@@ -152,10 +177,10 @@ def unseen_pairs(scores: torch.Tensor, seen, positives) -> tuple[torch.Tensor, t
     if (label & ~keep).any():
         r, c = (label & ~keep).nonzero()[0].tolist()
         raise ValueError(f"unseen_pairs: pair ({r}, {c}) is both seen and positive")
-    return s[keep].double(), label[keep].double()
+    return label[keep].double(), s[keep].double()
 
 
-def choose_threshold(scores, labels, objective: str = "f1") -> float:
+def choose_threshold(labels, scores, objective: str = "f1") -> float:
     """The cut-off ``t`` (predict 1 when ``score >= t``) that maximises ``objective`` (``'f1'`` or ``'accuracy'``)
     on these (validation) pairs; apply it unchanged with :func:`apply_threshold` on test.
 
@@ -163,7 +188,7 @@ def choose_threshold(scores, labels, objective: str = "f1") -> float:
     the lowest score kept and the next lower score (the lowest score itself if everything is kept), so that
     new scores falling in the gap are split evenly. Ties between cuts go to the highest threshold.
     """
-    s, y = _scores_labels(scores, labels)
+    y, s = _labels_scores(labels, scores)
     if objective not in ("f1", "accuracy"):
         raise ValueError(f"objective must be 'f1' or 'accuracy', got {objective!r}")
     order = torch.argsort(s, descending=True, stable=True)

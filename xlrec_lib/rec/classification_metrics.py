@@ -16,13 +16,19 @@ def auc(labels: Sequence[int], scores: Sequence[float]) -> float:
     with average ranks for ties. Global over all pairs given, like recommenders' ``auc`` (not per user).
     """
     y = np.asarray(labels)
-    s = np.asarray(scores, dtype=np.float64)
+    try:
+        s = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"auc: scores must be numbers: {err}") from None
     if y.shape != s.shape or y.ndim != 1:
         raise ValueError(f"auc: labels {y.shape} and scores {s.shape} must be 1-D of the same length")
-    if not np.isin(y, [0, 1]).all():
-        raise ValueError(f"auc: labels must be 0/1, got {np.unique(y)[:5]}")
-    if np.isnan(s).any():
-        raise ValueError(f"auc: NaN score at position {int(np.flatnonzero(np.isnan(s))[0])}")
+    if y.dtype.kind not in "biuf" or not np.isin(y, [0, 1]).all():
+        bad = next(v for v in y.tolist() if v not in (0, 1) or isinstance(v, str))
+        raise ValueError(f"auc: labels must be 0/1, got {bad!r} (did you pass (scores, labels)? the order is "
+                         "(labels, scores))")
+    if not np.isfinite(s).all():
+        j = int(np.flatnonzero(~np.isfinite(s))[0])
+        raise ValueError(f"auc: scores must be finite, got {s[j]} at position {j}")
     y = y.astype(bool)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
@@ -37,6 +43,12 @@ def _labels_pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"y_true {t.shape} and y_pred {p.shape} must be 1-D of the same length")
     if len(t) == 0:
         raise ValueError("no examples")
+    for name, a in (("y_true", t), ("y_pred", p)):
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            j = int(np.flatnonzero(~np.isfinite(a))[0])
+            raise ValueError(f"{name} has {a[j]} at position {j}: labels must be finite")
+        if a.dtype.kind == "O" and any(isinstance(v, float) and not np.isfinite(v) for v in a.tolist()):
+            raise ValueError(f"{name} has a NaN label")
     return t, p
 
 

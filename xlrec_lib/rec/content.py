@@ -30,18 +30,20 @@ class ItemFeatures:
     features: list[str]
 
     def rows(self, ids) -> np.ndarray:
-        """Row indices of the given item ids (an unknown id raises)."""
+        """Row indices of the given item ids (an unknown id raises ValueError)."""
         index = pd.Index(self.item_ids)
         rows = index.get_indexer(np.asarray(ids))
         if (rows < 0).any():
-            raise KeyError(f"item id {np.asarray(ids)[rows < 0].tolist()[0]!r} has no feature row")
+            raise ValueError(f"item id {np.asarray(ids)[rows < 0].tolist()[0]!r} has no feature row")
         return rows
 
 
 def _require(frame: pd.DataFrame, cols: list[str], what: str) -> None:
     missing = [c for c in cols if c not in frame.columns]
     if missing:
-        raise KeyError(f"{what}: missing column(s) {missing}; has {list(frame.columns)}")
+        raise ValueError(f"{what}: missing column(s) {missing}; has {list(frame.columns)}")
+    if len(set(cols)) != len(cols):
+        raise ValueError(f"{what}: the column arguments must name different columns, got {cols}")
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
@@ -122,8 +124,8 @@ def user_profiles(
     interactions: pd.DataFrame,
     features: ItemFeatures,
     user_ids=None,
-    user_col: str = "user_id",
-    item_col: str = "item_id",
+    col_user: str = "user_id",
+    col_item: str = "item_id",
 ) -> tuple[np.ndarray, np.ndarray]:
     """``h_u = mean of x_i`` over the user's rows of ``interactions`` -> ``(profiles (n_users, n_features), user_ids)``.
 
@@ -131,13 +133,15 @@ def user_profiles(
     interaction gets a zero profile (cosine 0 with every item). Builds a dense (n_users, n_items) weight matrix:
     meant for MovieLens-sized data.
     """
-    _require(interactions, [user_col, item_col], "interactions")
-    users = np.sort(interactions[user_col].unique()) if user_ids is None else np.asarray(user_ids)
-    user_row = pd.Index(users).get_indexer(interactions[user_col].to_numpy())
+    _require(interactions, [col_user, col_item], "interactions")
+    if isinstance(user_ids, (str, bytes)):
+        raise ValueError(f"user_profiles: user_ids must be a list of ids, got the string {user_ids!r:.40}")
+    users = np.sort(interactions[col_user].unique()) if user_ids is None else np.asarray(user_ids)
+    user_row = pd.Index(users).get_indexer(interactions[col_user].to_numpy())
     if (user_row < 0).any():
-        missing = interactions[user_col].to_numpy()[user_row < 0].tolist()[0]
-        raise KeyError(f"interactions: user {missing!r} is not in user_ids")
-    item_row = features.rows(interactions[item_col].to_numpy())
+        missing = interactions[col_user].to_numpy()[user_row < 0].tolist()[0]
+        raise ValueError(f"interactions: user {missing!r} is not in user_ids")
+    item_row = features.rows(interactions[col_item].to_numpy())
     weights = np.zeros((len(users), len(features.item_ids)), dtype=np.float32)
     np.add.at(weights, (user_row, item_row), 1.0)
     counts = weights.sum(axis=1, keepdims=True)
@@ -145,16 +149,20 @@ def user_profiles(
     return weights @ features.matrix, users
 
 
-def index_pairs(interactions: pd.DataFrame, user_ids, item_ids, user_col: str = "user_id",
-                item_col: str = "item_id") -> tuple[np.ndarray, np.ndarray]:
+def index_pairs(interactions: pd.DataFrame, user_ids, item_ids, col_user: str = "user_id",
+                col_item: str = "item_id") -> tuple[np.ndarray, np.ndarray]:
     """Rows of ``interactions`` as ``(user row, item row)`` index arrays into ``user_ids`` and ``item_ids``
     (e.g. the seen pairs to exclude from top-k). An id missing from either list raises."""
-    _require(interactions, [user_col, item_col], "interactions")
+    _require(interactions, [col_user, col_item], "interactions")
+    for name, ids in (("user_ids", user_ids), ("item_ids", item_ids)):
+        if isinstance(ids, (str, bytes)):
+            raise ValueError(f"index_pairs: {name} must be a list of ids, got the string {ids!r:.40}")
     out = []
-    for col, ids in ((user_col, user_ids), (item_col, item_ids)):
+    for col, ids in ((col_user, user_ids), (col_item, item_ids)):
         values = interactions[col].to_numpy()
         rows = pd.Index(np.asarray(ids)).get_indexer(values)
         if (rows < 0).any():
-            raise KeyError(f"interactions: {col} {values[rows < 0].tolist()[0]!r} is not among the given ids")
+            raise ValueError(f"interactions: {col} {values[rows < 0].tolist()[0]!r} is not among the given ids "
+                             "(ids are compared as they are: 1 != '1')")
         out.append(rows.astype(np.int64))
     return out[0], out[1]

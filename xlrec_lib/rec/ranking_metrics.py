@@ -22,7 +22,17 @@ list ``L`` (at most k ids), relevant set ``R`` and ``rel_r = 1`` if the item at 
 - nDCG@k      = DCG / IDCG,  DCG = sum_{r<=k} rel_r / log(1 + r),  IDCG = sum_{r <= min(|R|, k)} 1 / log(1 + r)
 - MAP@k       = (1 / min(|R|, k)) * sum_{r<=k} rel_r * precision@r
 - MRR         = 1 / (rank of the first relevant item), 0 if none in the top k
-- hit rate@k  = 1 if any rel_r = 1 for r <= k else 0"""
+- hit rate@k  = 1 if any rel_r = 1 for r <= k else 0
+
+Inputs are checked once, here at the boundary: a user's list must be a list (a string is never read as a list of
+one-letter ids, a flat ``[2]`` is not a list of lists); user ids across ``ranked`` and ``relevant``, and item ids
+across both, must each be of one kind (``1`` and ``'1'`` are different ids, so mixing them is an error rather
+than a silent score of 0). A ranked list has no ties: its order is the ranking. Where scores become lists
+(:func:`ranked_from_frame`) equal scores are ordered by the one tie rule of :func:`xlrec_lib.vectors.target_ranks`.
+
+Result keys (:func:`ranking_report`) follow the library's one style, ``<metric>@<k>`` with the metric's usual
+abbreviation: ``P@10``, ``R@10``, ``F1@10``, ``NDCG@10``, ``MAP@10``, ``MRR@10``, ``HR@10`` (``MRR`` alone when
+not cut at k, as in ``crosslingual.retrieval``)."""
 
 from __future__ import annotations
 
@@ -31,28 +41,42 @@ from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, S
 import numpy as np
 import pandas as pd
 
+from xlrec_lib.vectors import check_k
+
 Ranked = Mapping[Hashable, Sequence[Hashable]] | Sequence[Sequence[Hashable]]
 
 
 Relevant = Mapping[Hashable, Collection[Hashable]] | Sequence[Collection[Hashable]]
 
 
-def check_k(k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    return int(k)
-
-
 def per_user_mapping(per_user, name: str) -> Mapping:
+    """``per_user`` as a dict user -> value: a dict as it is, a list (or tuple) keyed by position."""
     if isinstance(per_user, Mapping):
         return per_user
     if isinstance(per_user, (str, bytes)) or not isinstance(per_user, (Sequence, np.ndarray)):
-        raise TypeError(f"{name} must be a dict user -> ids or a list of lists, got {type(per_user).__name__}")
+        raise ValueError(f"{name} must be a dict user -> ids or a list of lists, got {type(per_user).__name__} "
+                         f"{per_user!r:.60}")
     return dict(enumerate(per_user))
 
 
-def first_k(user, items, k: int) -> list:
-    top = list(items[:k]) if k is not None else list(items)
+def _id_list(user, items, name: str) -> list:
+    """One user's ids as a list; a string, a mapping or a lone id is an error (never iterated item by item)."""
+    if isinstance(items, pd.Series):
+        items = items.tolist()
+    ordered = name == "ranked"
+    allowed = (list, tuple, np.ndarray, range) if ordered else (list, tuple, np.ndarray, range, set, frozenset)
+    if not isinstance(items, allowed):
+        what = "an ordered list of item ids" if ordered else "a collection (set or list) of item ids"
+        raise ValueError(f"{name}[{user!r}] must be {what}, got {type(items).__name__} {items!r:.60}"
+                         + (" (a list of lists is expected: did you pass one flat list?)" if
+                            not isinstance(items, (str, bytes, Mapping)) else ""))
+    return list(items)
+
+
+def first_k(user, items, k: int | None) -> list:
+    """The first ``k`` ids of one user's ranked list (all of them for ``k=None``); a repeated id is an error."""
+    top = _id_list(user, items, "ranked")
+    top = top[:k] if k is not None else top
     if len(set(top)) != len(top):
         seen: set = set()
         dup = next(item for item in top if item in seen or seen.add(item))
@@ -60,19 +84,43 @@ def first_k(user, items, k: int) -> list:
     return top
 
 
+def _kind(x) -> str:
+    if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)):
+        return "int"
+    return "str" if isinstance(x, str) else type(x).__name__
+
+
+def check_id_kinds(what: str, **named: Iterable) -> None:
+    """Ids are compared as they are (``1 != '1'``), so every id of ``what`` across the named collections must be
+    of one kind (int, str, ...); otherwise ValueError naming an example of each kind and where it was found."""
+    seen: dict[str, tuple[str, object]] = {}
+    for name, ids in named.items():
+        for x in ids:
+            kind = _kind(x)
+            if kind not in seen:
+                seen[kind] = (name, x)
+                if len(seen) > 1:
+                    examples = ", ".join(f"{k} in {n} (e.g. {v!r})" for k, (n, v) in seen.items())
+                    raise ValueError(f"{what} are of different kinds: {examples}. Ids are compared as they are "
+                                     f"(1 != '1'): convert them to one kind first")
+
+
 def _pairs(ranked: Ranked, relevant: Relevant, k: int | None):
     """Yield ``(user, top-k list, relevant set)`` for every evaluated user (see the module docstring)."""
-    ranked_map = per_user_mapping(ranked, "ranked")
-    relevant_map = per_user_mapping(relevant, "relevant")
     if isinstance(ranked, Mapping) != isinstance(relevant, Mapping):
-        raise TypeError("ranked and relevant must both be dicts or both be lists (users matched by position)")
+        raise ValueError("ranked and relevant must both be dicts or both be lists (users matched by position)")
+    ranked_map = {u: first_k(u, items, k) for u, items in per_user_mapping(ranked, "ranked").items()}
+    relevant_map = {u: _id_list(u, items, "relevant") for u, items in per_user_mapping(relevant, "relevant").items()}
+    check_id_kinds("user ids", ranked=ranked_map, relevant=relevant_map)
+    check_id_kinds("item ids", ranked=(i for top in ranked_map.values() for i in top),
+                   relevant=(i for rel in relevant_map.values() for i in rel))
     n = 0
     for user, rel in relevant_map.items():
         rel = set(rel)
         if not rel:
             continue
         n += 1
-        yield user, first_k(user, ranked_map.get(user, []), k), rel
+        yield user, ranked_map.get(user, []), rel
     if n == 0:
         raise ValueError("no user has a relevant item: ranking metrics are undefined")
 
@@ -171,71 +219,106 @@ def hit_rate_at_k(ranked: Ranked, relevant: Relevant, k: int) -> float:
 
 
 RANKING_METRICS: dict[str, Callable[..., float]] = {
-    "precision": precision_at_k,
-    "recall": recall_at_k,
-    "f1": f1_at_k,
-    "ndcg": ndcg_at_k,
-    "map": map_at_k,
-    "mrr": mrr,
-    "hit_rate": hit_rate_at_k,
+    "P": precision_at_k,
+    "R": recall_at_k,
+    "F1": f1_at_k,
+    "NDCG": ndcg_at_k,
+    "MAP": map_at_k,
+    "MRR": mrr,
+    "HR": hit_rate_at_k,
 }
 
 
 def ranking_report(ranked: Ranked, relevant: Relevant, k: int) -> dict[str, float]:
-    """Every ranking metric at ``k`` in one dict (``{"precision@10": ..., ...}``); mrr is cut at k too."""
+    """Every ranking metric at ``k`` in one dict, keyed ``<metric>@<k>`` (``{"P@10": ..., "R@10": ..., "F1@10",
+    "NDCG@10", "MAP@10", "MRR@10", "HR@10"}``); MRR is cut at k too."""
     return {f"{name}@{k}": fn(ranked, relevant, k) for name, fn in RANKING_METRICS.items()}
 
 
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"{what}: expected a pandas DataFrame, got {type(frame).__name__}")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise KeyError(f"{what}: missing column(s) {missing}; has {list(frame.columns)}")
+        raise ValueError(f"{what}: missing column(s) {missing}; has {list(frame.columns)}")
+    if len(set(columns)) != len(list(columns)):
+        raise ValueError(f"{what}: the column arguments must name different columns, got {list(columns)}")
 
 
 def ranked_from_frame(
     frame: pd.DataFrame,
-    user_col: str = "user_id",
-    item_col: str = "item_id",
-    score_col: str = "score",
+    col_user: str = "user_id",
+    col_item: str = "item_id",
+    col_score: str = "score",
     k: int | None = None,
+    relevant: Relevant | None = None,
 ) -> dict[Hashable, list]:
     """Frame of ``(user, item, score)`` rows -> ``{user: [items by descending score]}``, cut at ``k`` if given.
 
-    Ties are broken by item id (ascending) so that the lists are deterministic. A repeated (user, item) pair
-    or a NaN score is an error.
+    Equal scores are ordered by the one tie rule (:func:`xlrec_lib.vectors.target_ranks`) when ``relevant`` is
+    given: the user's relevant items come after the other items of the same score (ties count against the
+    recommender), so that the metrics of these lists equal those computed from the scores. Without ``relevant``
+    equal scores are ordered by item id, which is deterministic but may favour the recommender. A repeated
+    (user, item) pair or a non-finite score is an error.
     """
-    require_columns(frame, [user_col, item_col, score_col], "ranked_from_frame")
-    if frame[score_col].isna().any():
-        row = frame.index[frame[score_col].isna()][0]
-        raise ValueError(f"ranked_from_frame: NaN in column {score_col!r} at row {row!r}")
-    dup = frame.duplicated([user_col, item_col])
+    columns = [col_user, col_item, col_score]
+    require_columns(frame, columns, "ranked_from_frame")
+    scores = pd.to_numeric(frame[col_score], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        row, value = frame.index[pos], frame[col_score].iloc[[pos]].tolist()[0]
+        raise ValueError(f"ranked_from_frame: column {col_score!r} is {value!r} at row {row!r}; "
+                         "scores must be finite numbers")
+    dup = frame.duplicated([col_user, col_item])
     if dup.any():
-        user, item = frame.loc[dup, user_col].tolist()[0], frame.loc[dup, item_col].tolist()[0]
+        user, item = frame.loc[dup, col_user].tolist()[0], frame.loc[dup, col_item].tolist()[0]
         raise ValueError(f"ranked_from_frame: pair ({user!r}, {item!r}) appears more than once")
-    ordered = frame.sort_values([user_col, score_col, item_col], ascending=[True, False, True], kind="mergesort")
+    ordered = frame[columns].assign(**{col_score: scores, "__relevant": False})
+    if relevant is not None:
+        rel_map = {u: set(_id_list(u, items, "relevant"))
+                   for u, items in per_user_mapping(relevant, "relevant").items()}
+        check_id_kinds("user ids", frame=ordered[col_user].tolist(), relevant=rel_map)
+        check_id_kinds("item ids", frame=ordered[col_item].tolist(), relevant=(i for r in rel_map.values() for i in r))
+        ordered["__relevant"] = [i in rel_map.get(u, ()) for u, i in zip(ordered[col_user], ordered[col_item],
+                                                                           strict=True)]
+    ordered = ordered.sort_values([col_user, col_score, "__relevant", col_item], ascending=[True, False, True, True],
+                                  kind="mergesort")
     if k is not None:
-        ordered = ordered.groupby(user_col, sort=False).head(check_k(k))
-    return {user: group.tolist() for user, group in ordered.groupby(user_col, sort=False)[item_col]}
+        ordered = ordered.groupby(col_user, sort=False).head(check_k(k))
+    return {user: group.tolist() for user, group in ordered.groupby(col_user, sort=False)[col_item]}
 
 
 def relevant_from_frame(
     frame: pd.DataFrame,
-    user_col: str = "user_id",
-    item_col: str = "item_id",
-    rating_col: str | None = None,
+    col_user: str = "user_id",
+    col_item: str = "item_id",
+    col_rating: str | None = None,
     threshold: float | None = None,
 ) -> dict[Hashable, set]:
     """Frame of interactions -> ``{user: set of relevant items}``.
 
-    With ``rating_col`` and ``threshold`` an item is relevant when ``rating >= threshold``; a user whose ratings
+    With ``col_rating`` and ``threshold`` an item is relevant when ``rating >= threshold``; a user whose ratings
     all fall below keeps an empty set (and is then skipped by the ranking metrics, see the module docstring).
+    A NaN rating or threshold is an error (it would silently make an item irrelevant).
     """
-    cols = [user_col, item_col] + ([rating_col] if rating_col else [])
+    cols = [col_user, col_item] + ([col_rating] if col_rating else [])
     require_columns(frame, cols, "relevant_from_frame")
-    if (rating_col is None) != (threshold is None):
-        raise ValueError("relevant_from_frame: give both rating_col and threshold, or neither")
-    keep = frame[rating_col] >= threshold if rating_col else pd.Series(True, index=frame.index)
-    out: dict[Hashable, set] = {user: set() for user in frame[user_col].unique()}
-    for user, items in frame.loc[keep].groupby(user_col, sort=False)[item_col]:
+    if (col_rating is None) != (threshold is None):
+        raise ValueError("relevant_from_frame: give both col_rating and threshold, or neither")
+    if col_rating:
+        ratings = pd.to_numeric(frame[col_rating], errors="coerce")
+        if ratings.isna().any():
+            pos = int(np.flatnonzero(ratings.isna().to_numpy())[0])
+            row, value = frame.index[pos], frame[col_rating].iloc[[pos]].tolist()[0]
+            raise ValueError(f"relevant_from_frame: column {col_rating!r} is {value!r} at row "
+                             f"{row!r}, not a number")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or np.isnan(threshold):
+            raise ValueError(f"relevant_from_frame: threshold must be a number, got {threshold!r}")
+        keep = ratings >= threshold
+    else:
+        keep = pd.Series(True, index=frame.index)
+    out: dict[Hashable, set] = {user: set() for user in frame[col_user].unique()}
+    for user, items in frame.loc[keep].groupby(col_user, sort=False)[col_item]:
         out[user] = set(items)
     return out
