@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from xlrec_lib.vectors import cosine_matrix, target_ranks
 
 
 def partner_ranks(src: torch.Tensor, tgt: torch.Tensor) -> np.ndarray:
-    """For each row i, the 1-based rank of ``tgt[i]`` among all target rows by cosine to ``src[i]``; ties count
-    against the partner, as in ``paired_retrieval``. ``(n,)`` int array."""
+    """For each row i, the 1-based rank of ``tgt[i]`` among all target rows by cosine to ``src[i]``, with the one
+    tie rule (``vectors.target_ranks``: ties count against the partner), as in ``paired_retrieval``. ``(n,)``."""
     if src.shape != tgt.shape:
         raise ValueError(f"src {tuple(src.shape)} and tgt {tuple(tgt.shape)} must be paired row by row")
-    s = F.normalize(src.float(), dim=-1) @ F.normalize(tgt.float(), dim=-1).T
-    true = s.diagonal().unsqueeze(1)
-    return ((s > true).sum(1) + (s == true).sum(1)).numpy()
+    return target_ranks(cosine_matrix(src.float(), tgt.float()), np.arange(len(src)))
 
 
 def hits_at(src: torch.Tensor, tgt: torch.Tensor, k: int = 1) -> np.ndarray:
