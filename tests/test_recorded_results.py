@@ -83,6 +83,19 @@ def test_each_chapter_recorded_the_names_its_issue_requires():
     assert not missing, f"required records missing ({MODE} mode): {missing}"
 
 
+def _always_recorded(path: Path) -> list[str]:
+    """Literal names of the ``record`` calls at the top level of a cell: these run in every mode (calls inside an
+    ``if``, loop or function, or with computed names, may not)."""
+    return re.findall(r"""^(?:[\w.]+\.)?record\(\s*["']([^"'{}]+)["']""", _source(path), re.M)
+
+
+@pytest.mark.parametrize("path", RECORDING, ids=lambda p: p.stem)
+def test_each_top_level_record_call_left_its_entry(path):
+    missing = sorted(set(_always_recorded(path)) - set(results.read_results(path.stem, QUICK)))
+    assert not missing, f"{path.stem} calls record() for {missing} at a cell's top level, but they are not in " \
+                        f"{results.results_path(path.stem, QUICK)}"
+
+
 def test_no_results_file_without_a_chapter():
     """A results file whose stem names no notebook comes from a misspelt ``use_chapter`` (or a deleted chapter)."""
     stems = {nb.stem for nb in NOTEBOOKS}
