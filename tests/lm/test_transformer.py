@@ -213,7 +213,7 @@ def test_attention_cost_reports_quadratic_weights_memory():
     assert all(r["ours_s"] > 0 and r["torch_sdpa_s"] > 0 for r in rows)
 
 
-def test_blocks_from_bert_and_encode_reproduce_the_whole_encoder():
+def test_blocks_from_bert_and_run_blocks_reproduce_the_whole_encoder():
     from transformers import BertConfig, BertModel
 
     cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
@@ -225,7 +225,7 @@ def test_blocks_from_bert_and_encode_reproduce_the_whole_encoder():
     attn = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
     with torch.no_grad():
         out = bert(ids, attention_mask=attn, output_hidden_states=True, output_attentions=True)
-        hidden, weights = T.encode(blocks, out.hidden_states[0], T.padding_mask(attn))
+        hidden, weights = T.run_blocks(blocks, out.hidden_states[0], T.padding_mask(attn))
     assert_close(hidden, out.last_hidden_state)
     assert_close(torch.stack(weights), torch.stack(out.attentions))
     cfg.hidden_act = "relu"

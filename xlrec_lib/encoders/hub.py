@@ -1,43 +1,25 @@
-"""Sentence encoders behind one method, ``encode(texts) -> (n, dim)``, and the ``XLREC_ENCODER`` switch.
+"""The ``XLREC_ENCODER`` switch: any ``transformers`` encoder from a model hub or a local folder, as an ``HFEncoder``.
 
-``XLREC_ENCODER=hf:<name or local folder>`` swaps any ``transformers`` encoder into the chapters (for readers with
-network access to a model hub, or a model folder on disk): ``AutoModel`` + ``AutoTokenizer`` with
-``trust_remote_code=False`` and mean pooling of the last hidden states over the real tokens.
-
-Embeddings can be cached (``cached_encode``) under a key made of the encoder's ``key`` and a hash of the texts.
+``XLREC_ENCODER=hf:<name or folder>`` adds that encoder to the chapters (for readers with network access to a model
+hub, or a model folder on disk): ``AutoModel`` + ``AutoTokenizer`` with ``trust_remote_code=False`` and mean
+pooling over the real tokens (``pooling.HFEncoder``). A folder is a path that exists or starts with ``/``, ``.``
+or ``~`` (``~`` is expanded); anything else is a hub name, read from the local Hugging Face cache when it is
+there, else downloaded; when the hub cannot be reached the error says so at once instead of after retries.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
+import socket
 from pathlib import Path
+from urllib.parse import urlparse
 
-import torch
-
-from xlrec_lib.config import cache_dir
-from xlrec_lib.encoders.pooling import embed_texts
+from xlrec_lib.encoders.pooling import HFEncoder
 
 ENV = "XLREC_ENCODER"
-
-
-class HFEncoder:
-    """A ``transformers`` encoder with mean pooling; ``prefix`` is put in front of every text (E5 wants
-    ``"query: "``). ``key`` names the weights in cache keys: give a new one whenever the weights change."""
-
-    def __init__(self, model, tokenizer, name: str, prefix: str = "", max_length: int = 128, batch_size: int = 64,
-                 key: str | None = None):
-        self.model, self.tokenizer, self.name, self.prefix = model, tokenizer, name, prefix
-        self.max_length, self.batch_size = max_length, batch_size
-        self.key = key or name
-
-    def encode(self, texts: list[str], progress: bool = False) -> torch.Tensor:
-        """``(len(texts), hidden)`` float32 mean-pooled vectors (not normalised)."""
-        return embed_texts(self.model, self.tokenizer, [self.prefix + t for t in texts], batch_size=self.batch_size,
-                           max_length=self.max_length, progress=progress)
-
-    def __repr__(self) -> str:
-        return f"HFEncoder({self.name!r}, prefix={self.prefix!r})"
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                   "tokenizer.model")
+CONNECT_TIMEOUT_S = 3.0
 
 
 def parse_spec(spec: str) -> str:
@@ -49,23 +31,75 @@ def parse_spec(spec: str) -> str:
     return target.strip()
 
 
-def load_hf(name_or_path: str | Path, prefix: str = "", max_length: int = 128) -> HFEncoder:
-    """``AutoModel``/``AutoTokenizer`` of a hub name or local folder (no remote code), in eval mode."""
+def local_folder(name_or_path: str | Path) -> Path | None:
+    """The folder ``name_or_path`` names (``~`` expanded), or ``None`` for a hub name; a path that does not
+    exist, or a folder without ``config.json`` or tokenizer files, is an error that names it."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if not path.exists():
+        if text.startswith(("/", ".", "~")) or isinstance(name_or_path, Path):
+            raise FileNotFoundError(f"{ENV}: model folder {path} does not exist")
+        return None
+    if not (path / "config.json").is_file():
+        raise ValueError(f"{ENV}: {path} is not a saved model folder (no config.json); save one with "
+                         "model.save_pretrained(folder) and tokenizer.save_pretrained(folder)")
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise ValueError(f"{ENV}: {path} has no tokenizer files (none of {', '.join(TOKENIZER_FILES)}); without "
+                         f"them every word would become [UNK]. Save the tokenizer there: "
+                         f"tokenizer.save_pretrained('{path}')")
+    return path
+
+
+def hub_reachable(timeout: float = CONNECT_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to the model hub (``HF_ENDPOINT``, default huggingface.co) opens within ``timeout``."""
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _from_hub(name: str, loader):
+    """``loader(name, local_files_only=...)``: the local Hugging Face cache first, then the network if reachable."""
+    try:
+        return loader(name, local_files_only=True)
+    except (OSError, ValueError):
+        pass
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    if offline or not hub_reachable():
+        why = "HF_HUB_OFFLINE is set" if offline else "the model hub is not reachable (no network?)"
+        raise ConnectionError(f"{ENV}=hf:{name}: {why} and {name!r} is not in the local Hugging Face cache. "
+                              f"Download it where there is network (`hf download {name}`), or save the model and "
+                              f"its tokenizer into a folder and set {ENV}=hf:/path/to/folder")
+    return loader(name)
+
+
+def hf_encoder(name_or_path: str | Path, prefix: str = "", max_length: int = 128) -> HFEncoder:
+    """``HFEncoder`` of a hub name or local folder (``AutoModel``/``AutoTokenizer``, no remote code), in eval mode.
+
+    A tokenizer whose vocabulary holds only special tokens is refused: it maps every word to ``[UNK]``.
+    """
     from transformers import AutoModel, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
-    model = AutoModel.from_pretrained(name_or_path, trust_remote_code=False).eval()
-    key = str(name_or_path)
-    weights = Path(name_or_path) / "model.safetensors"
-    if weights.exists():  # a local folder: the key follows the weights, not only the path
-        stat = weights.stat()
-        key += f"@{stat.st_size}-{int(stat.st_mtime)}"
-    return HFEncoder(model, tokenizer, str(name_or_path), prefix, max_length, key=key)
+    folder = local_folder(name_or_path)
+    if folder is not None:
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+        model = AutoModel.from_pretrained(folder, trust_remote_code=False)
+        name = str(folder)
+    else:
+        name = str(name_or_path)
+        tokenizer = _from_hub(name, lambda n, **kw: AutoTokenizer.from_pretrained(n, trust_remote_code=False, **kw))
+        model = _from_hub(name, lambda n, **kw: AutoModel.from_pretrained(n, trust_remote_code=False, **kw))
+    if len(tokenizer) <= len(set(tokenizer.all_special_tokens)):
+        raise ValueError(f"{ENV}: the tokenizer of {name} has {len(tokenizer)} tokens, all special: every word would "
+                         "become [UNK]. Save the model's real tokenizer with it (tokenizer.save_pretrained(folder))")
+    return HFEncoder(model.eval(), tokenizer, name, prefix, max_length)
 
 
 def from_spec(spec: str, prefix: str = "") -> HFEncoder:
     """The encoder of a spec ``hf:<name or path>``."""
-    return load_hf(parse_spec(spec), prefix)
+    return hf_encoder(parse_spec(spec), prefix)
 
 
 def from_env(prefix: str = "") -> HFEncoder | None:
@@ -74,28 +108,4 @@ def from_env(prefix: str = "") -> HFEncoder | None:
     return from_spec(spec, prefix) if spec else None
 
 
-def texts_key(texts: list[str]) -> str:
-    h = hashlib.sha1()
-    for t in texts:
-        h.update(t.encode("utf-8"))
-        h.update(b"\x00")
-    return h.hexdigest()[:16]
-
-
-def cached_encode(encoder, texts: list[str], cache: bool = True) -> torch.Tensor:
-    """``encoder.encode(texts)``, stored as safetensors under ``cache_dir("embeddings")`` and read back on the next
-    call with the same encoder ``key`` and texts."""
-    from safetensors.torch import load_file, save_file
-
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in encoder.key)[-80:]
-    path = cache_dir("embeddings") / f"{safe}-{hashlib.sha1(encoder.key.encode()).hexdigest()[:8]}-" \
-                                     f"{texts_key(texts)}.safetensors"
-    if cache and path.exists():
-        return load_file(str(path))["embeddings"]
-    out = torch.as_tensor(encoder.encode(texts), dtype=torch.float32).contiguous()
-    if cache:
-        save_file({"embeddings": out}, str(path), metadata={"encoder": encoder.key, "n": str(len(texts))})
-    return out
-
-
-__all__ = ["ENV", "HFEncoder", "parse_spec", "load_hf", "from_spec", "from_env", "texts_key", "cached_encode"]
+__all__ = ["ENV", "parse_spec", "local_folder", "hub_reachable", "hf_encoder", "from_spec", "from_env"]

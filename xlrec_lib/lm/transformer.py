@@ -233,7 +233,7 @@ def blocks_from_bert(model: nn.Module) -> nn.ModuleList:
     )
 
 
-def encode(blocks, x: torch.Tensor, mask: torch.Tensor | None = None):
+def run_blocks(blocks, x: torch.Tensor, mask: torch.Tensor | None = None):
     """Run ``(batch, seq, dim)`` through the blocks; returns the last hidden state and every layer's
     attention weights ``(batch, heads, seq, seq)`` in a list."""
     weights = []
