@@ -63,7 +63,7 @@ def test_bad_news_files(tmp_path, text, message):
 @pytest.mark.parametrize(
     "line, message",
     [
-        ("x\tU1\t11/15/2019 8:55:22 AM\t\tN1-1\n", "impression_id 'x' is not a number"),
+        ("x\tU1\t11/15/2019 8:55:22 AM\t\tN1-1\n", "impression_id 'x' is not an integer"),
         ("1\tU1\t2019-11-15\t\tN1-1\n", "time '2019-11-15'"),
         ("1\tU1\t11/15/2019 8:55:22 AM\t\tN1-2\n", "token 'N1-2': label must be 0 or 1"),
     ],

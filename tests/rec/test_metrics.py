@@ -47,6 +47,8 @@ def test_ranking_metrics_hand_computed(name):
 def test_ndcg_a_worked_number():
     # 1/ln3 = 0.910239, 1/ln2 + 1/ln3 + 1/ln4 = 1.442695 + 0.910239 + 0.721348 = 3.074282
     assert NDCG_A == pytest.approx(0.296082, abs=1e-6)
+    # the library on user A alone gives the worked number
+    assert ranking_metrics.ndcg_at_k({"A": RANKED["A"]}, {"A": RELEVANT["A"]}, K) == pytest.approx(0.296082, abs=1e-6)
     # the log base cancels: the same ratio with log2
     assert NDCG_A == pytest.approx((1 / math.log2(3)) / (1 + 1 / math.log2(3) + 1 / math.log2(4)), abs=1e-12)
 

@@ -53,8 +53,13 @@ class Mind:
 def _read_tsv(path: Path, columns: list[str] | tuple[list[str], ...]) -> pd.DataFrame:
     """Rows of a header-less TSV with one of the allowed column layouts (checked on every line)."""
     layouts = columns if isinstance(columns, tuple) else (columns,)
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, not a TSV file")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: tolerate a BOM
+            rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 ({err}); MIND and xMIND files are UTF-8") from None
     if not rows:
         raise ValueError(f"{path}: empty file")
     widths = {len(layout): layout for layout in layouts}
@@ -94,10 +99,12 @@ def read_behaviors(path: str | Path) -> pd.DataFrame:
     """A MIND ``behaviors.tsv`` with ``history``/``candidates``/``labels`` as lists and ``time`` parsed."""
     path = Path(path)
     frame = _read_tsv(path, BEHAVIOR_COLUMNS)
-    ids = pd.to_numeric(frame["impression_id"], errors="coerce")
-    if ids.isna().any():
-        row = int(ids.isna().to_numpy().argmax())
-        raise ValueError(f"{path}: line {row + 1}, impression_id {frame['impression_id'].iloc[row]!r} is not a number")
+    plain = frame["impression_id"].str.fullmatch(r"[0-9]{1,18}")
+    if not plain.all():
+        row = int((~plain).to_numpy().argmax())
+        raise ValueError(f"{path}: line {row + 1}, impression_id {frame['impression_id'].iloc[row]!r} is not an "
+                         "integer")
+    ids = frame["impression_id"].astype("int64")
     time = pd.to_datetime(frame["time"], format="%m/%d/%Y %I:%M:%S %p", errors="coerce")
     if time.isna().any():
         row = int(time.isna().to_numpy().argmax())

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -82,13 +83,24 @@ def read_atomic(text: str, name: str) -> pd.DataFrame:
     Columns are renamed to ours (``movie_title`` -> ``title``, ...); every value stays a string so that the
     caller converts and validates it. ``name`` names the file in error messages.
     """
+    if not isinstance(text, str):
+        raise ValueError(f"{name}: expected the file's text (str), got {type(text).__name__}")
+    text = text.removeprefix("\ufeff")
     lines = text.splitlines()
-    if not lines:
-        raise ValueError(f"{name}: empty file")
+    if not lines or not lines[0].strip():
+        raise ValueError(f"{name}: empty file (or an empty header line)")
     header = [field.split(":", 1)[0] for field in lines[0].split("\t")]
     header = [_RENAMES.get(h, h) for h in header]
+    if len(set(header)) != len(header):
+        raise ValueError(f"{name}: repeated column names in the header {header}")
+    widths = pd.Series([line.count("\t") + 1 for line in lines[1:]], dtype="int64")
+    wrong = widths != len(header)
+    if wrong.any():
+        row = int(wrong.to_numpy().argmax())
+        raise ValueError(f"{name}: data row {row + 1} has {widths.iloc[row]} fields, the header has {len(header)}"
+                         + (" (a blank line)" if not lines[row + 1] else ""))
     frame = pd.read_csv(io.StringIO(text), sep="\t", header=None, skiprows=1, names=header, dtype=str,
-                        quoting=csv.QUOTE_NONE, keep_default_na=False)
+                        quoting=csv.QUOTE_NONE, keep_default_na=False, skip_blank_lines=False, index_col=False)
     for col in header:
         empty = frame.index[frame[col] == ""]
         if len(empty):
@@ -102,11 +114,13 @@ def _check_columns(frame: pd.DataFrame, kind: str, name: str) -> None:
 
 
 def _to_int(frame: pd.DataFrame, col: str, name: str) -> pd.Series:
-    values = pd.to_numeric(frame[col], errors="coerce")
-    bad = values.isna() | (values != values.round())
+    """Integer column; RecBole writes some as floats (``3.0``), so an integral float is accepted, within int64."""
+    values = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    bad = ~np.isfinite(values) | (values != values.round()) | (values.abs() >= 2.0**63)
     if bad.any():
         row = int(bad.to_numpy().argmax())
-        raise ValueError(f"{name}: column {col!r} data row {row + 1} is {frame[col].iloc[row]!r}, not an integer")
+        raise ValueError(f"{name}: column {col!r} data row {row + 1} is {frame[col].iloc[row]!r}, not an integer "
+                         "within int64")
     return values.astype("int64")
 
 

@@ -24,6 +24,14 @@ def clean_reviews(positive: list[str], negative: list[str]) -> pd.DataFrame:
     ``.attrs["dropped"]``: ``{"empty": n, "duplicate": n, "conflicting": n}`` (conflicting counts texts, found in
     both files, whose rows are all removed).
     """
+    for name, texts in (("positive", positive), ("negative", negative)):
+        if isinstance(texts, (str, bytes)) or not isinstance(texts, (list, tuple)):
+            raise ValueError(f"clean_reviews: {name} must be a list of review texts, got {type(texts).__name__} "
+                             f"{texts!r:.40}")
+        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+        if bad is not None:
+            raise ValueError(f"clean_reviews: {name}[{bad}] is {texts[bad]!r}, not a text")
+    positive, negative = list(positive), list(negative)
     frame = pd.DataFrame({"text": [t.strip() for t in positive + negative],
                           "label": [1] * len(positive) + [0] * len(negative)})
     empty = frame["text"] == ""
@@ -40,6 +48,10 @@ def clean_reviews(positive: list[str], negative: list[str]) -> pd.DataFrame:
 def assign_splits(frame: pd.DataFrame, ratios: dict[str, float] = SPLITS, seed: int = SEED) -> pd.Series:
     """A ``split`` label per row, stratified by ``label``: within each label a ``default_rng(seed)`` permutation
     gives the first ``round(r * n)`` rows to the first split, and so on; the last split takes the rest."""
+    values = list(ratios.values()) if isinstance(ratios, dict) else None
+    if not values or any(isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r <= 1 for r in values) \
+            or abs(sum(values) - 1) > 1e-9:
+        raise ValueError(f"assign_splits: ratios must be a dict name -> share in [0, 1] summing to 1, got {ratios!r}")
     split = pd.Series("", index=frame.index, dtype=object)
     rng = np.random.default_rng(seed)
     for label in sorted(frame["label"].unique()):

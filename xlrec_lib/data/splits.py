@@ -29,8 +29,8 @@ def _require(frame: pd.DataFrame, *cols: str) -> None:
 def min_rating_filter(ratings: pd.DataFrame, min_rating: int = 1, filter_by: str = "user",
                       col_user: str = "user_id", col_item: str = "item_id") -> pd.DataFrame:
     """Rows of users (or items) with at least ``min_rating`` rows (recommenders' ``min_rating_filter_pandas``)."""
-    if min_rating < 1:
-        raise ValueError(f"min_rating must be an integer >= 1, got {min_rating}")
+    if isinstance(min_rating, bool) or not isinstance(min_rating, (int, np.integer)) or min_rating < 1:
+        raise ValueError(f"min_rating must be an integer >= 1, got {min_rating!r}")
     if filter_by not in ("user", "item"):
         raise ValueError(f"filter_by must be 'user' or 'item', got {filter_by!r}")
     col = col_user if filter_by == "user" else col_item
@@ -48,13 +48,16 @@ def stratified_split(ratings: pd.DataFrame, ratio: float | list[float] = 0.75, s
     by user, then by their random number, as in recommenders.
     """
     _require(ratings, col_user, col_item)
+    if col_user == col_item:
+        raise ValueError(f"col_user and col_item both name column {col_user!r}; each must name a different column")
     if isinstance(ratio, float):
         if not 0 < ratio < 1:
             raise ValueError(f"ratio must lie strictly between 0 and 1, got {ratio}")
         ratios = [ratio, 1 - ratio]
     elif isinstance(ratio, list):
-        if any(r <= 0 for r in ratio):
-            raise ValueError(f"every ratio must be > 0, got {ratio}")
+        if not ratio or any(isinstance(r, bool) or not isinstance(r, (int, float, np.number)) or not 0 < r < np.inf
+                            for r in ratio):
+            raise ValueError(f"every ratio must be a finite number > 0, got {ratio}")
         ratios = [r / float(np.sum(ratio)) for r in ratio]
     else:
         raise TypeError(f"ratio must be a float or a list of floats, got {type(ratio).__name__}")
@@ -83,8 +86,11 @@ def leave_last_out(ratings: pd.DataFrame, n: int = 1, col_user: str = "user_id",
     ``n`` rows or fewer stays whole in train (no test rows), so every test user also has training history.
     """
     _require(ratings, col_user, col_timestamp)
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    if ratings[col_timestamp].isna().any():
+        row = ratings.index[ratings[col_timestamp].isna()][0]
+        raise ValueError(f"leave_last_out: column {col_timestamp!r} is missing at row {row!r}; every row needs a time")
     data = ratings.sort_values([col_user, col_timestamp], kind="stable")
     groups = data.groupby(col_user, sort=False)
     from_end = groups.cumcount(ascending=False)  # 0 = latest
@@ -103,7 +109,11 @@ def cold_item_split(ratings: pd.DataFrame, item_ratio: float | None = 0.1, items
     _require(ratings, col_item)
     distinct = np.sort(ratings[col_item].unique())
     if items is not None:
+        if isinstance(items, (str, bytes)):
+            raise ValueError(f"cold_item_split: items must be a collection of item ids, got the string {items!r:.40}")
         held = np.asarray(list(items))
+        if len(held) == 0:
+            raise ValueError("cold_item_split: items is empty; give at least one item to hold out")
         unknown = np.setdiff1d(held, distinct)
         if len(unknown):
             raise ValueError(f"cold_item_split: items {unknown[:5].tolist()} are not in column {col_item!r}")
