@@ -1,0 +1,114 @@
+"""Seed 000's fusion ``P = P + alpha T`` of a collaborative score and a text score, made meaningful.
+
+Written as in the seed, ``P_ui = P_cf(u, i) + alpha T(u, i)`` adds numbers on different scales: an EASE or ALS
+score is a sum over the user's history (larger for heavy users, different per model), a cosine lies in [-1, 1].
+One ``alpha`` then weighs the text a lot for some users and nothing for others. Both scores are first put on one
+scale *per user*, over that user's candidate items ``C_u`` (the items not excluded):
+
+- z-score:  ``z(s)_ui = (s_ui - mean_{j in C_u} s_uj) / std_{j in C_u} s_uj``  (0 when the std is 0: no information);
+- rank:     ``rank(s)_ui = (position of i among C_u sorted ascending) / (|C_u| - 1)`` in [0, 1];
+
+and ``P_ui = N(P_cf)_ui + alpha N(T)_ui``. Excluded entries come back as 0; the caller excludes them again in
+top-k. Dense ``(n_users, n_items)`` matrices: meant for MovieLens-sized catalogues.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from xlrec_lib.rec import ranking_metrics
+from xlrec_lib.rec.similarity import as_matrix
+from xlrec_lib.rec.topk import seen_csr, topk_dense, topk_to_ranked
+
+NORMALIZERS = ("zscore", "rank", "none")
+
+
+def candidate_mask(shape: tuple[int, int], exclude=None) -> torch.Tensor:
+    """``(n_users, n_items)`` bool, True where an item is a candidate (not in ``exclude``, see ``topk.seen_csr``)."""
+    mask = torch.ones(shape, dtype=torch.bool)
+    if exclude is not None:
+        indptr, seen = seen_csr(exclude, *shape)
+        mask[torch.from_numpy(np.repeat(np.arange(shape[0]), np.diff(indptr))), torch.from_numpy(seen)] = False
+    return mask
+
+
+def standardize_per_user(scores, exclude=None) -> torch.Tensor:
+    """Per-user z-score over the candidates (module docstring): ``(n_users, n_items) -> (n_users, n_items)`` float64,
+    0 at excluded items and for users whose candidate scores are all equal."""
+    s = as_matrix(scores, "scores").double()
+    mask = candidate_mask(tuple(s.shape), exclude)
+    n = mask.sum(1, keepdim=True).clamp_min(1)
+    mean = torch.where(mask, s, 0).sum(1, keepdim=True) / n
+    centred = torch.where(mask, s - mean, 0)
+    std = (centred.pow(2).sum(1, keepdim=True) / n).sqrt()
+    return torch.where(std > 1e-12 * (1 + mean.abs()), centred / std.clamp_min(1e-300), 0)
+
+
+def rank_normalize(scores, exclude=None) -> torch.Tensor:
+    """Per-user rank of each candidate scaled to [0, 1] (module docstring), ties broken by item index; float64,
+    0 at excluded items."""
+    s = as_matrix(scores, "scores").double()
+    mask = candidate_mask(tuple(s.shape), exclude)
+    order = torch.where(mask, s, -torch.inf).argsort(dim=1, stable=True)  # excluded first, then ascending
+    ranks = torch.empty_like(order).scatter_(1, order, torch.arange(s.shape[1]).expand_as(order))
+    n_out = (~mask).sum(1, keepdim=True)
+    span = (mask.sum(1, keepdim=True) - 1).clamp_min(1)
+    return torch.where(mask, (ranks - n_out).double() / span, 0)
+
+
+def normalize(scores, how: str, exclude=None) -> torch.Tensor:
+    """``how`` in ``NORMALIZERS``: :func:`standardize_per_user`, :func:`rank_normalize`, or the raw scores."""
+    if how == "zscore":
+        return standardize_per_user(scores, exclude)
+    if how == "rank":
+        return rank_normalize(scores, exclude)
+    if how == "none":
+        return as_matrix(scores, "scores").double()
+    raise ValueError(f"normalize: how must be one of {NORMALIZERS}, got {how!r}")
+
+
+def fuse(cf, text, alpha: float, exclude=None, how: str = "zscore") -> torch.Tensor:
+    """``P = N(cf) + alpha N(text)``, both ``(n_users, n_items)``; ``how="none"`` is the seed's formula as written."""
+    cf, text = as_matrix(cf, "cf"), as_matrix(text, "text")
+    if cf.shape != text.shape:
+        raise ValueError(f"fuse: cf has shape {tuple(cf.shape)} but text has {tuple(text.shape)}")
+    return normalize(cf, how, exclude) + float(alpha) * normalize(text, how, exclude)
+
+
+def ranked_lists(scores, k: int, exclude, user_ids, item_ids) -> dict:
+    """``{user id: [k item ids]}`` of a dense score matrix, ``exclude`` skipped (for the ranking metrics)."""
+    return topk_to_ranked(topk_dense(torch.as_tensor(scores).float(), k, exclude).ids, user_ids, item_ids)
+
+
+def alpha_sweep(cf, text, alphas, exclude, relevant, user_ids, item_ids, k: int = 10,
+                how: str = "zscore") -> pd.Series:
+    """nDCG@k of ``fuse(cf, text, alpha)`` for each ``alpha`` (a Series indexed by alpha). Normalises once."""
+    n_cf, n_text = normalize(cf, how, exclude), normalize(text, how, exclude)
+    out = {float(a): ranking_metrics.ndcg_at_k(ranked_lists(n_cf + a * n_text, k, exclude, user_ids, item_ids),
+                                                relevant, k) for a in alphas}
+    return pd.Series(out, name=f"ndcg@{k}").rename_axis("alpha")
+
+
+def history_buckets(counts, edges) -> np.ndarray:
+    """Label per user of the bucket its history length falls in, ``edges`` ascending: ``"[a, b)"``; the last
+    bucket is ``">= edge"``. A count below ``edges[0]`` is a ValueError."""
+    counts = np.asarray(counts)
+    edges = list(edges)
+    if (counts < edges[0]).any():
+        raise ValueError(f"history_buckets: a count {counts.min()} lies below the first edge {edges[0]}")
+    labels = [f"[{a}, {b})" for a, b in zip(edges[:-1], edges[1:], strict=True)] + [f">= {edges[-1]}"]
+    return np.array(labels)[np.searchsorted(edges, counts, side="right") - 1]
+
+
+def metric_by_group(ranked: dict, relevant: dict, groups: dict, k: int, metric=ranking_metrics.ndcg_at_k,
+                    order=None) -> pd.Series:
+    """``metric(ranked, relevant restricted to the group's users, k)`` per group label (``groups``: user -> label),
+    labels in ``order`` (default: sorted); a group whose users have no relevant item is left out."""
+    out = {}
+    for label in order if order is not None else sorted(set(groups.values()), key=str):
+        sub = {u: rel for u, rel in relevant.items() if groups.get(u) == label and rel}
+        if sub:
+            out[label] = metric(ranked, sub, k)
+    return pd.Series(out, name=metric.__name__)
