@@ -43,17 +43,15 @@ def bpr_gradients(p, q, b, u, i, j, reg: float):
             -g[:, 0] + reg * b[i], g[:, 0] + reg * b[j])
 
 
-def sample_negatives(users: np.ndarray, seen_keys: np.ndarray, n_items: int, rng: np.random.Generator) -> np.ndarray:
-    """One item per entry of ``users`` drawn uniformly among the items that user does not have; ``seen_keys`` is the
-    sorted array of ``user * n_items + item`` of the stored pairs. Redraws until no draw hits a stored pair."""
-    j = rng.integers(0, n_items, len(users))
-    while True:
-        keys = users * n_items + j
-        pos = np.minimum(np.searchsorted(seen_keys, keys), len(seen_keys) - 1)
-        hit = seen_keys[pos] == keys
-        if not hit.any():
-            return j
-        j[hit] = rng.integers(0, n_items, int(hit.sum()))
+def sample_negatives(users: np.ndarray, seen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One item per entry of ``users`` drawn uniformly among the items that user does not have; ``seen`` is the
+    ``(n_users, n_items)`` bool matrix of stored pairs. Redraws the draws that hit a stored pair until none does."""
+    j = rng.integers(0, seen.shape[1], len(users))
+    hit = seen[users, j]
+    while hit.any():
+        j[hit] = rng.integers(0, seen.shape[1], int(hit.sum()))
+        hit = seen[users, j]
+    return j
 
 
 class BPR(Recommender):
@@ -88,12 +86,13 @@ class BPR(Recommender):
         return self
 
     def _epochs(self, p, q, b, users, items, n_items, device) -> None:
-        seen_keys = np.sort(users * n_items + items)
+        seen = np.zeros((p.shape[0], n_items), dtype=bool)  # one byte per pair: MovieLens-sized data
+        seen[users, items] = True
         rng = np.random.default_rng(self.seed)
         for _ in tqdm(range(self.epochs), desc="BPR epochs", disable=not self.progress):
             order = rng.permutation(len(users))
             u_all = users[order]
-            j_all = sample_negatives(u_all, seen_keys, n_items, rng)
+            j_all = sample_negatives(u_all, seen, rng)
             u_all, i_all, j_all = (torch.from_numpy(a).to(device) for a in (u_all, items[order], j_all))
             for s in range(0, len(order), self.batch_size):
                 u, i, j = u_all[s:s + self.batch_size], i_all[s:s + self.batch_size], j_all[s:s + self.batch_size]
