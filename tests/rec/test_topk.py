@@ -1,4 +1,5 @@
-"""Exact chunked top-k against a full sort, seen-item exclusion, padding."""
+"""Exact chunked top-k against a full stable sort (ties: lower index first), seen-item exclusion, padding, and
+non-finite vectors or scores rejected with the culprit row named (or masked when asked)."""
 
 import math
 
@@ -8,12 +9,16 @@ import torch
 
 from xlrec_lib.rec import similarity, topk
 
+NAN, INF = float("nan"), float("inf")
+
 
 def _reference_topk(users, items, k, exclude):
+    """Full scores in float64, seen items -inf, a stable sort: equal scores keep the lower item index first."""
     full = users.double() @ items.double().T
     for u, seen in enumerate(exclude):
         full[u, torch.as_tensor(list(seen), dtype=torch.long)] = -math.inf
-    return torch.topk(full, k, dim=1)
+    scores, ids = torch.sort(full, dim=1, descending=True, stable=True)
+    return scores[:, :k], ids[:, :k]
 
 
 @pytest.mark.parametrize(
@@ -22,7 +27,8 @@ def _reference_topk(users, items, k, exclude):
         {},
         {"group": 1},
         {"group": 8, "workers": 1},
-        {"workers": 3, "memory_budget": 3 * 7 * (9024 * 4 + 9024 // 32 * 4 + 120), "tile_bytes": 4 * 7 * 256},
+        {"workers": 3, "tile_bytes": 4 * 7 * 256},
+        {"workers": 2, "memory_budget": 2 * 7 * (9216 * 4 + 9 * 32 * 4 + 20 * 10 * 32)},
     ],
 )
 def test_topk_matches_full_sort(options):
@@ -50,14 +56,81 @@ def test_topk_cosine_padding_and_errors():
     assert result.scores[1, 1] == -math.inf
     assert result.scores[0, 1] == pytest.approx(1 / math.sqrt(2))
     assert topk.topk_to_ranked(result.ids, ["a", "b"], [10, 11, 12, 13]) == {"a": [10, 11], "b": [11]}
-    with pytest.raises(ValueError, match="cannot hold one row"):
+    with pytest.raises(ValueError, match="cannot hold one user's"):
         topk.topk(users, items, 2, memory_budget=8)
     with pytest.raises(ValueError, match="item index 4"):
         topk.topk(users, items, 2, [[4], []])
     with pytest.raises(ValueError, match="k must lie"):
         topk.topk(users, items, 5)
-    # per user: 1000 scores (4000 bytes) + 1000 / 8 group maxima (500 bytes) + 10 ids and scores (120 bytes)
-    assert topk.chunk_rows(n_items=1000, memory_budget=4620 * 10 + 4619, k=10, group=8) == 10
+    # per user: 1024 scores (4096 bytes) + 128 group maxima (512 bytes) + 10 * 8 candidates of 20 bytes (1600 bytes)
+    assert topk.chunk_rows(n_pad=1024, n_groups=128, k=10, group=8, memory_budget=6208 * 10 + 6207) == 10
+
+
+@pytest.mark.parametrize("options", [{}, {"workers": 1}, {"group": 4, "workers": 2}])
+def test_ties_rank_the_lower_index_first(options):
+    # small integer vectors: scores are exact in float32 and tie often, inside the top k and at its edge
+    g = torch.Generator().manual_seed(3)
+    users = torch.randint(-2, 3, (70, 3), generator=g).float()
+    items = torch.randint(-2, 3, (3000, 3), generator=g).float()
+    rng = np.random.default_rng(3)
+    exclude = [rng.choice(3000, size=rng.integers(0, 50), replace=False) for _ in range(70)]
+    ref_scores, ref_ids = _reference_topk(users, items, 7, exclude)
+    result = topk.topk(users, items, 7, exclude, **options)
+    assert torch.equal(result.ids, ref_ids)
+    assert torch.equal(result.scores.double(), ref_scores)
+    dense = topk.topk_dense(users @ items.T, 7, exclude)
+    assert torch.equal(dense.ids, ref_ids)
+
+
+def test_popularity_ties_and_padding():
+    # one dimension, many equal counts: the order is by count, then by lower index; the -inf slots get id -1
+    counts = torch.tensor([[3.0], [5.0], [3.0], [5.0], [1.0], [3.0]])
+    result = topk.topk(torch.ones(2, 1), counts, 5, [[], [1, 3, 4]])
+    assert result.ids.tolist() == [[1, 3, 0, 2, 5], [0, 2, 5, -1, -1]]
+    assert result.scores[1, 3:].tolist() == [-math.inf, -math.inf]
+
+
+NONFINITE_CASES = {
+    "NaN item": (lambda: topk.topk(torch.eye(2), torch.tensor([[1.0, 0.0], [NAN, 0.0]]), 2),
+                 r"items row 1 is not finite \(nan at column 0; 1 of 2 rows"),
+    "inf item": (lambda: topk.topk(torch.eye(3), torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, -INF]]), 2),
+                 r"items row 2 is not finite \(-inf at column 2"),
+    "NaN user": (lambda: topk.topk(torch.tensor([[0.0, 1.0], [1.0, NAN]]), torch.eye(2), 1),
+                 r"users row 1 is not finite \(nan at column 1"),
+    "cosine with a NaN item": (lambda: topk.topk(torch.eye(2), torch.tensor([[NAN, 0.0], [0.0, 1.0]]), 1,
+                                                 metric="cosine"),
+                               r"items row 0 is not finite \(nan at column 0"),
+    "inf score in topk_dense": (lambda: topk.topk_dense(torch.tensor([[0.1, 0.2], [0.3, INF]]), 1),
+                                r"scores row 1 \(user\) is not finite: inf at column 1 \(item\)"),
+    "NaN score in topk_dense": (lambda: topk.topk_dense(torch.tensor([[NAN, 0.2]]), 1),
+                                r"scores row 0 \(user\) is not finite: nan at column 0"),
+    "overflowing products": (lambda: topk.topk(torch.full((1, 2), 1e20), torch.full((3, 2), 1e20), 1),
+                             r"inner products may overflow torch.float32: users row 0 has norm 1.41e\+20"),
+    "unknown nonfinite": (lambda: topk.topk(torch.eye(2), torch.eye(2), 1, nonfinite="drop"),
+                          r"nonfinite must be 'raise' or 'mask', got 'drop'"),
+}
+
+
+@pytest.mark.parametrize("case", list(NONFINITE_CASES))
+def test_nonfinite_is_rejected_naming_the_row(case):
+    call, message = NONFINITE_CASES[case]
+    with pytest.raises(ValueError, match=message) as err:
+        call()
+    assert type(err.value) is ValueError
+
+
+def test_nonfinite_mask_drops_items_and_empties_users():
+    users = torch.tensor([[1.0, 0.0], [NAN, 1.0], [0.0, 1.0]])
+    items = torch.tensor([[0.5, 0.0], [INF, 0.0], [0.2, 0.3], [0.9, 0.1]])
+    for metric in ("dot", "cosine"):
+        result = topk.topk(users, items, 3, [[0], [], [3]], metric=metric, nonfinite="mask")
+        # item 1 never appears; user 1 gets no list; seen items stay excluded after the re-indexing
+        assert result.ids[1].tolist() == [-1, -1, -1]
+        assert result.ids[0].tolist() == ([3, 2, -1] if metric == "dot" else [3, 2, -1])
+        assert result.ids[2].tolist() == [2, 0, -1]
+        assert not torch.isnan(result.scores).any()
+    dense = topk.topk_dense(torch.tensor([[0.1, NAN, 0.3], [INF, 0.2, 0.0]]), 2, nonfinite="mask")
+    assert dense.ids.tolist() == [[2, 0], [1, 2]]
 
 
 def test_seen_csr():

@@ -1,4 +1,8 @@
-"""Exact top-k for every user over a whole catalogue, in memory-bounded chunks, seen items excluded.
+"""Exact top-k for every user over a whole catalogue, in cache-sized tiles, seen items excluded.
+
+Scores are float32 inner products (or cosines). Order: higher score first, and on equal scores the lower item
+index first, as a stable sort of the scores would give. NaN and infinity are never ranked: a non-finite vector
+raises ``ValueError`` naming its row, unless ``nonfinite="mask"`` asks to skip it.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from xlrec_lib.rec.similarity import as_matrix
+from xlrec_lib.rec.similarity import as_matrix, check_products_finite, finite_matrix, nonfinite_rows
 from xlrec_lib.vectors import normalize_rows
 
-PLAIN_BELOW = 8192  # below this many items, topk over the whole block beats the group maxima (benchmarks/topk.py)
+TILE_ITEMS = 1024  # at most this many items per tile, so that a tile of many users still fits a core's L2 cache
+MIN_ROWS = 64  # users per chunk at least: the matrix product reads each tile's item vectors once per chunk
 
 
 class TopK(NamedTuple):
@@ -53,44 +58,111 @@ def seen_csr(exclude, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarra
     return indptr, cols[order]
 
 
-def chunk_rows(n_items: int, memory_budget: int, k: int = 0, group: int = 1) -> int:
-    """Users per chunk so that a chunk's working set fits ``memory_budget`` bytes: per user, one float32 score
-    row over ``n_items``, its ``n_items / group`` group maxima (float32) and k candidate ids and scores."""
-    per_row = 4 * n_items + 4 * (n_items // group if group > 1 else 0) + 12 * k
+def chunk_rows(n_pad: int, n_groups: int, k: int, group: int, memory_budget: int) -> int:
+    """Users per chunk so that one worker's working set fits ``memory_budget`` bytes. Per user: ``n_pad`` float32
+    scores, ``n_groups`` float32 group maxima, and ``k * group`` candidates (float32 score, two int64 indices)."""
+    per_row = 4 * n_pad + 4 * n_groups + 20 * k * group
     rows = memory_budget // per_row
     if rows < 1:
-        raise ValueError(f"memory_budget={memory_budget} bytes cannot hold one row of {n_items} float32 scores")
+        raise ValueError(f"{memory_budget} bytes (memory_budget per worker) cannot hold one user's {per_row}-byte "
+                         "working set; raise memory_budget")
     return int(rows)
 
 
-def _chunk_topk(users, items_t, n_items, k, group, width, block, group_max, seen_rows, seen_cols):
-    """Top-k of one chunk of users, ``(c, dim) -> ((c, k) scores, (c, k) ids)``; see :func:`topk`.
+def _ranked(scores: torch.Tensor, k: int, ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best of each row, ``(r, m) -> ((r, k) scores, (r, k) columns)``: higher score first, equal scores
+    by lower ``ids`` (default: lower column). ``torch.topk`` orders ties arbitrarily, so the rows where a tie
+    could matter (two equal finite scores among the k, or one equal to the k-th outside them) are redone with a
+    stable sort."""
+    values, cols = torch.topk(scores, k, dim=1)
+    kth = values[:, -1:]
+    finite = values > -math.inf
+    tied = ((scores >= kth).sum(1) > k) & finite[:, -1]
+    tied |= ((values[:, 1:] == values[:, :-1]) & finite[:, 1:]).any(1)
+    if tied.any():
+        rows = tied.nonzero()[:, 0]
+        sub = scores[rows]
+        by_id = torch.argsort(ids[rows], dim=1) if ids is not None else None
+        if by_id is not None:
+            sub = sub.gather(1, by_id)
+        v, c = torch.sort(sub, dim=1, descending=True, stable=True)
+        values[rows], cols[rows] = v[:, :k], (c if by_id is None else by_id.gather(1, c))[:, :k]
+    return values, cols
 
-    ``block`` holds the chunk's scores tile after tile (tile at columns ``[t0, t0 + w)`` is a contiguous
-    ``(c, w)`` view starting at ``c * t0``); ``seen_*`` are the chunk's excluded (row, item) pairs sorted by item.
+
+class _Plan(NamedTuple):
+    """How the catalogue is cut: ``tiles`` tiles of ``width`` items (the last padded with -inf columns up to
+    ``n_pad``), each tile's items cut into ``per_tile`` groups of ``group`` items taken at stride ``per_tile``
+    (group ``i`` of tile ``t``: items ``t * width + i + m * per_tile``, ``m < group``); ``rows`` users per chunk."""
+
+    group: int
+    per_tile: int
+    tiles: int
+    rows: int
+
+    @property
+    def width(self) -> int:
+        return self.group * self.per_tile
+
+    @property
+    def n_pad(self) -> int:
+        return self.tiles * self.width
+
+
+def _plan(n_users, n_items, k, group, tile_bytes, memory_budget, workers) -> _Plan:
+    tiles = -(-n_items // TILE_ITEMS)
+    per_tile_items = -(-n_items // tiles)
+    g = max(1, min(group, n_items // (4 * k)))  # k * g candidates: at most a quarter of the catalogue
+    # groups per tile: a multiple of 32, the row lengths torch's max across rows vectorises (others ran 3-8x slower)
+    per_tile = -(-per_tile_items // (32 * g)) * 32
+    g = -(-per_tile_items // per_tile)
+    plan = _Plan(g, per_tile, tiles, 0)
+    rows = max(MIN_ROWS, tile_bytes // (4 * plan.width))
+    rows = min(rows, chunk_rows(plan.n_pad, tiles * per_tile, k, g, memory_budget // workers))
+    rows = max(1, min(rows, -(-n_users // (2 * workers))))  # at least ~2 chunks per worker, for balance
+    return plan._replace(rows=rows)
+
+
+def _chunk_topk(u, items_t, group_ids, n_items, k, plan, block, group_max, seen_rows, seen_cols):
+    """Top-k of one chunk of users, ``(c, dim) -> ((c, k) scores, (c, k) ids, (c,) ambiguous)``; see :func:`topk`.
+
+    ``block`` holds the chunk's scores tile after tile (tile ``t`` is a contiguous ``(c, width)`` view starting at
+    ``t * c * width``); ``seen_*`` are the chunk's excluded (row, item) pairs sorted by item. ``ambiguous`` marks
+    rows where a group left out holds a score equal to the k-th best: there the lower index among equals may lie
+    outside the candidates, so :func:`topk` recomputes those rows in full.
     """
-    c, n_pad = users.shape[0], items_t.shape[1]
-    for t0 in range(0, n_pad, width):
-        w = min(width, n_pad - t0)
-        tile = block[c * t0 : c * (t0 + w)].view(c, w)
-        torch.mm(users, items_t[:, t0 : t0 + w], out=tile)
-        if t0 + w > n_items:
-            tile[:, n_items - t0 :] = -math.inf  # padding columns
+    c, w, s, g = u.shape[0], plan.width, plan.per_tile, plan.group
+    for t in range(plan.tiles):
+        tile = block[t * c * w : (t + 1) * c * w].view(c, w)
+        torch.mm(u, items_t[t], out=tile)
+        if (t + 1) * w > n_items:
+            tile[:, n_items - t * w :] = -math.inf  # padding columns
         if seen_cols is not None:
-            a, b = np.searchsorted(seen_cols, [t0, t0 + w])
+            a, b = np.searchsorted(seen_cols, [t * w, (t + 1) * w])
             if b > a:
-                tile[torch.from_numpy(seen_rows[a:b]), torch.from_numpy(seen_cols[a:b] - t0)] = -math.inf
-        if group > 1:  # reduce while the tile is still in cache
-            torch.amax(tile.view(c, w // group, group), dim=2, out=group_max[:c, t0 // group : (t0 + w) // group])
-    if group == 1:
-        return torch.topk(block[: c * n_pad].view(c, n_pad), k, dim=1)
-    _, best_groups = torch.topk(group_max[:c], k, dim=1, sorted=False)
-    cand = (best_groups.unsqueeze(2) * group + torch.arange(group, device=users.device)).view(c, k * group)
-    tile_start = cand // width * width  # where each candidate sits in the tiled block
-    row = torch.arange(c, device=users.device).unsqueeze(1)
-    flat = c * tile_start + row * torch.clamp(n_pad - tile_start, max=width) + (cand - tile_start)
-    scores, j = torch.topk(block[flat], k, dim=1)
-    return scores, torch.gather(cand, 1, j)
+                tile[torch.from_numpy(seen_rows[a:b]), torch.from_numpy(seen_cols[a:b] - t * w)] = -math.inf
+        # while the tile is in cache: group i = columns i, i + s, i + 2s, ..., a max across g rows of s columns
+        torch.amax(tile.view(c, g, s), dim=1, out=group_max[t, :c])
+    maxima = group_max[:, :c].transpose(0, 1).reshape(c, plan.tiles * s)
+    best_max, best = torch.topk(maxima, k, dim=1, sorted=False)
+    cand = group_ids.index_select(0, best.view(-1)).view(c, k * g)
+    tile_of = cand // w
+    flat = tile_of * (c * w) + torch.arange(c, device=u.device).unsqueeze(1) * w + (cand - tile_of * w)
+    values, cols = _ranked(block[flat], k, cand)
+    kth = values[:, -1:]
+    ambiguous = (kth[:, 0] > -math.inf) & ((maxima >= kth).sum(1) > (best_max >= kth).sum(1))
+    return values, torch.gather(cand, 1, cols), ambiguous
+
+
+def _exact_rows(u, items, k, rows, indptr, seen):
+    """Top-k of the given user rows from their full score rows (the slow, plainly exact way)."""
+    scores = u[rows] @ items.T
+    if seen is not None:
+        r = rows.cpu().numpy()
+        lengths = indptr[r + 1] - indptr[r]
+        cols = np.concatenate([seen[indptr[i] : indptr[i + 1]] for i in r])
+        scores[torch.from_numpy(np.repeat(np.arange(len(r)), lengths)), torch.from_numpy(cols)] = -math.inf
+    return _ranked(scores, k)
 
 
 def topk(
@@ -100,8 +172,9 @@ def topk(
     exclude=None,
     *,
     metric: str = "dot",
+    nonfinite: str = "raise",
     memory_budget: int = 64 * 2**20,
-    tile_bytes: int = 2**20,
+    tile_bytes: int = 2**19,
     group: int = 32,
     workers: int | None = None,
 ) -> TopK:
@@ -109,93 +182,153 @@ def topk(
 
     ``metric``: ``'dot'`` (``u.i``) or ``'cosine'`` (rows normalised first, zero rows score 0).
     ``exclude``: items each user has seen (see :func:`seen_csr`); they get score -inf and are never returned.
+    ``nonfinite``: a user or item vector holding NaN or inf raises ``ValueError`` (``'raise'``), or with
+    ``'mask'`` that item is never returned and that user gets an empty list (ids -1, scores -inf).
 
-    How: users go in chunks, each chunk's ``(chunk, n_items)`` float32 score block being computed tile by tile
-    (``tile_bytes``: about a core's L2 cache). While a tile is in cache we take the max of each ``group`` of
-    consecutive items. The k groups with the best maxima hold a whole top k (an item of any other group is <=
-    its group's max <= the k-th best group max, and those k groups already hold k items that large), so
-    ``torch.topk`` runs over ``k * group`` candidates instead of every item: exact, and the block is read back
-    at the candidates only. ``group=1``, or a catalogue under ``PLAIN_BELOW`` items (where a row's scores fit
-    in L1/L2 anyway and the plain way measured faster), runs ``torch.topk`` over the whole block.
+    How: users go in chunks; a chunk's scores are computed one tile of at most ``TILE_ITEMS`` items at a time into
+    one buffer of about ``tile_bytes`` (a core's L2 cache), so no score matrix is ever stored. While a tile is in
+    cache we take the max of each group of ``group`` items (strided, so the max runs across contiguous columns).
+    The k groups with the best maxima hold a whole top k (an item of any other group is <= its group's max <= the
+    k-th best group max, and those k groups already hold k items that large), so the final ``torch.topk`` runs over
+    ``k * group`` candidates, whose scores are recomputed from their vectors (read back from the tile when the
+    catalogue fits one tile). A row where an item outside the candidates ties the k-th score is recomputed in
+    full, so that the lower index wins ties exactly.
 
-    Memory: beyond the inputs and the output, at most ``memory_budget`` bytes (:func:`chunk_rows` per worker).
+    Memory: beyond the inputs and the output, two float32 copies of the items and at most ``memory_budget``
+    bytes of working sets (:func:`chunk_rows`, split between workers).
     Threads: on CPU, ``workers`` threads (default ``torch.get_num_threads()``) each take whole chunks while
     torch runs single-threaded inside them (restored afterwards): coarse-grained parallelism, as faiss does,
     which avoids a barrier per operation and keeps each worker's tile in its own core's cache. Do not call this
     from several threads at once (it changes torch's global thread count for its duration).
     """
-    u, it = as_matrix(users, "users"), as_matrix(items, "items")
+    if nonfinite not in ("raise", "mask"):
+        raise ValueError(f"nonfinite must be 'raise' or 'mask', got {nonfinite!r}")
+    remedy = "repair or drop that row, or pass nonfinite='mask' to skip non-finite rows"
+    if nonfinite == "raise":
+        u, it = finite_matrix(users, "users", remedy), finite_matrix(items, "items", remedy)
+    else:
+        u, it = as_matrix(users, "users"), as_matrix(items, "items")
     if u.shape[1] != it.shape[1]:
         raise ValueError(f"users have dim {u.shape[1]} but items have dim {it.shape[1]}")
-    if metric == "cosine":
-        u, it = normalize_rows(u), normalize_rows(it)
-    elif metric != "dot":
+    if metric not in ("dot", "cosine"):
         raise ValueError(f"metric must be 'dot' or 'cosine', got {metric!r}")
-    u, it = u.float().contiguous(), it.float()
     n_users, n_items = u.shape[0], it.shape[0]
     if not 1 <= k <= n_items:
         raise ValueError(f"k must lie in 1..{n_items} (the number of items), got {k}")
+    if nonfinite == "mask":
+        bad_users, bad_items = nonfinite_rows(u), nonfinite_rows(it)
+        if len(bad_users) or len(bad_items):
+            return _topk_masked(u, it, k, exclude, bad_users, bad_items, metric=metric, memory_budget=memory_budget,
+                                tile_bytes=tile_bytes, group=group, workers=workers)
+    if metric == "cosine":
+        u, it = normalize_rows(u), normalize_rows(it)
+    else:
+        check_products_finite(u, it)
+    u, it = u.float().contiguous(), it.float().contiguous()
     indptr, seen = seen_csr(exclude, n_users, n_items) if exclude is not None else (None, None)
 
-    g = 1 if group <= 1 or n_items < max(PLAIN_BELOW, 4 * k * group) else group
-    n_pad = -(-n_items // g) * g
-    items_t = torch.zeros(it.shape[1], n_pad, dtype=torch.float32, device=u.device)
-    items_t[:, :n_items] = it.T  # (dim, n_pad); padding columns are set to -inf per tile
     workers = max(1, workers or (1 if u.device.type != "cpu" else torch.get_num_threads()))
-    rows = chunk_rows(n_pad, memory_budget // workers, k, g)
-    rows = max(1, min(rows, -(-n_users // (4 * workers))))  # at least ~4 chunks per worker, for balance
-    width = n_pad if g == 1 else max(g, min(n_pad, tile_bytes // (4 * rows) // g * g))
-    out_ids = torch.empty(n_users, k, dtype=torch.long, device=u.device)
-    out_scores = torch.empty(n_users, k, dtype=torch.float32, device=u.device)
-    starts = iter(range(0, n_users, rows))
+    plan = _plan(n_users, n_items, k, group, tile_bytes, memory_budget, workers)
+    s, w, dev = plan.per_tile, plan.width, u.device
+    items_t = torch.zeros(plan.n_pad, it.shape[1], dtype=torch.float32, device=dev)
+    items_t[:n_items] = it
+    items_t = [items_t[t * w : (t + 1) * w].T.contiguous() for t in range(plan.tiles)]  # (dim, width) each
+    group_ids = (torch.arange(plan.tiles, device=dev).view(-1, 1, 1) * w + torch.arange(s, device=dev).view(1, s, 1)
+                 + torch.arange(plan.group, device=dev).view(1, 1, -1) * s).view(-1, plan.group)  # (n_groups, g)
+    out_ids = torch.empty(n_users, k, dtype=torch.long, device=dev)
+    out_scores = torch.empty(n_users, k, dtype=torch.float32, device=dev)
+    ambiguous = torch.zeros(n_users, dtype=torch.bool, device=dev)
+    starts = iter(range(0, n_users, plan.rows))
     lock = threading.Lock()
 
     def work() -> None:
-        block = torch.empty(rows * n_pad, dtype=torch.float32, device=u.device)
-        group_max = torch.empty(rows, n_pad // g, dtype=torch.float32, device=u.device) if g > 1 else None
+        block = torch.empty(plan.rows * plan.n_pad, dtype=torch.float32, device=dev)
+        group_max = torch.empty(plan.tiles, plan.rows, s, dtype=torch.float32, device=dev)
         while True:
             with lock:
                 start = next(starts, None)
             if start is None:
                 return
-            stop = min(n_users, start + rows)
+            stop = min(n_users, start + plan.rows)
             seen_rows = seen_cols = None
             if seen is not None:  # this chunk's seen pairs, sorted by item so that each tile takes a slice
                 seen_cols = seen[indptr[start] : indptr[stop]]
                 seen_rows = np.repeat(np.arange(stop - start), np.diff(indptr[start : stop + 1]))
                 order = np.argsort(seen_cols, kind="stable")
                 seen_cols, seen_rows = seen_cols[order], seen_rows[order]
-            scores, ids = _chunk_topk(u[start:stop], items_t, n_items, k, g, width, block, group_max,
-                                      seen_rows, seen_cols)
-            out_scores[start:stop] = scores
-            out_ids[start:stop] = torch.where(scores == -math.inf, torch.full_like(ids, -1), ids)
+            scores, ids, amb = _chunk_topk(u[start:stop], items_t, group_ids, n_items, k, plan, block, group_max,
+                                           seen_rows, seen_cols)
+            out_scores[start:stop], out_ids[start:stop], ambiguous[start:stop] = scores, ids, amb
 
     if workers == 1:
         work()
-        return TopK(out_ids, out_scores)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            for future in [pool.submit(work) for _ in range(workers)]:
-                future.result()
-    finally:
-        torch.set_num_threads(previous)
+    else:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                for future in [pool.submit(work) for _ in range(workers)]:
+                    future.result()
+        finally:
+            torch.set_num_threads(previous)
+    if ambiguous.any():
+        rows = ambiguous.nonzero()[:, 0]
+        out_scores[rows], out_ids[rows] = _exact_rows(u, it, k, rows, indptr, seen)
+    out_ids[out_scores == -math.inf] = -1
     return TopK(out_ids, out_scores)
 
 
-def topk_dense(scores: torch.Tensor, k: int, exclude=None) -> TopK:
+def _topk_masked(u, it, k, exclude, bad_users, bad_items, **options) -> TopK:
+    """:func:`topk` over the finite rows only: masked items never appear, masked users get empty lists."""
+    n_users, n_items = u.shape[0], it.shape[0]
+    keep_u = torch.ones(n_users, dtype=torch.bool)
+    keep_u[bad_users.cpu()] = False
+    keep_i = torch.ones(n_items, dtype=torch.bool)
+    keep_i[bad_items.cpu()] = False
+    user_rows, item_rows = keep_u.nonzero()[:, 0], keep_i.nonzero()[:, 0]
+    out_ids = torch.full((n_users, k), -1, dtype=torch.long, device=u.device)
+    out_scores = torch.full((n_users, k), -math.inf, dtype=torch.float32, device=u.device)
+    kk = min(k, len(item_rows))
+    if len(user_rows) == 0 or kk == 0:
+        return TopK(out_ids, out_scores)
+    sub_exclude = None
+    if exclude is not None:
+        indptr, seen = seen_csr(exclude, n_users, n_items)
+        rows = np.repeat(np.arange(n_users), np.diff(indptr))
+        keep = keep_u.numpy()[rows] & keep_i.numpy()[seen]
+        new_user = np.cumsum(keep_u.numpy()) - 1
+        new_item = np.cumsum(keep_i.numpy()) - 1
+        sub_exclude = (new_user[rows[keep]], new_item[seen[keep]])
+    found = topk(u[user_rows.to(u.device)], it[item_rows.to(it.device)], kk, sub_exclude, nonfinite="raise",
+                 **options)
+    ids = torch.where(found.ids >= 0, item_rows.to(u.device)[found.ids.clamp(min=0)], found.ids)
+    out_ids[user_rows, :kk], out_scores[user_rows, :kk] = ids, found.scores
+    return TopK(out_ids, out_scores)
+
+
+def topk_dense(scores: torch.Tensor, k: int, exclude=None, *, nonfinite: str = "raise") -> TopK:
     """Top-k of a precomputed ``(n_users, n_items)`` score matrix (e.g. random scores for a baseline), with the
-    same ``exclude`` and -1 padding as :func:`topk`. Holds a copy of the whole matrix: for small catalogues."""
+    same order, ``exclude`` and -1 padding as :func:`topk`. A NaN or infinite score raises ``ValueError``, or with
+    ``nonfinite='mask'`` that (user, item) pair is skipped. Holds a copy of the whole matrix: for small catalogues.
+    """
+    if nonfinite not in ("raise", "mask"):
+        raise ValueError(f"nonfinite must be 'raise' or 'mask', got {nonfinite!r}")
     s = as_matrix(scores, "scores").clone()
     n_users, n_items = s.shape
     if not 1 <= k <= n_items:
         raise ValueError(f"k must lie in 1..{n_items} (the number of items), got {k}")
+    bad = ~torch.isfinite(s)
+    if bad.any():
+        if nonfinite == "raise":
+            r, c = bad.nonzero()[0].tolist()
+            raise ValueError(f"scores row {r} (user) is not finite: {s[r, c].item()} at column {c} (item); repair "
+                             "it, or pass nonfinite='mask' to skip non-finite scores")
+        s[bad] = -math.inf
     if exclude is not None:
         indptr, seen = seen_csr(exclude, n_users, n_items)
         rows = np.repeat(np.arange(n_users), np.diff(indptr))
         s[torch.from_numpy(rows), torch.from_numpy(seen)] = -math.inf
-    values, ids = torch.topk(s, k, dim=1)
+    values, ids = _ranked(s, k)
     return TopK(torch.where(values == -math.inf, torch.full_like(ids, -1), ids), values)
 
 
