@@ -3,21 +3,25 @@
 Compares, on the same vectors and in one run:
 
 - ``seed loop``: seed 000's ``recommend()`` done honestly: a Python loop that scores every (user, item) pair
-  as ``sigmoid(cos)`` and sorts (timed on a sample of users and extrapolated to all);
-- ``per-user numpy``: one matrix-vector product and ``np.argpartition`` per user (sampled, extrapolated);
-- ``chunked matmul+topk``: ``xlrec_lib.scoring.topk(..., group=1)``, a plain chunked ``U @ I.T`` and ``torch.topk``;
-- ``ours``: ``xlrec_lib.scoring.topk`` (tiled matmul, group maxima, topk over candidates; exact);
+  as ``sigmoid(cos)`` and sorts (timed on a sample of users and items, extrapolated linearly to all pairs);
+- ``per-user numpy``: one matrix-vector product and ``np.argpartition`` per user (sampled users, extrapolated);
+- ``ours``: ``xlrec_lib.rec.topk.topk`` (tiled matmul, group maxima, topk over candidates; exact);
 - ``ours + exclude``: the same while excluding each user's seen items (faiss cannot do that by itself);
-- ``faiss``: ``faiss.IndexFlatIP`` (``add`` + ``search``).
+- ``faiss``: ``faiss.IndexFlatIP`` (``add`` + ``search``);
+- ``matmul``: ``a @ b`` of two float32 ``n x n`` matrices in torch (n = 4096; 2048 with ``--quick``): the machine's
+  FLOP rate, the reference for ``share_of_matmul``.
 
 The vectors are random (standard normal, then unit length, so the inner product is the cosine): timing does
-not depend on what the vectors mean. Sizes: MovieLens-100k (943 x 1682) and a large case (full: 100k users x
-50k items; ``--quick``: 10k users x 50k items), 64 dimensions, k = 10. Each fast method keeps its best time over
-``--repeats`` interleaved runs (default 3, 2 with ``--quick``; the machine may be shared). Peak memory is the rise
-of the process's resident set during the method's first run (``VmHWM`` after a reset through
-``/proc/self/clear_refs``; elsewhere the rise of ``ru_maxrss``, which only shows new highs). The ratios in the last
-line, ``RESULT topk ...``, are for the large case: ``ratio_loop`` = seed loop time / ours, ``ratio_faiss`` = ours /
-faiss (below 1: ours is faster).
+not depend on what the vectors mean. Sizes, 64 dimensions, k = 10: MovieLens-100k (943 x 1,682) and a large case
+(20,000 users x 50,000 items; ``--quick``: 2,000 x 50,000). Every timed variant is the minimum of ``--repeats``
+runs (default 5) after one warm-up (``xlrec_lib.timing.time_call``): other processes only ever add time, so on a
+shared machine the minimum moves least between runs. The load average is printed beside each case. Peak memory is
+the rise of the process's resident set during one extra run (``VmHWM`` after a reset through
+``/proc/self/clear_refs``; elsewhere the rise of ``ru_maxrss``, which only shows new highs).
+
+The last line, ``RESULT topk ...``: ``ratio_loop`` = seed loop time / ours at the large size, ``ratio_faiss`` = the
+largest over sizes of ours / faiss time (below 1: ours is faster at every size), ``share_of_matmul`` = ours' FLOP
+rate (``2 * users * items * dim / seconds``) / the matmul's (``2 * n^3 / seconds``) at the large size.
 
     python benchmarks/topk.py --quick      # under a minute
     python benchmarks/topk.py              # full sizes, a few minutes
@@ -27,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import platform
 import re
 import resource
@@ -39,6 +42,7 @@ import numpy as np
 import torch
 
 from xlrec_lib.rec.topk import seed_topk_loop, topk
+from xlrec_lib.timing import time_call
 
 K = 10
 DIM = 64
@@ -67,6 +71,13 @@ def _peak_since(baseline: int) -> float:
     if peak is None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return max(0, peak - baseline) / 1024  # MiB
+
+
+def _load() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "n/a"
 
 
 def random_vectors(n_users: int, n_items: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,110 +112,119 @@ def faiss_flat_ip(users: np.ndarray, items: np.ndarray, k: int):
     return index.search(users, k)
 
 
-# --------------------------------------------------------------------------------------------- timing
+def matmul_flops(n: int, repeats: int) -> float:
+    """FLOP/s of a float32 ``n x n`` torch matmul: ``2 n^3 / seconds``."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
+    return 2 * n**3 / time_call(lambda: a @ b, repeats)
 
 
-def timed(fn, *args):
-    start = time.perf_counter()
-    result = fn(*args)
-    return time.perf_counter() - start, result
+# --------------------------------------------------------------------------------------------- one size
 
 
-def bench_case(name: str, n_users: int, n_items: int, repeats: int, seed_sample: int, numpy_sample: int) -> dict:
-    print(f"\n== {name}: {n_users:,} users x {n_items:,} items x {DIM} dims, k={K} (random unit vectors)")
+def bench_case(name: str, n_users: int, n_items: int, repeats: int, seed_users: int, seed_items: int,
+               numpy_users: int) -> dict:
+    print(f"\n== {name}: {n_users:,} users x {n_items:,} items x {DIM} dims, k={K} (random unit vectors); "
+          f"load {_load()}")
     users, items = random_vectors(n_users, n_items)
     users_np, items_np = users.numpy(), items.numpy()
     seen = random_seen(n_users, n_items, per_user=min(100, n_items // 10))
-
     fast = {
         "ours": lambda: topk(users, items, K),
         "ours + exclude": lambda: topk(users, items, K, seen),
-        "chunked matmul+topk": lambda: topk(users, items, K, group=1),
         "faiss IndexFlatIP": lambda: faiss_flat_ip(users_np, items_np, K),
     }
-    times: dict[str, float] = {}
-    peaks: dict[str, float] = {}
-    results = {}
-    for rep in range(repeats):
-        for label, fn in fast.items():
-            base = _reset_peak() if rep == 0 else None
-            seconds, results[label] = timed(fn)
-            if rep == 0:
-                peaks[label] = _peak_since(base)
-            times[label] = min(times.get(label, math.inf), seconds)
+    times, peaks, results = {}, {}, {}
+    for label, fn in fast.items():
+        base = _reset_peak()
+        results[label] = fn()
+        peaks[label] = _peak_since(base)
+        times[label] = time_call(fn, repeats, warmup=0)  # the run above was the warm-up
 
-    # sampled loops, extrapolated linearly in the number of users
-    sample = np.random.default_rng(1).choice(n_users, size=min(numpy_sample, n_users), replace=False)
-    base = _reset_peak()
-    seconds, numpy_ids = timed(per_user_numpy, users_np[sample], items_np, K)
-    peaks["per-user numpy"] = _peak_since(base)
-    times["per-user numpy"] = seconds * n_users / len(sample)
-    seed_rows = sample[: min(seed_sample, len(sample))]
-    user_lists, item_lists = users_np[seed_rows].tolist(), items_np.tolist()
-    base = _reset_peak()
-    seconds, seed_ids = timed(seed_topk_loop, user_lists, item_lists, K)
-    peaks["seed loop"] = _peak_since(base)
-    times["seed loop"] = seconds * n_users / len(seed_rows)
+    # sampled loops, extrapolated linearly in the number of users (and of items, for the seed loop)
+    sample = np.random.default_rng(1).choice(n_users, size=min(numpy_users, n_users), replace=False)
+    numpy_ids = per_user_numpy(users_np[sample], items_np, K)
+    times["per-user numpy"] = time_call(lambda: per_user_numpy(users_np[sample], items_np, K), repeats,
+                                        warmup=0) * n_users / len(sample)
+    seed_rows, seed_cols = sample[:seed_users], slice(0, min(seed_items, n_items))
+    user_lists, item_lists = users_np[seed_rows].tolist(), items_np[seed_cols].tolist()
+    seed_ids = seed_topk_loop(user_lists, item_lists, K)
+    seconds = time_call(lambda: seed_topk_loop(user_lists, item_lists, K), repeats, warmup=0)
+    times["seed loop"] = seconds * (n_users / len(seed_rows)) * (n_items / len(item_lists))
 
     # every method must return the same lists (random float scores: ties are vanishingly rare)
     ours = results["ours"].ids.numpy()
+    on_sample = topk(users[seed_rows], items[seed_cols], K, metric="cosine").ids.numpy()
     agree = {
         "faiss": float((results["faiss IndexFlatIP"][1] == ours).mean()),
-        "chunked": float((results["chunked matmul+topk"].ids.numpy() == ours).mean()),
         "per-user numpy": float((numpy_ids == ours[sample]).mean()),
-        "seed loop": float((np.asarray(seed_ids) == ours[seed_rows]).mean()),
+        "seed loop (on its sample)": float((np.asarray(seed_ids) == on_sample).mean()),
     }
     excluded = results["ours + exclude"].ids.numpy()
-    seen_hit = np.zeros_like(excluded, dtype=bool)
     seen_set = set(zip(seen[0].tolist(), seen[1].tolist(), strict=True))
-    for r in range(min(n_users, 2000)):
-        seen_hit[r] = [(r, j) in seen_set for j in excluded[r]]
+    seen_hits = sum((r, j) in seen_set for r in range(min(n_users, 2000)) for j in excluded[r])
 
+    flops = 2 * n_users * n_items * DIM
     ours_t, faiss_t = times["ours"], times["faiss IndexFlatIP"]
-    print(f"{'method':<22}{'time (s)':>12}{'ours faster by':>16}{'peak RSS rise (MiB)':>22}")
-    for label in ["seed loop", "per-user numpy", "chunked matmul+topk", "faiss IndexFlatIP", "ours", "ours + exclude"]:
+    print(f"{'method':<22}{'time (s)':>12}{'ours faster by':>16}{'GFLOP/s':>10}{'peak RSS rise (MiB)':>22}")
+    for label in ["seed loop", "per-user numpy", "faiss IndexFlatIP", "ours", "ours + exclude"]:
         note = " (extrapolated)" if label in ("seed loop", "per-user numpy") else ""
-        print(f"{label:<22}{times[label]:>12.4f}{times[label] / ours_t:>15.1f}x{peaks[label]:>22.1f}{note}")
-    print(f"sampled users: seed loop {len(seed_rows)}, per-user numpy {len(sample)}")
+        peak = f"{peaks[label]:>22.1f}" if label in peaks else f"{'':>22}"
+        print(f"{label:<22}{times[label]:>12.4f}{times[label] / ours_t:>15.1f}x{flops / times[label] / 1e9:>10.1f}"
+              f"{peak}{note}")
+    print(f"sampled: seed loop {len(seed_rows)} users x {len(item_lists)} items, per-user numpy {len(sample)} users; "
+          f"load {_load()}")
     print("top-k agreement with ours: " + ", ".join(f"{m} {v:.4f}" for m, v in agree.items()))
-    print(f"seen items returned by 'ours + exclude' (first 2000 users): {int(seen_hit.sum())}")
-    if min(agree.values()) < 0.999 or seen_hit.any():
+    print(f"seen items returned by 'ours + exclude' (first 2000 users): {seen_hits}")
+    if min(agree.values()) < 0.999 or seen_hits:
         raise SystemExit(f"{name}: methods disagree ({agree}) or a seen item was returned")
     return {
         "times": times,
         "peaks": peaks,
+        "flops": flops,
         "ratio_loop": times["seed loop"] / ours_t,
         "ratio_numpy": times["per-user numpy"] / ours_t,
-        "ratio_chunked": times["chunked matmul+topk"] / ours_t,
         "ratio_faiss": ours_t / faiss_t,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller large case, fewer repeats (under a minute)")
-    parser.add_argument("--repeats", type=int, default=None, help="runs per fast method (best is kept)")
+    parser.add_argument("--quick", action="store_true", help="smaller large case and matmul (under a minute)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per timed variant, the minimum is kept (>= 5)")
     parser.add_argument("--threads", type=int, default=None, help="threads for torch and faiss (default: all)")
     args = parser.parse_args()
+    if args.repeats < 5:
+        parser.error("--repeats must be >= 5: fewer let a ratio move by more than 10% between runs")
     if args.threads:
         torch.set_num_threads(args.threads)
         faiss.omp_set_num_threads(args.threads)
-    repeats = args.repeats or (2 if args.quick else 3)
     print(f"{platform.processor() or platform.machine()}; torch {torch.__version__} with {torch.get_num_threads()} "
-          f"threads; faiss {faiss.__version__} with {faiss.omp_get_max_threads()} threads; repeats {repeats}")
+          f"threads; faiss {faiss.__version__} with {faiss.omp_get_max_threads()} threads; repeats {args.repeats}")
     start = time.perf_counter()
-    ml = bench_case("ml-100k", 943, 1682, repeats, seed_sample=40, numpy_sample=943)
-    large_users = 10_000 if args.quick else 100_000
-    large = bench_case("large", large_users, 50_000, repeats, seed_sample=2 if args.quick else 4,
-                       numpy_sample=300 if args.quick else 5000)
-    print(f"\ntotal benchmark time {time.perf_counter() - start:.1f} s")
+    large_users = 2_000 if args.quick else 20_000
+    sizes = {"ml-100k": (943, 1682), "large": (large_users, 50_000)}
+    print("sizes: " + ", ".join(f"{name} {u}x{i}x{DIM}" for name, (u, i) in sizes.items())
+          + (" (--quick: the large case has 2,000 users instead of 20,000)" if args.quick else ""))
+    ml = bench_case("ml-100k", *sizes["ml-100k"], args.repeats, seed_users=10, seed_items=1682, numpy_users=943)
+    large = bench_case("large", *sizes["large"], args.repeats, seed_users=1, seed_items=5_000,
+                       numpy_users=50 if args.quick else 500)
+    n = 2048 if args.quick else 4096
+    matmul = matmul_flops(n, args.repeats)
+    share = large["flops"] / large["times"]["ours"] / matmul
+    faiss_share = large["flops"] / large["times"]["faiss IndexFlatIP"] / matmul
+    print(f"\nmatmul {n}^3: {matmul / 1e9:.1f} GFLOP/s (load {_load()}); large case: ours {share:.0%} of it, "
+          f"faiss {faiss_share:.0%}")
+    print(f"total benchmark time {time.perf_counter() - start:.1f} s")
+    ratio_faiss = max(ml["ratio_faiss"], large["ratio_faiss"])
     print(
-        f"RESULT topk ratio_loop={large['ratio_loop']:.0f} ratio_faiss={large['ratio_faiss']:.3f} "
-        f"ratio_numpy={large['ratio_numpy']:.1f} ratio_chunked={large['ratio_chunked']:.2f} "
+        f"RESULT topk ratio_loop={large['ratio_loop']:.0f} ratio_faiss={ratio_faiss:.3f} share_of_matmul={share:.3f} "
+        f"faiss_share_of_matmul={faiss_share:.3f} ml100k_ratio_faiss={ml['ratio_faiss']:.3f} "
+        f"large_ratio_faiss={large['ratio_faiss']:.3f} ratio_numpy={large['ratio_numpy']:.1f} "
         f"ours_s={large['times']['ours']:.3f} faiss_s={large['times']['faiss IndexFlatIP']:.3f} "
         f"ours_peak_mib={large['peaks']['ours']:.0f} faiss_peak_mib={large['peaks']['faiss IndexFlatIP']:.0f} "
-        f"ml100k_ratio_loop={ml['ratio_loop']:.0f} ml100k_ratio_faiss={ml['ratio_faiss']:.3f} "
-        f"large={large_users}x50000x{DIM} quick={int(args.quick)}"
+        f"matmul_gflops={matmul / 1e9:.1f} matmul_n={n} sizes=943x1682,{large_users}x50000x{DIM} "
+        f"repeats={args.repeats} load={_load()} quick={int(args.quick)}"
     )
 
 
