@@ -56,6 +56,27 @@ def test_train_contrastive_aligns_a_tiny_bert(tiny_tokenizer, tiny_bert):
     assert not tiny_bert.training
 
 
+def test_train_contrastive_batches_hold_each_pair_at_most_once(tiny_tokenizer, tiny_bert):
+    # pairs of many lengths, 10 pairs in batches of 4: twelve steps cross five epoch boundaries
+    words = ["a", "b", "c", "d", "e", "f", "g", "h", "x", "y"]
+    src = [" ".join(words[: i + 1]) for i in range(10)]
+    swap = {"a": "甲", "b": "乙", "c": "丙", "d": "丁"}
+    tgt = [" ".join(swap.get(w, w) for w in s.split()) for s in src]
+    batches = []
+
+    def record(a, b, rng):
+        batches.append(list(zip(a, b, strict=True)))
+        return a, b
+
+    losses = train_contrastive(tiny_bert, tiny_tokenizer, src, tgt, steps=12, batch_size=4, lr=1e-3, augment=record,
+                               progress=False)
+    assert len(losses) == 12 and len(batches) == 12
+    assert all(len(b) == 4 and len(set(b)) == 4 for b in batches)  # no pair is its own negative
+    pairs = set(zip(src, tgt, strict=True))
+    assert all(p in pairs for b in batches for p in b)
+    assert len({p for b in batches[:2] for p in b}) == 8  # an epoch: 2 full batches of distinct pairs
+
+
 def test_train_contrastive_is_deterministic(tiny_tokenizer, tiny_bert_factory):
     make_tiny_bert = tiny_bert_factory
     src, tgt = ["a b", "c d", "e f", "g h"], ["甲 b", "丙 d", "e f z", "g h z"]

@@ -25,31 +25,33 @@ def _model(tokenizer, nsp=False):
     return (BertForPreTraining if nsp else BertForMaskedLM)(cfg)
 
 
-def test_encode_pairs_word_ids_continue_across_segments(tokenizer):
-    ex = mlm.encode(tokenizer, pairs=[("the earth", "天地", 1)])
+def test_tokenize_examples_pairs_word_ids_continue_across_segments(tokenizer):
+    ex = mlm.tokenize_examples(tokenizer, pairs=[("the earth", "天地", 1)])
     words, types = ex.word_ids[0], ex.token_type_ids[0]
     assert words[0] == -1 and words[-1] == -1
     real = [w for w in words if w >= 0]
     assert real == sorted(real) and len(set(real)) == 4  # the, earth, 天, 地
     assert types[-1] == 1 and ex.nsp_labels == [1]
     with pytest.raises(ValueError):
-        mlm.encode(tokenizer)
+        mlm.tokenize_examples(tokenizer)
 
 
-def test_bucket_batches_cover_everything_once_and_group_lengths():
-    lengths = [i % 37 + 3 for i in range(1000)]
-    batches = mlm.bucket_batches(lengths, batch_size=10, seed=0, pool=20)
-    flat = sorted(i for b in batches for i in b)
-    assert flat == list(range(1000))
-    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
-    random_spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b)
-                        for b in mlm.random_batches(1000, 10, 0)) / 100
-    assert spread < random_spread / 5
-    assert mlm.bucket_batches(lengths, 10, seed=0, pool=20) == batches
+def test_stream_buckets_by_length_and_never_repeats_an_example_in_a_batch(tokenizer, monkeypatch):
+    texts = [" ".join(["the earth"] * (1 + i % 9)) for i in range(50)]  # 9 different lengths, 50 examples
+    ex = mlm.tokenize_examples(tokenizer, texts=texts)
+    collate, drawn = mlm.collate, []
+    monkeypatch.setattr(mlm, "collate", lambda e, idx, pad: drawn.append(idx) or collate(e, idx, pad))
+    padding = {}
+    for window in (50, 1):
+        stream = mlm.Stream(ex, batch_size=8, pad_id=0, seed=0, window=window)
+        padding[window] = sum(int((next(stream)["attention_mask"] == 0).sum()) for _ in range(40))
+        assert stream.epoch == 6  # 7 batches per epoch (the last one short)
+    assert padding[50] < padding[1] / 3
+    assert len(drawn) == 80 and all(len(set(idx)) == len(idx) for idx in drawn)
 
 
 def test_collate_pads_and_stream_cycles(tokenizer):
-    ex = mlm.encode(tokenizer, texts=["the earth", "in the beginning god created"])
+    ex = mlm.tokenize_examples(tokenizer, texts=["the earth", "in the beginning god created"])
     batch = mlm.collate(ex, [0, 1], tokenizer.pad_token_id)
     assert batch["input_ids"].shape == batch["attention_mask"].shape == batch["word_ids"].shape
     assert batch["attention_mask"][0].sum() == len(ex.input_ids[0])
@@ -61,7 +63,7 @@ def test_collate_pads_and_stream_cycles(tokenizer):
 
 def test_masked_only_loss_equals_transformers_full_loss(tokenizer):
     model = _model(tokenizer).eval()
-    ex = mlm.encode(tokenizer, texts=TEXTS[:6])
+    ex = mlm.tokenize_examples(tokenizer, texts=TEXTS[:6])
     batch = mlm.add_masks(mlm.collate(ex, list(range(6)), tokenizer.pad_token_id), tokenizer, probability=0.3,
                           generator=torch.Generator().manual_seed(0))
     assert (batch["labels"] != IGNORE).any()
@@ -74,7 +76,7 @@ def test_masked_only_loss_equals_transformers_full_loss(tokenizer):
 
 def test_nsp_loss_added_for_pretraining_model(tokenizer):
     model = _model(tokenizer, nsp=True).eval()
-    ex = mlm.encode(tokenizer, pairs=[(TEXTS[0], TEXTS[3], 0), (TEXTS[0], TEXTS[1], 1)])
+    ex = mlm.tokenize_examples(tokenizer, pairs=[(TEXTS[0], TEXTS[3], 0), (TEXTS[0], TEXTS[1], 1)])
     batch = mlm.add_masks(mlm.collate(ex, [0, 1], tokenizer.pad_token_id), tokenizer, probability=0.3,
                           generator=torch.Generator().manual_seed(0))
     loss, parts = mlm.pretraining_loss(model, batch)
@@ -84,38 +86,24 @@ def test_nsp_loss_added_for_pretraining_model(tokenizer):
 
 def test_masked_lm_loss_is_deterministic(tokenizer):
     model = _model(tokenizer)
-    ex = mlm.encode(tokenizer, texts=TEXTS)
+    ex = mlm.tokenize_examples(tokenizer, texts=TEXTS)
     a, b = mlm.masked_lm_loss(model, tokenizer, ex, seed=3), mlm.masked_lm_loss(model, tokenizer, ex, seed=3)
     assert a == b and a > 0
     assert model.training  # restored
 
 
-def test_warmup_linear_schedule():
-    f = mlm.warmup_linear(warmup=4, total=12)
-    assert [f(s) for s in (0, 3, 4, 8, 12)] == [0.25, 1.0, 1.0, 0.5, 0.0]
-
-
-def test_optimizer_skips_decay_on_biases_and_norms(tokenizer):
-    model = _model(tokenizer)
-    opt = mlm.make_optimizer(model, lr=1e-3, weight_decay=0.01)
-    decay, no_decay = opt.param_groups
-    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
-    assert all(p.ndim >= 2 for p in decay["params"]) and all(p.ndim < 2 for p in no_decay["params"])
-
-
 def test_train_learns_a_tiny_corpus_and_repeats_exactly(tokenizer):
-    def run():
+    def run(steps, eval_every):
         model = _model(tokenizer)
-        streams = {"all": mlm.Stream(mlm.encode(tokenizer, texts=TEXTS), batch_size=12, pad_id=0, seed=0)}
-        held = mlm.encode(tokenizer, texts=TEXTS[:6])
-        hist = mlm.train(model, tokenizer, streams, {"all": 1.0}, steps=60, lr=5e-3, seed=0, progress=False,
-                         evaluate=lambda m: {"valid": mlm.masked_lm_loss(m, tokenizer, held)}, eval_every=30)
-        return hist
+        streams = {"all": mlm.Stream(mlm.tokenize_examples(tokenizer, texts=TEXTS), batch_size=12, pad_id=0, seed=0)}
+        held = mlm.tokenize_examples(tokenizer, texts=TEXTS[:6])
+        return mlm.train(model, tokenizer, streams, {"all": 1.0}, steps=steps, lr=5e-3, seed=0, progress=False,
+                         evaluate=lambda m: {"valid": mlm.masked_lm_loss(m, tokenizer, held)}, eval_every=eval_every)
 
-    hist = run()
+    hist = run(120, 60)
     assert hist["valid"].notna().sum() == 2
     assert hist["valid"].dropna().iloc[-1] < 0.6 * hist["mlm"].iloc[:5].mean()
-    assert hist["mlm"].tolist() == run()["mlm"].tolist()  # seeded: the same losses twice
+    assert run(10, 5)["mlm"].tolist() == run(10, 5)["mlm"].tolist()  # seeded: the same losses twice
 
 
 def test_unigram_loss_hand_case():
@@ -127,16 +115,20 @@ def test_unigram_loss_hand_case():
 
 def test_history_records_the_stream_of_each_step(tokenizer):
     model = _model(tokenizer)
-    streams = {name: mlm.Stream(mlm.encode(tokenizer, texts=TEXTS), batch_size=4, pad_id=0, seed=0)
+    streams = {name: mlm.Stream(mlm.tokenize_examples(tokenizer, texts=TEXTS), batch_size=4, pad_id=0, seed=0)
                for name in ("a", "b")}
     hist = mlm.train(model, tokenizer, streams, {"a": 0.8, "b": 0.2}, steps=50, lr=1e-3, progress=False)
     share = hist["stream"].value_counts(normalize=True)
     assert set(share.index) == {"a", "b"} and share["a"] > share["b"]
+    assert hist["tokens"].between(4 * 4, 4 * 64).all()  # 4 examples of 4 to 64 real tokens each
+    with pytest.raises(ValueError, match="'c'"):
+        mlm.train(model, tokenizer, streams, {"c": 1.0}, steps=1)
 
 
 def test_nsp_accuracy_counts_correct_predictions(tokenizer):
     model = _model(tokenizer, nsp=True).eval()
-    ex = mlm.encode(tokenizer, pairs=[(TEXTS[0], TEXTS[3], 0), (TEXTS[0], TEXTS[1], 1), (TEXTS[2], TEXTS[5], 0)])
+    ex = mlm.tokenize_examples(tokenizer, pairs=[(TEXTS[0], TEXTS[3], 0), (TEXTS[0], TEXTS[1], 1),
+                                                 (TEXTS[2], TEXTS[5], 0)])
     with torch.no_grad():
         torch.nn.init.zeros_(model.cls.seq_relationship.weight)
         model.cls.seq_relationship.bias.copy_(torch.tensor([1.0, 0.0]))  # always predicts label 0

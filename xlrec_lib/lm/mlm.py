@@ -1,23 +1,24 @@
-"""Masked-language-model pretraining: examples, length-bucketed batches, the loss, and the training loop.
+"""Masked-language-model pretraining: examples, length-bucketed streams, the loss, and the pretraining run.
 
 The loss computes the vocabulary logits only at the masked positions (about 15% of the tokens): the
 output layer (hidden x vocabulary) is the most expensive matrix product of a small BERT, and the other 85%
 of its rows would be thrown away by ``ignore_index`` anyway. Seeds 000/001 train inside
-``torch.no_grad()`` (no gradient, so nothing is learned); here the loop is an ordinary one.
+``torch.no_grad()`` (no gradient, so nothing is learned); here the run is the course's one training loop,
+``training.fit``.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from xlrec_lib.lm.masking import IGNORE, mask_tokens
+from xlrec_lib.lm.training import TrainConfig, epoch_batches, fit
 
 # --- examples and batches -----------------------------------------------------------------------------
 
@@ -38,8 +39,8 @@ class Examples:
         return [len(x) for x in self.input_ids]
 
 
-def encode(tokenizer, texts: list[str] | None = None, pairs: list[tuple] | None = None, max_length: int = 128
-           ) -> Examples:
+def tokenize_examples(tokenizer, texts: list[str] | None = None, pairs: list[tuple] | None = None,
+                      max_length: int = 128) -> Examples:
     """Tokenize single texts or ``(a, b)`` / ``(a, b, nsp_label)`` pairs with ``[CLS] a [SEP] b [SEP]``.
 
     Word ids number the words of a and b consecutively (b's continue after a's), so whole-word masking
@@ -63,30 +64,6 @@ def encode(tokenizer, texts: list[str] | None = None, pairs: list[tuple] | None 
     return Examples(enc["input_ids"], token_types, word_ids, labels)
 
 
-def bucket_batches(lengths: list[int], batch_size: int, seed: int, pool: int = 50) -> list[list[int]]:
-    """Index batches of similar length: shuffle, sort within pools of ``pool * batch_size``, cut, shuffle batches.
-
-    Padding is computed and thrown away; grouping similar lengths removes most of it while keeping the
-    order random enough for SGD.
-    """
-    rng = random.Random(seed)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    batches = []
-    for start in range(0, len(order), pool * batch_size):
-        chunk = sorted(order[start:start + pool * batch_size], key=lambda i: lengths[i])
-        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
-    rng.shuffle(batches)
-    return batches
-
-
-def random_batches(n: int, batch_size: int, seed: int) -> list[list[int]]:
-    """Plain shuffled batches (the reference that bucketing is measured against)."""
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    return [order[j:j + batch_size] for j in range(0, n, batch_size)]
-
-
 def collate(examples: Examples, idx: list[int], pad_id: int) -> dict[str, torch.Tensor]:
     """Pad the chosen examples to the longest one: ``input_ids, token_type_ids, attention_mask, word_ids``
     ``(batch, seq)`` (+ ``nsp_labels`` ``(batch,)``)."""
@@ -107,17 +84,16 @@ def collate(examples: Examples, idx: list[int], pad_id: int) -> dict[str, torch.
 
 
 class Stream:
-    """Endless length-bucketed batches of one ``Examples`` set, reshuffled every epoch (seeded)."""
+    """Endless length-bucketed batches of one ``Examples`` set (``epoch_batches``), a new order every epoch."""
 
-    def __init__(self, examples: Examples, batch_size: int, pad_id: int, seed: int = 0, bucketed: bool = True):
-        self.examples, self.batch_size, self.pad_id = examples, batch_size, pad_id
-        self.seed, self.bucketed = seed, bucketed
+    def __init__(self, examples: Examples, batch_size: int, pad_id: int, seed: int = 0, window: int = 50):
+        self.examples, self.batch_size, self.pad_id, self.window = examples, batch_size, pad_id, window
+        self.rng = np.random.default_rng(seed)
         self.epoch, self._batches = 0, []
 
     def __next__(self) -> dict[str, torch.Tensor]:
         if not self._batches:
-            make = bucket_batches if self.bucketed else (lambda lengths, b, s: random_batches(len(lengths), b, s))
-            self._batches = make(self.examples.lengths(), self.batch_size, self.seed + self.epoch)
+            self._batches = epoch_batches(self.examples.lengths(), self.batch_size, self.rng, self.window)
             self.epoch += 1
         return collate(self.examples, self._batches.pop(), self.pad_id)
 
@@ -161,7 +137,7 @@ def masked_lm_loss(model, tokenizer, examples: Examples, batch_size: int = 64, s
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     total, count = 0.0, 0
-    for idx in bucket_batches(examples.lengths(), batch_size, seed):
+    for idx in epoch_batches(examples.lengths(), batch_size, np.random.default_rng(seed)):
         batch = add_masks(collate(examples, idx, tokenizer.pad_token_id), tokenizer, generator=gen)
         batch = {k: v.to(device) for k, v in batch.items() if k != "nsp_labels"}
         n = int((batch["labels"] != IGNORE).sum())
@@ -177,7 +153,7 @@ def nsp_accuracy(model, tokenizer, examples: Examples, batch_size: int = 128, se
     """Share of next-sentence pairs whose label the NSP head of a ``BertForPreTraining`` predicts."""
     device = next(model.parameters()).device
     correct = 0
-    for idx in bucket_batches(examples.lengths(), batch_size, seed):
+    for idx in epoch_batches(examples.lengths(), batch_size, np.random.default_rng(seed)):
         b = {k: v.to(device) for k, v in collate(examples, idx, tokenizer.pad_token_id).items()}
         logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
                        token_type_ids=b["token_type_ids"]).seq_relationship_logits
@@ -207,68 +183,31 @@ def unigram_loss(train: list[Examples], held_out: Examples, vocab_size: int) -> 
 # --- the training loop ---------------------------------------------------------------------------------
 
 
-def warmup_linear(warmup: int, total: int):
-    """Learning-rate factor: linear warmup from 0 over ``warmup`` steps, then linear decay to 0 at ``total``."""
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-    return factor
-
-
-def make_optimizer(model, lr: float, weight_decay: float = 0.01) -> torch.optim.AdamW:
-    """AdamW with no weight decay on biases and LayerNorm weights (as BERT), multi-tensor (foreach) updates."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim < 2 else decay).append(p)
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, foreach=True)
-
-
 def train(model, tokenizer, streams: dict[str, Stream], probs: dict[str, float], steps: int, lr: float = 5e-4,
-          warmup: int | None = None, accumulation: int = 1, clip: float = 1.0, seed: int = 0,
-          evaluate=None, eval_every: int = 0, device=None, bf16: bool | None = None, progress: bool = True
-          ) -> pd.DataFrame:
-    """Pretrain ``model`` for ``steps`` optimizer steps; returns the history (one row per step, plus held-out
-    columns at evaluation steps).
+          seed: int = 0, evaluate=None, eval_every: int = 0, progress: bool = True, **options) -> pd.DataFrame:
+    """Pretrain ``model`` for ``steps`` optimizer steps with ``training.fit``; returns its history, with the
+    ``stream`` of each step and its real (non-padding) ``tokens`` (mean over the step's micro-batches).
 
-    Each micro-batch comes from a stream drawn with ``probs`` (e.g. XLM's smoothed language sampling);
-    ``accumulation`` micro-batches make one step. ``evaluate(model) -> dict`` runs every ``eval_every`` steps
-    and at the end. ``bf16``: autocast to bfloat16 (default: only on a CUDA device that supports it).
+    Each micro-batch comes from a stream drawn with ``probs`` (e.g. XLM's smoothed language sampling) and is
+    masked by the 80/10/10 rule, both from generators seeded with ``seed``. ``options``: the other
+    ``TrainConfig`` fields (``warmup``, ``accumulation``, ``clip``, ...). ``evaluate(model) -> dict`` runs every
+    ``eval_every`` steps and at the end.
     """
-    device = device or next(model.parameters()).device
-    bf16 = (device.type == "cuda" and torch.cuda.is_bf16_supported()) if bf16 is None else bf16
-    rng = random.Random(seed)
-    gen = torch.Generator().manual_seed(seed)
+    if set(probs) - set(streams):
+        raise ValueError(f"probs names streams that do not exist: {sorted(set(probs) - set(streams))}")
+    cfg = TrainConfig(steps=steps, lr=lr, eval_every=eval_every, **options)
     names, weights = list(probs), [probs[n] for n in probs]
-    opt = make_optimizer(model, lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_linear(warmup if warmup is not None else steps // 10, steps))
-    model.train()
-    history = []
-    bar = tqdm(range(steps), desc="pretraining", disable=not progress)
-    for step in bar:
-        row = {"step": step + 1, "lr": sched.get_last_lr()[0], "stream": ""}
-        for _ in range(accumulation):
+    rng, gen = random.Random(seed), torch.Generator().manual_seed(seed)
+
+    def micro_batches():
+        while True:
             name = rng.choices(names, weights)[0]
-            row["stream"] = f"{row['stream']},{name}" if row["stream"] else name
-            batch = add_masks(next(streams[name]), tokenizer, generator=gen)
-            batch = {k: v.to(device) for k, v in batch.items()}
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss, parts = pretraining_loss(model, batch)
-            (loss / accumulation).backward()
-            for k, v in parts.items():
-                row[k] = row.get(k, 0.0) + v / accumulation
-            row["tokens"] = row.get("tokens", 0) + int(batch["attention_mask"].sum())
-        row["grad_norm"] = torch.nn.utils.clip_grad_norm_(model.parameters(), clip).item()
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        if evaluate is not None and ((eval_every and (step + 1) % eval_every == 0) or step + 1 == steps):
-            row.update(evaluate(model))
-            model.train()
-        history.append(row)
-        bar.set_postfix(loss=f"{row['mlm']:.3f}")
-    if not all(math.isfinite(r["mlm"]) for r in history):
-        raise FloatingPointError("the MLM loss became NaN or infinite; lower the learning rate")
-    return pd.DataFrame(history)
+            yield {**add_masks(next(streams[name]), tokenizer, generator=gen), "stream": name}
+
+    def loss_fn(model, batch):
+        batch = dict(batch)
+        name = batch.pop("stream")
+        loss, parts = pretraining_loss(model, batch)
+        return loss, {**parts, "stream": name, "tokens": float(batch["attention_mask"].sum())}
+
+    return fit(model, loss_fn, micro_batches(), cfg, evaluate=evaluate, progress=progress, desc="pretraining")

@@ -28,7 +28,7 @@ from xlrec_lib.lm.corpus import (
     next_sentence_pairs,
     translation_pairs,
 )
-from xlrec_lib.lm.mlm import Stream, encode, masked_lm_loss, train, unigram_log_probs
+from xlrec_lib.lm.mlm import Stream, masked_lm_loss, tokenize_examples, train, unigram_log_probs
 from xlrec_lib.lm.tokenization import language_sampling_probs, train_wordpiece
 
 OBJECTIVES = ("mlm", "mlm+tlm", "mlm+tlm+nsp")
@@ -125,7 +125,8 @@ def build_streams(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, extra: d
     """
     pad = tokenizer.pad_token_id
     mono = monolingual_texts(verses, cfg.langs, "train", extra)
-    streams = {lang: Stream(encode(tokenizer, texts=t, max_length=cfg.max_length), cfg.batch_size, pad, cfg.seed)
+    streams = {lang: Stream(tokenize_examples(tokenizer, texts=t, max_length=cfg.max_length), cfg.batch_size, pad,
+                            cfg.seed)
                for lang, t in mono.items()}
     counts = {lang: sum(s.examples.lengths()) for lang, s in streams.items()}
     mono_share = 1.0 - (cfg.tlm_share if "tlm" in cfg.objective else 0.0) - (
@@ -134,12 +135,13 @@ def build_streams(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, extra: d
     if "tlm" in cfg.objective:
         pairs = translation_pairs(verses, cfg.langs, "train", seed=cfg.seed)
         for name, p in pairs.items():
-            streams[name] = Stream(encode(tokenizer, pairs=p, max_length=cfg.max_length), cfg.batch_size, pad, cfg.seed)
+            streams[name] = Stream(tokenize_examples(tokenizer, pairs=p, max_length=cfg.max_length), cfg.batch_size,
+                                   pad, cfg.seed)
             probs[name] = cfg.tlm_share / len(pairs)
     if "nsp" in cfg.objective:
         triples = [t for lang in cfg.langs for t in next_sentence_pairs(verses, lang, "train", seed=cfg.seed)]
-        streams["nsp"] = Stream(encode(tokenizer, pairs=triples, max_length=cfg.max_length), cfg.batch_size, pad,
-                                cfg.seed)
+        streams["nsp"] = Stream(tokenize_examples(tokenizer, pairs=triples, max_length=cfg.max_length), cfg.batch_size,
+                                pad, cfg.seed)
         probs["nsp"] = cfg.nsp_share
     return streams, probs
 
@@ -147,7 +149,7 @@ def build_streams(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, extra: d
 def held_out_examples(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, split: str = "valid"):
     """``{lang: Examples}`` of the held-out book(s) of ``split`` (the first ``cfg.eval_verses`` if set)."""
     limit = cfg.eval_verses or None
-    return {lang: encode(tokenizer, texts=t[:limit], max_length=cfg.max_length)
+    return {lang: tokenize_examples(tokenizer, texts=t[:limit], max_length=cfg.max_length)
             for lang, t in monolingual_texts(verses, cfg.langs, split).items()}
 
 
