@@ -1,43 +1,30 @@
 import json
 
-import pandas as pd
 import pytest
 import torch
 
-from xlrec_lib.lm import corpus, pretrained
-
-EN = ["in the beginning god created the heaven and the earth", "and the earth was without form and void",
-      "and god said let there be light", "and there was light", "and god saw the light that it was good"]
-ZH = ["起初神创造天地", "地是空虚混沌", "神说要有光", "就有了光", "神看光是好的"]
-
-
-def _fake_verses(langs):
-    # five verses in each of Genesis, Exodus (train), Mark (valid) and John (test)
-    ids = [b * 1_000_000 + 1000 + v for b in (1, 2, 41, 43) for v in range(1, 6)]
-    frame = pd.DataFrame({"verse_id": ids, "en": EN * 4, "zh": ZH * 4})
-    return frame.assign(split=corpus.book_split(frame["verse_id"]))
+from xlrec_lib.cache import CacheWarning
+from xlrec_lib.lm import pretrained
 
 
 @pytest.fixture
-def tiny(monkeypatch, tmp_path):
-    monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
-    monkeypatch.setattr(pretrained, "load_verses", _fake_verses)
-    monkeypatch.setattr(pretrained, "extra_training_texts", lambda: {"zh": ["好评"], "en": ["Toy Story (1995)"]})
-    return pretrained.PretrainConfig(langs=("en", "zh"), vocab_size=120, hidden_size=32, num_layers=1,
-                                     num_heads=2, intermediate_size=64, max_length=64, batch_size=4, steps=8,
-                                     eval_every=4)
+def tiny(tiny_pretrain):
+    return tiny_pretrain
 
 
-def test_config_key_changes_with_config_and_rejects_unknown_objective():
+def test_config_key_changes_with_config_and_version_and_rejects_unknown_objective(monkeypatch):
     a, b = pretrained.PretrainConfig(), pretrained.PretrainConfig(steps=7)
     assert a.key() != b.key() and a.key() == pretrained.PretrainConfig().key()
     assert pretrained.course_config(quick=True).key() != pretrained.course_config(quick=False).key()
+    before = a.key()
+    monkeypatch.setattr(pretrained, "VERSION", pretrained.VERSION + 1)  # a change of results bumps the version
+    assert a.key() != before
     with pytest.raises(ValueError, match="objective"):
         pretrained.PretrainConfig(objective="clm")
 
 
-def test_build_streams_per_objective(tiny):
-    verses = _fake_verses(tiny.langs)
+def test_build_streams_per_objective(tiny, fake_verses_factory):
+    verses = fake_verses_factory(tiny.langs)
     tok = pretrained.load_or_train_tokenizer(tiny, verses, {})
     for objective, names in [("mlm", {"en", "zh"}), ("mlm+tlm", {"en", "zh", "en-zh"}),
                              ("mlm+tlm+nsp", {"en", "zh", "en-zh", "nsp"})]:
@@ -65,16 +52,43 @@ def test_load_or_train_trains_once_then_loads(tiny, monkeypatch):
     assert json.loads((folder / "xlrec_pretrain.json").read_text())["config"]["objective"] == "mlm+tlm"
 
 
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_damaged_checkpoint_is_named_and_trained_again(tiny, damage):
+    _, model = pretrained.load_or_train(tiny, progress=False)
+    expected = [p.detach().clone() for p in model.parameters()]  # the loaded tensors may map the file itself
+    del model
+    path = pretrained.checkpoint_dir(tiny) / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    if damage == "flip":
+        data[-5] ^= 0x01  # one bit of the last weight: a silently different model if it were read back
+    else:
+        data = data[: len(data) // 2]
+    path.write_bytes(bytes(data))
+    with pytest.warns(CacheWarning, match=r"model\.safetensors"):
+        _, again = pretrained.load_or_train(tiny, progress=False)
+    for p, q in zip(expected, again.parameters(), strict=True):  # seeded: the same model again
+        assert torch.equal(p, q)
+
+
+def test_tokenizer_is_cached_by_its_texts(tiny, fake_verses_factory, monkeypatch):
+    verses = fake_verses_factory(tiny.langs)
+    tok = pretrained.load_or_train_tokenizer(tiny, verses, {})
+    monkeypatch.setattr(pretrained, "train_wordpiece", lambda *a, **k: pytest.fail("must load, not train"))
+    assert pretrained.load_or_train_tokenizer(tiny, verses, {}).get_vocab() == tok.get_vocab()
+    with pytest.raises(pytest.fail.Exception, match="must load"):  # other texts: another tokenizer
+        pretrained.load_or_train_tokenizer(tiny, verses, {"en": ["a new text"]})
+
+
 def test_nsp_objective_saves_a_pretraining_model(tiny):
     cfg = pretrained.replace(tiny, objective="mlm+tlm+nsp")
     _, model = pretrained.load_or_train(cfg, progress=False)
     assert type(model).__name__ == "BertForPreTraining"
 
 
-def test_output_bias_starts_at_the_unigram_prior(tiny):
+def test_output_bias_starts_at_the_unigram_prior(tiny, fake_verses_factory):
     from xlrec_lib.lm import mlm
 
-    verses = _fake_verses(tiny.langs)
+    verses = fake_verses_factory(tiny.langs)
     tok = pretrained.load_or_train_tokenizer(tiny, verses, {})
     streams, _ = pretrained.build_streams(tiny, tok, verses, {})
     train = [s.examples for s in streams.values()]
