@@ -1,5 +1,6 @@
 """The cache helper: keys, atomic builds, and damaged folders rebuilt instead of read back."""
 
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -42,6 +43,9 @@ def test_builds_once_atomically_then_loads(tmp_path):
     assert cache.load_or_build(folder, _builder(calls, "other"), _load) == "hello"
     assert len(calls) == 1 and calls[0].parent == folder.parent and calls[0] != folder
     assert sorted(p.name for p in folder.parent.iterdir()) == ["thing"]  # no temporary folder left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert folder.stat().st_mode & 0o777 == 0o777 & ~umask  # like any folder made with mkdir, not private
     assert set(cache.write_manifest(folder)) == {"sub/data.txt", "other.bin"}
 
 

@@ -133,6 +133,9 @@ def build_atomic(folder: str | Path, build: Callable[[Path], object]) -> Path:
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make a shared cache folder private
     try:
         build(tmp)
         write_manifest(tmp)
