@@ -43,6 +43,14 @@ def test_half_step_with_f_cg_steps_is_the_least_squares_solution(reg, alpha):
     assert np.abs(one - best).sum() < np.abs(x0.numpy() - best).sum()
 
 
+def test_a_row_without_interactions_gets_zero_factors():
+    r = _toy().tolil()
+    r[3, :] = 0
+    y = torch.rand(9, 4, dtype=torch.float64)
+    x = confidence_step(r.tocsr(), y, torch.rand(7, 4, dtype=torch.float64), 1.0, 2.0)
+    assert torch.all(x[3] == 0) and torch.all(x[2] != 0)
+
+
 def _objective(model, r):
     p = (r.toarray() > 0).astype(np.float64)
     c = 1 + model.alpha * r.toarray()

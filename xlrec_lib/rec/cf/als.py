@@ -53,7 +53,8 @@ def sparse_dense(r: sp.csr_matrix, values: torch.Tensor, y: torch.Tensor) -> tor
 def confidence_step(r: sp.csr_matrix, y: torch.Tensor, x: torch.Tensor, reg: float, alpha: float,
                     cg_steps: int = 3) -> torch.Tensor:
     """One half-step: new ``x`` (n_rows, f) given ``y`` (n_cols, f) for ``r`` (n_rows, n_cols) CSR, by ``cg_steps``
-    conjugate-gradient steps on every row's system at once (see the module docstring), started from ``x``.
+    conjugate-gradient steps on every row's system at once (see the module docstring), started from ``x``. A row
+    without any interaction gets its exact solution, 0 (CG would only approach it).
 
     The product ``A v`` costs one sampled matrix product (``v_u . y_i`` at the stored pairs only) and one sparse
     times dense product: no ``(nnz, f)`` array is ever formed."""
@@ -79,6 +80,7 @@ def confidence_step(r: sp.csr_matrix, y: torch.Tensor, x: torch.Tensor, reg: flo
         rs_new = (res * res).sum(1)
         p = res + (rs_new / rs.clamp_min(1e-30))[:, None] * p
         rs = rs_new
+    xs[torch.from_numpy(np.diff(r.indptr) == 0).to(xs.device)] = 0  # no interaction: the exact solution is 0
     return xs
 
 

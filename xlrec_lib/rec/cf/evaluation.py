@@ -54,6 +54,11 @@ def evaluate(ranked: Mapping, relevant: Mapping, k: int, item_ids, item_vectors:
     ``item_ids`` order) and novelty (``popularity``: item id -> share of training users, see
     ``beyond_accuracy.item_popularity``)."""
     return {**ranking_metrics.ranking_report(ranked, relevant, k),
-            f"coverage@{k}": beyond_accuracy.catalog_coverage(ranked, item_ids, k),
+            **beyond_report(ranked, k, item_ids, item_vectors, popularity)}
+
+
+def beyond_report(ranked: Mapping, k: int, item_ids, item_vectors: np.ndarray, popularity: Mapping) -> dict[str, float]:
+    """The beyond-accuracy part of :func:`evaluate` alone (it needs no relevance)."""
+    return {f"coverage@{k}": beyond_accuracy.catalog_coverage(ranked, item_ids, k),
             f"diversity@{k}": beyond_accuracy.intra_list_diversity(ranked, item_vectors, k, item_ids=item_ids),
             f"novelty@{k}": beyond_accuracy.novelty(ranked, popularity, k)}
