@@ -1,0 +1,103 @@
+"""rec.diversity: MMR at its two ends and against a brute-force greedy; the genre-coverage constraint by hand."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from xlrec_lib.rec import diversity
+
+
+def _toy(seed=0, n_users=7, n_items=30, m=12, dim=5):
+    g = torch.Generator().manual_seed(seed)
+    vectors = torch.rand(n_items, dim, generator=g)
+    scores = torch.rand(n_users, n_items, generator=g)
+    top = torch.topk(scores, m, dim=1)
+    return top.indices, top.values, vectors
+
+
+def test_mmr_with_lambda_one_is_plain_top_k():
+    cand, scores, vectors = _toy()
+    torch.testing.assert_close(diversity.mmr_rerank(cand, scores, vectors, 5, lam=1.0), cand[:, :5])
+
+
+def _unit(v):
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def test_mmr_with_lambda_zero_picks_the_most_diverse():
+    cand, scores, vectors = _toy(seed=1)
+    picks = diversity.mmr_rerank(cand, scores, vectors, 4, lam=0.0)
+    unit = _unit(vectors.double().numpy())
+    for u in range(len(cand)):
+        c = cand[u].tolist()
+        chosen = [c[0]]  # every candidate ties at 0 for the first slot: the top-ranked one
+        for _ in range(3):  # then each time the candidate least similar to the list so far
+            rest = [i for i in c if i not in chosen]
+            chosen.append(min(rest, key=lambda i: max(unit[i] @ unit[s] for s in chosen)))
+        assert picks[u].tolist() == chosen
+
+
+def test_mmr_lambda_zero_beats_every_other_pair_on_a_clustered_toy():
+    # two tight clusters (items 0-2 near e1, items 3-5 near e2): lam=0 must take one from each
+    vectors = torch.tensor([[1, 0.01], [1, 0.02], [1, 0.03], [0.01, 1], [0.02, 1], [0.03, 1]])
+    cand = torch.tensor([[0, 1, 2, 3, 4, 5]])
+    scores = torch.tensor([[6.0, 5, 4, 3, 2, 1]])
+    pair = diversity.mmr_rerank(cand, scores, vectors, 2, lam=0.0)[0].tolist()
+    unit = _unit(vectors.numpy())
+    best = min(itertools.combinations(range(6), 2), key=lambda p: unit[p[0]] @ unit[p[1]])
+    assert unit[pair[0]] @ unit[pair[1]] == pytest.approx(unit[best[0]] @ unit[best[1]], abs=1e-3)
+    assert pair == [0, 3]
+    assert diversity.mmr_rerank(cand, scores, vectors, 2, lam=1.0)[0].tolist() == [0, 1]
+
+
+def test_mmr_middle_lambda_by_hand():
+    # relevance rescaled: [1, 0.5, 0]; sim(0,1) = 1, sim(0,2) = 0; lam = 0.5:
+    # slot 2: item 1 gains 0.5*0.5 - 0.5*1 = -0.25, item 2 gains 0 - 0 = 0 -> item 2
+    vectors = torch.tensor([[1.0, 0], [1.0, 0], [0, 1.0]])
+    picks = diversity.mmr_rerank(torch.tensor([[0, 1, 2]]), torch.tensor([[3.0, 2.0, 1.0]]), vectors, 2, lam=0.5)
+    assert picks.tolist() == [[0, 2]]
+
+
+def test_mmr_pads_users_with_few_candidates_and_rejects_bad_input():
+    vectors = torch.eye(3)
+    cand = torch.tensor([[0, 1, 2], [2, -1, -1]])
+    scores = torch.tensor([[1.0, 0.5, 0.2], [0.3, -torch.inf, -torch.inf]])
+    assert diversity.mmr_rerank(cand, scores, vectors, 2, lam=0.3).tolist() == [[0, 1], [2, -1]]
+    with pytest.raises(ValueError, match="lam"):
+        diversity.mmr_rerank(cand, scores, vectors, 2, lam=1.5)
+    with pytest.raises(ValueError, match="k must be"):
+        diversity.mmr_rerank(cand, scores, vectors, 4, lam=0.5)
+    with pytest.raises(ValueError, match="shape of candidates"):
+        diversity.mmr_rerank(cand, scores[:1], vectors, 2, lam=0.5)
+    with pytest.raises(ValueError, match="finite"):
+        diversity.mmr_rerank(cand, torch.tensor([[1.0, torch.nan, 0], [0.3, 0, 0]]), vectors, 2, lam=0.5)
+
+
+def test_rescale_scores():
+    s = torch.tensor([[3.0, 1.0, 2.0], [5.0, 5.0, 0.0]])
+    valid = torch.tensor([[True, True, True], [True, True, False]])
+    torch.testing.assert_close(diversity.rescale_scores(s, valid),
+                               torch.tensor([[1.0, 0.0, 0.5], [1.0, 1.0, 0.0]], dtype=torch.float64))
+
+
+def test_genre_coverage_by_hand():
+    # genres: A B C
+    genres = np.array([[1, 0, 0], [1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1]])
+    cand = torch.tensor([[0, 1, 2, 3, 4, 5]])
+    # min 1 genre: plain ranking
+    assert diversity.genre_coverage_rerank(cand, genres, 3, 1).tolist() == [[0, 1, 2]]
+    # min 2: slots 1-2 by rank (0, 1); last slot forced to add a genre: item 3 (first with one new genre)
+    assert diversity.genre_coverage_rerank(cand, genres, 3, 2).tolist() == [[0, 1, 3]]
+    # min 3: slot 1 by rank (0); 2 genres missing with 2 slots: item 3 adds B, then item 4 adds C
+    assert diversity.genre_coverage_rerank(cand, genres, 3, 3).tolist() == [[0, 3, 4]]
+    # min 3 in 2 slots: the first slot is already forced to add two genres (item 5: B and C), then A (item 0)
+    assert diversity.genre_coverage_rerank(cand, genres, 2, 3).tolist() == [[5, 0]]
+    # asking for more genres than exist: best effort, every slot still filled
+    out = diversity.genre_coverage_rerank(cand, genres, 3, 5)
+    assert len(set(out[0].tolist())) == 3 and genres[out[0].numpy()].any(axis=0).all()
+    padded = diversity.genre_coverage_rerank(torch.tensor([[4, -1, -1]]), genres, 2, 2)
+    assert padded.tolist() == [[4, -1]]
+    with pytest.raises(ValueError, match="min_genres"):
+        diversity.genre_coverage_rerank(cand, genres, 3, -1)
