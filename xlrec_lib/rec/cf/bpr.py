@@ -1,5 +1,7 @@
-"""BPR (Rendle et al. 2009, "Bayesian personalized ranking from implicit feedback"): learn to rank a user's items
-above the others, from sampled (user, positive item, negative item) triples.
+"""BPR, Bayesian personalised ranking: learn to rank a user's items above the others, from sampled triples.
+
+Rendle, Freudenthaler, Gantner and Schmidt-Thieme 2009, "BPR: Bayesian personalized ranking from implicit
+feedback". Training data: (user, positive item, negative item) triples.
 
 Score ``x_ui = p_u . q_i + b_i``. For a triple with ``i`` interacted and ``j`` not, ``x_uij = x_ui - x_uj``; the
 objective (maximum a posteriori with Gaussian priors) is

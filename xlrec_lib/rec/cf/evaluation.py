@@ -1,4 +1,4 @@
-"""Choosing hyperparameters on validation and measuring a fitted model: the chapter's protocol in two functions.
+"""Choosing hyperparameters on validation and measuring a fitted model: chapter 08's protocol.
 
 ``grid_search`` fits one model per setting on the *fit* matrix and scores its top-k against the *validation*
 interactions (never the test set); ``evaluate`` reports the ranking metrics of
