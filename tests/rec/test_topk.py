@@ -66,14 +66,14 @@ def test_topk_cosine_padding_and_errors():
     assert topk.chunk_rows(n_pad=1024, n_groups=128, k=10, group=8, memory_budget=6208 * 10 + 6207) == 10
 
 
-@pytest.mark.parametrize("options", [{}, {"workers": 1}, {"group": 4, "workers": 2}])
+@pytest.mark.parametrize("options", [{}, {"workers": 1}, {"group": 4, "workers": 2}, {"group": 1}])
 def test_ties_rank_the_lower_index_first(options):
     # small integer vectors: scores are exact in float32 and tie often, inside the top k and at its edge
     g = torch.Generator().manual_seed(3)
     users = torch.randint(-2, 3, (70, 3), generator=g).float()
-    items = torch.randint(-2, 3, (3000, 3), generator=g).float()
+    items = torch.randint(-2, 3, (9000, 3), generator=g).float()  # above PLAIN_BELOW: the group maxima way
     rng = np.random.default_rng(3)
-    exclude = [rng.choice(3000, size=rng.integers(0, 50), replace=False) for _ in range(70)]
+    exclude = [rng.choice(9000, size=rng.integers(0, 50), replace=False) for _ in range(70)]
     ref_scores, ref_ids = _reference_topk(users, items, 7, exclude)
     result = topk.topk(users, items, 7, exclude, **options)
     assert torch.equal(result.ids, ref_ids)

@@ -20,6 +20,7 @@ from xlrec_lib.rec.similarity import as_matrix, check_products_finite, finite_ma
 from xlrec_lib.vectors import normalize_rows
 
 TILE_ITEMS = 1024  # at most this many items per tile, so that a tile of many users still fits a core's L2 cache
+PLAIN_BELOW = 8192  # below this many items, one product and torch.topk per chunk: fewer calls, measured faster
 MIN_ROWS = 64  # users per chunk at least: the matrix product reads each tile's item vectors once per chunk
 
 
@@ -110,6 +111,10 @@ class _Plan(NamedTuple):
 
 
 def _plan(n_users, n_items, k, group, tile_bytes, memory_budget, workers) -> _Plan:
+    if n_items < PLAIN_BELOW or group <= 1:  # one tile of every item, no groups
+        rows = max(MIN_ROWS, tile_bytes // (4 * n_items))
+        rows = min(rows, chunk_rows(n_items, 0, k, 1, memory_budget // workers))
+        return _Plan(1, n_items, 1, max(1, min(rows, -(-n_users // (2 * workers)))))
     tiles = -(-n_items // TILE_ITEMS)
     per_tile_items = -(-n_items // tiles)
     g = max(1, min(group, n_items // (4 * k)))  # k * g candidates: at most a quarter of the catalogue
@@ -141,6 +146,9 @@ def _chunk_topk(u, items_t, group_ids, n_items, k, plan, block, group_max, seen_
             a, b = np.searchsorted(seen_cols, [t * w, (t + 1) * w])
             if b > a:
                 tile[torch.from_numpy(seen_rows[a:b]), torch.from_numpy(seen_cols[a:b] - t * w)] = -math.inf
+        if g == 1:  # the plain way: the whole catalogue is this one tile
+            values, cols = _ranked(tile, k)
+            return values, cols, torch.zeros(c, dtype=torch.bool, device=u.device)
         # while the tile is in cache: group i = columns i, i + s, i + 2s, ..., a max across g rows of s columns
         torch.amax(tile.view(c, g, s), dim=1, out=group_max[t, :c])
     maxima = group_max[:, :c].transpose(0, 1).reshape(c, plan.tiles * s)
@@ -185,17 +193,18 @@ def topk(
     ``nonfinite``: a user or item vector holding NaN or inf raises ``ValueError`` (``'raise'``), or with
     ``'mask'`` that item is never returned and that user gets an empty list (ids -1, scores -inf).
 
-    How: users go in chunks; a chunk's scores are computed one tile of at most ``TILE_ITEMS`` items at a time into
-    one buffer of about ``tile_bytes`` (a core's L2 cache), so no score matrix is ever stored. While a tile is in
-    cache we take the max of each group of ``group`` items (strided, so the max runs across contiguous columns).
-    The k groups with the best maxima hold a whole top k (an item of any other group is <= its group's max <= the
-    k-th best group max, and those k groups already hold k items that large), so the final ``torch.topk`` runs over
-    ``k * group`` candidates, whose scores are recomputed from their vectors (read back from the tile when the
-    catalogue fits one tile). A row where an item outside the candidates ties the k-th score is recomputed in
-    full, so that the lower index wins ties exactly.
+    How: users go in chunks; a chunk's scores are computed one tile of at most ``TILE_ITEMS`` items at a time (a
+    tile of the chunk's users, about ``tile_bytes``, fits a core's L2 cache). While a tile is in cache we take the
+    max of each group of ``group`` items (strided, so the max runs across contiguous columns and vectorises). The k
+    groups with the best maxima hold a whole top k (an item of any other group is <= its group's max <= the k-th
+    best group max, and those k groups already hold k items that large), so the final ``torch.topk`` runs over
+    ``k * group`` candidates, read back from the chunk's scores at those positions only. A row where an item
+    outside the candidates ties the k-th score is recomputed in full, so that the lower index wins ties exactly.
+    ``group=1``, or a catalogue under ``PLAIN_BELOW`` items (where per-call overhead dominates), runs one product
+    and ``torch.topk`` over whole rows instead.
 
-    Memory: beyond the inputs and the output, two float32 copies of the items and at most ``memory_budget``
-    bytes of working sets (:func:`chunk_rows`, split between workers).
+    Memory: beyond the inputs and the output, a float32 copy of the items and at most ``memory_budget`` bytes of
+    working sets (:func:`chunk_rows`, split between workers).
     Threads: on CPU, ``workers`` threads (default ``torch.get_num_threads()``) each take whole chunks while
     torch runs single-threaded inside them (restored afterwards): coarse-grained parallelism, as faiss does,
     which avoids a barrier per operation and keeps each worker's tile in its own core's cache. Do not call this
@@ -243,7 +252,7 @@ def topk(
 
     def work() -> None:
         block = torch.empty(plan.rows * plan.n_pad, dtype=torch.float32, device=dev)
-        group_max = torch.empty(plan.tiles, plan.rows, s, dtype=torch.float32, device=dev)
+        group_max = torch.empty(plan.tiles, plan.rows, s, dtype=torch.float32, device=dev) if plan.group > 1 else None
         while True:
             with lock:
                 start = next(starts, None)
