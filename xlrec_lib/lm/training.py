@@ -8,17 +8,19 @@ Every training run of the course (MLM pretraining, contrastive alignment, fine-t
 - gradients are clipped at norm ``clip``; ``accumulation`` micro-batches make one optimizer step;
 - one history row per step (learning rate, loss, its parts, gradient norm, evaluation columns);
 - a NaN or infinite loss stops the run at once with ``FloatingPointError``, which carries the history so far;
-- the loop draws no random numbers and never reseeds torch: randomness lives in the caller's generators.
+- the loop itself draws no random numbers and never reseeds torch: randomness lives in the caller's
+  generators (and in the model's dropout).
 
 It runs through Hugging Face ``accelerate``: the model trains on its own device type, in bfloat16 autocast
 where the GPU supports it (fp32 elsewhere, and always on CPU), and the same script runs on several GPUs.
 
 Several GPUs
 ------------
-Any course run scales out with no code change: ``accelerate launch --num_processes 4 script.py`` (after
-``accelerate config`` once) starts one process per GPU. Each process builds the same seeded batches and trains
-on every 4th micro-batch; gradients are averaged across processes at every step, so one step sees 4x the
-examples (divide ``steps`` by 4 to see the same data). ``--mixed_precision`` of the launcher then replaces the
+Any course run scales out with no code change: put the chapter's code in a script (``jupyter nbconvert --to script``)
+and start it with ``accelerate launch --multi_gpu --num_processes 4 script.py`` (or answer ``accelerate config``
+once, then ``accelerate launch script.py``): one process per GPU. Each process builds the same seeded batches and
+trains on every 4th micro-batch; gradients are averaged across processes at every step, so a step sees 4x the
+examples (divide ``steps`` by 4 to see the same data). The launcher's ``--mixed_precision`` then replaces the
 automatic choice, and only the main process shows progress.
 """
 
