@@ -123,7 +123,7 @@ def summary(path: Path) -> str:
     """The first sentence of the module docstring's first paragraph, as Markdown for one table cell."""
     doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
     text = " ".join(doc.split("\n\n")[0].split())
-    match = re.match(r"(.+?[.?!])(\s|$)", text)
+    match = re.match(r"(.+?[.?!])(\s+(?=[A-Z])|$)", text)  # a sentence ends before a capital: not at "e.g. the"
     text = match.group(1) if match else text
     return text.replace("``", "`").replace("|", "\\|") or "*(no docstring)*"
 
@@ -251,6 +251,8 @@ def test_summary_takes_the_first_sentence(tmp_path):
     path = tmp_path / "m.py"
     path.write_text('"""Top-k for every user, in\nchunks. More here.\n\nDetails."""\n')
     assert summary(path) == "Top-k for every user, in chunks."
+    path.write_text('"""BPR (Rendle et al. 2009), e.g. for implicit data. Then more."""\n')
+    assert summary(path) == "BPR (Rendle et al. 2009), e.g. for implicit data."
     path.write_text('"""Scores ``a | b``: cosines"""\n')
     assert summary(path) == "Scores `a \\| b`: cosines"
 
