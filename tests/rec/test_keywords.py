@@ -67,6 +67,7 @@ def test_kg_weight_scales_only_tags():
     np.testing.assert_allclose(plain[0], [1 / math.sqrt(2), 0, 1 / math.sqrt(2)], rtol=1e-6)
     np.testing.assert_allclose(half[0], np.array([1, 0, 0.5]) / math.sqrt(1.25), rtol=1e-6)
     assert keywords.tfidf(docs, [1, 2, 3, 4]).is_tag().tolist() == [False, False, True]
+    assert keywords.tfidf(docs, [1, 2, 3, 4], kg_weight=0.0).terms.tolist() == ["a", "b"]
 
 
 def test_user_keywords_from_a_toy_history():

@@ -9,6 +9,8 @@ one item relates no two items):
     w_it = 1 + ln tf_it  (sublinear)  or  tf_it,       idf_t = ln((1 + n) / (1 + df_t)) + 1  (smooth)  or  1,
     x_i  = unit(w_i * idf * g),   g_t = kg_weight for a KG tag, else 1                         x: (n_items, n_terms)
 
+(``kg_weight = 0`` drops the tags from the terms altogether).
+
 A user's interest vector is the weighted sum of the vectors of the items in their history, ``h_u = sum_i W_ui x_i``
 (``W`` (n_users, n_items): 1 per training item; feedback adds accepted items and subtracts skipped ones), and the
 user's keywords are the largest coordinates of ``h_u``. Matching is the cosine of two such vectors over the same
@@ -102,12 +104,12 @@ def tfidf(docs: Sequence[Sequence[str]], item_ids, min_df: int = 2, sublinear: b
     counts = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(docs), len(vocab)))
     counts.sum_duplicates()
     df = np.bincount(counts.indices, minlength=len(vocab))
-    keep = np.flatnonzero(df >= min_df)
-    counts, df, vocab = counts[:, keep].tocsr(), df[keep], vocab[keep]
+    tag = np.array(["=" in t for t in vocab], dtype=bool)
+    keep = np.flatnonzero((df >= min_df) & ~(tag & (kg_weight == 0)))  # kg_weight 0: the tags are dropped
+    counts, df, vocab, tag = counts[:, keep].tocsr(), df[keep], vocab[keep], tag[keep]
     if sublinear:
         counts.data = 1.0 + np.log(counts.data)
     weights = np.log((1 + len(docs)) / (1 + df)) + 1 if idf else np.ones(len(df))
-    tag = np.array(["=" in t for t in vocab], dtype=bool)
     x = (counts @ sp.diags(weights * np.where(tag, kg_weight, 1.0))).tocsr()
     norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1))).ravel()
     x = sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ x
