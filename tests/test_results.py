@@ -13,6 +13,7 @@ def _results_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("XLREC_RESULTS", str(tmp_path))
     monkeypatch.delenv("XLREC_CHAPTER", raising=False)
     monkeypatch.setattr(results, "_chapter", None)
+    monkeypatch.setattr(results, "_quick", None)
 
 
 def test_record_writes_one_file_per_chapter_and_mode(tmp_path):
@@ -58,3 +59,12 @@ def test_use_chapter_names_the_file_for_later_records():
     assert read_results("04_cross_lingual_mapping", False)["p_at_1"]["value"] == 0.9
     with pytest.raises(ValueError, match="stem"):
         results.use_chapter("notebooks/04_cross_lingual_mapping.ipynb")
+
+
+def test_use_chapter_mode_wins_over_the_environment(monkeypatch):
+    monkeypatch.setenv("XLREC_QUICK", "0")
+    results.use_chapter("08_cf", quick=True)  # papermill -p QUICK True
+    record("x", 1.0)
+    assert read_results("08_cf", True)["x"]["value"] == 1.0
+    with pytest.raises(FileNotFoundError):
+        read_results("08_cf", False)

@@ -22,14 +22,17 @@ from xlrec_lib import config
 ROOT = Path(__file__).resolve().parents[1]
 ENV_DIR, ENV_CHAPTER = "XLREC_RESULTS", "XLREC_CHAPTER"
 _chapter: str | None = None
+_quick: bool | None = None
 
 
-def use_chapter(stem: str) -> None:
-    """Name the chapter that later ``record`` calls write to: the notebook's file stem, e.g. ``"07_scoring"``."""
-    global _chapter
+def use_chapter(stem: str, quick: bool | None = None) -> None:
+    """Name the chapter that later ``record`` calls write to: the notebook's file stem, e.g. ``"07_scoring"``, and
+    its mode (the notebook's ``QUICK``; default ``XLREC_QUICK``), so a papermill ``-p QUICK True`` run records
+    into the quick file even when the environment says otherwise."""
+    global _chapter, _quick
     if not stem or "/" in stem or stem.endswith(".ipynb"):
         raise ValueError(f"use_chapter: give the notebook's stem such as '07_scoring', got {stem!r}")
-    _chapter = stem
+    _chapter, _quick = stem, quick
 
 
 def results_dir() -> Path:
@@ -67,14 +70,14 @@ def record(name: str, value, chapter: str | None = None, quick: bool | None = No
     """Store ``value`` (a finite number, or a string such as a model name) under ``name`` for this chapter and mode,
     with ``context`` (units, k, split, ...) beside it; returns the stored entry. Recording a name again replaces it.
 
-    ``chapter`` defaults to the one named by ``use_chapter``, else ``XLREC_CHAPTER``; ``quick`` to
-    ``config.is_quick()``.
+    ``chapter`` defaults to the one named by ``use_chapter``, else ``XLREC_CHAPTER``; ``quick`` to the mode given
+    to ``use_chapter``, else ``config.is_quick()``.
     """
     chapter = chapter or _chapter or os.environ.get(ENV_CHAPTER)
     if not chapter:
         raise ValueError(f"record({name!r}): which chapter? Call use_chapter('<notebook stem>') first, "
                          f"set {ENV_CHAPTER}, or pass chapter=")
-    quick = config.is_quick(quick)
+    quick = config.is_quick(_quick if quick is None else quick)
     path = results_path(chapter, quick)
     entries = read_results(chapter, quick) if path.exists() else {}
     entry = {"value": _plain(value, name), **{k: _plain(v, f"{name}.{k}") for k, v in context.items()},
