@@ -69,10 +69,10 @@ def test_notebook_is_committed_clean_and_follows_conventions(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_names_its_chapter_and_records_its_numbers(path):
     code = "\n".join(_text(c) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
-    named = re.findall(r"use_chapter\(\s*(?:stem\s*=\s*)?[\"']([^\"']*)[\"']\s*\)", code)
+    named = re.findall(r"use_chapter\(\s*(?:stem\s*=\s*)?[\"']([^\"']*)[\"']\s*,\s*quick\s*=\s*QUICK\s*\)", code)
     if path.stem in NOT_YET_RECORDING and not (named and "record(" in code):
         pytest.skip(f"{path.stem} does not record yet: {NOT_YET_RECORDING[path.stem]}")
-    assert named, f'{path.name}: call results.use_chapter("{path.stem}") once at the top'
+    assert named, f'{path.name}: call results.use_chapter("{path.stem}", quick=QUICK) once at the top'
     assert named == [path.stem], f'{path.name}: use_chapter names {named}; it must be called once with "{path.stem}"'
     assert re.search(r"\brecord\(", code), f"{path.name}: record(name, value) its headline numbers at least once"
 
