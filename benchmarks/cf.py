@@ -18,7 +18,7 @@ item relevant), in one run:
 The last line: ``RESULT cf ndcg_best=<x> ndcg_implicit_als=<x> als_ndcg_gap=<x> als_time_ratio=<x> ...``.
 
     python benchmarks/cf.py --quick      # under a minute on an idle machine
-    python benchmarks/cf.py              # the full range, several minutes
+    python benchmarks/cf.py              # the full range: 25 min on a busy 2-core machine, the 10M case most of it
 """
 
 from __future__ import annotations
