@@ -1,8 +1,9 @@
-"""KG tags: inverse relation pairs found from the data, each fact once, one hop from both ends."""
+"""KG tags: one hop from both ends of the deduplicated facts."""
 
 import pandas as pd
 import pytest
 
+from xlrec_lib.data.kg import deduplicate_inverse
 from xlrec_lib.rec import kg_tags
 
 
@@ -17,27 +18,13 @@ def _kg():
     return pd.DataFrame(rows, columns=["head", "relation", "tail"])
 
 
-def test_inverse_pairs_and_direction():
-    assert kg_tags.inverse_pairs(_kg()) == {"genre.films": "film.genre"}  # films are more distinct heads
-    assert kg_tags.inverse_pairs(_kg(), items=["g1", "g2"]) == {"film.genre": "genre.films"}
-    with pytest.raises(ValueError, match="min_share"):
-        kg_tags.inverse_pairs(_kg(), min_share=0)
-
-
-def test_deduplicate_keeps_each_fact_once():
-    dedup = kg_tags.deduplicate(_kg())
-    assert len(dedup) == 6  # 3 genre facts, 2 actor facts, 1 sequel
-    assert set(dedup["relation"]) == {"film.genre", "film.actor", "film.sequel"}
-    assert ("f2", "film.genre", "g2") in set(map(tuple, dedup.to_numpy()))
-
-
 def test_one_hop_sees_both_ends_and_counts_facts_once_after_dedup():
     links = pd.DataFrame({"item_id": [1, 2, 3], "entity_id": ["f1", "f2", "f9"]})
     raw = kg_tags.facts_per_item(kg_tags.one_hop(_kg()), links)
-    dedup = kg_tags.facts_per_item(kg_tags.one_hop(kg_tags.deduplicate(_kg())), links)
+    dedup = kg_tags.facts_per_item(kg_tags.one_hop(deduplicate_inverse(_kg())), links)
     assert dedup.to_dict() == {1: 3, 2: 4, 3: 0}  # f1: g1, a1, sequel f2; f2: g1, g2, a1, ~sequel f1
     assert raw.to_dict() == {1: 4, 2: 6, 3: 0}  # raw: every genre fact twice
-    hop = kg_tags.one_hop(kg_tags.deduplicate(_kg()))
+    hop = kg_tags.one_hop(deduplicate_inverse(_kg()))
     assert ("f2", "~film.sequel", "f1") in set(map(tuple, hop.to_numpy()))
-    with pytest.raises(ValueError, match="missing column"):
+    with pytest.raises(ValueError, match="lacks column"):
         kg_tags.one_hop(pd.DataFrame({"head": []}))

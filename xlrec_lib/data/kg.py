@@ -20,7 +20,8 @@ import pandas as pd
 COLUMNS = ["head", "relation", "tail"]
 
 
-def _check(kg: pd.DataFrame) -> None:
+def check_columns(kg: pd.DataFrame) -> None:
+    """ValueError unless ``kg`` has the columns ``head, relation, tail``."""
     missing = [c for c in COLUMNS if c not in kg.columns]
     if missing:
         raise ValueError(f"knowledge graph frame lacks column(s) {missing}; expected {COLUMNS}")
@@ -33,7 +34,7 @@ def inverse_relation_pairs(kg: pd.DataFrame, min_share: float = 0.95, prefer_hea
     relations mirror each other, not just a few triples (directors who act overlap ``film.film.actor`` a little).
     ``keep`` is the relation with the larger share of heads in ``prefer_heads`` (a set of entities), then the one
     with more distinct heads, then the first name."""
-    _check(kg)
+    check_columns(kg)
     if not 0 < min_share <= 1:
         raise ValueError(f"min_share must lie in (0, 1], got {min_share}")
     triples = kg[COLUMNS].drop_duplicates()
@@ -61,7 +62,7 @@ def deduplicate_inverse(kg: pd.DataFrame, pairs: pd.DataFrame | None = None, min
     relation, the copy with ``head > tail`` goes. ``pairs`` defaults to
     ``inverse_relation_pairs(kg, min_share, prefer_heads)``;
     ``.attrs["dropped"]`` counts the removed triples per relation."""
-    _check(kg)
+    check_columns(kg)
     pairs = inverse_relation_pairs(kg, min_share, prefer_heads) if pairs is None else pairs
     out = kg[COLUMNS].drop_duplicates().reset_index(drop=True)
     dropped: dict[str, int] = {}
