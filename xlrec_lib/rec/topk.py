@@ -361,7 +361,7 @@ def topk_to_ranked(
     scores: torch.Tensor | None = None,
     min_score: float | None = None,
 ) -> dict:
-    """``(n_users, k)`` item row indices -> ``{user id: [item ids]}`` for :mod:`xlrec_lib.metrics` (-1 dropped).
+    """``(n_users, k)`` item row indices -> ``{user id: [item ids]}`` for ``rec.ranking_metrics`` (-1 dropped).
 
     With ``scores`` and ``min_score``, only items scoring ``>= min_score`` are kept (seed 004's threshold rule:
     lists then have different lengths).
