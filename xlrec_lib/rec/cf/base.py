@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from xlrec_lib.rec.content import index_pairs
 from xlrec_lib.rec.topk import TopK, topk
 
 
@@ -28,14 +29,7 @@ def interaction_matrix(frame: pd.DataFrame, user_ids, item_ids, col_user: str = 
     for col in (col_user, col_item) + ((col_rating,) if col_rating else ()):
         if col not in frame.columns:
             raise ValueError(f"interaction_matrix: frame has no column {col!r}; columns are {list(frame.columns)}")
-    index = []
-    for col, ids in ((col_user, user_ids), (col_item, item_ids)):
-        values = frame[col].to_numpy()
-        pos = pd.Index(np.asarray(ids)).get_indexer(values)
-        if (pos < 0).any():
-            raise ValueError(f"interaction_matrix: {col} {values[pos < 0].tolist()[0]!r} is not in the given ids")
-        index.append(pos)
-    rows, cols = index
+    rows, cols = index_pairs(frame, user_ids, item_ids, col_user, col_item)
     if pd.Series(rows.astype(np.int64) * len(item_ids) + cols).duplicated().any():
         raise ValueError("interaction_matrix: a (user, item) pair appears twice; aggregate the frame first")
     values = frame[col_rating].to_numpy(np.float32) if col_rating else np.ones(len(frame), np.float32)
