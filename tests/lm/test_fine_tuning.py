@@ -290,3 +290,27 @@ def test_load_or_fine_tune_trains_once_then_loads(encoder, tokenizer, tmp_path, 
     again, history2 = ft.load_or_fine_tune("toy", {"data": 1}, train_fn, tokenizer)
     assert len(calls) == 1 and history2["loss"].tolist() == pytest.approx(history["loss"].tolist())
     assert torch.equal(ft.predict_logits(first, data), ft.predict_logits(again, data))
+
+
+def test_set_head_turns_a_probe_on_unit_vectors_into_the_same_logits(encoder, tokenizer):
+    from sklearn.linear_model import LogisticRegression
+
+    texts, labels = _texts(64)
+    model = ft.classifier_from_encoder(encoder, 2, dropout=0.0, normalize=True).eval()
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = encoder.bert(**batch).last_hidden_state
+        x = torch.nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1).numpy()
+    probe = LogisticRegression(C=10.0, max_iter=2000).fit(x, labels)
+    ft.set_head(model, probe.coef_, probe.intercept_)
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    np.testing.assert_allclose((logits[:, 1] - logits[:, 0]).numpy(), probe.decision_function(x), rtol=1e-4,
+                               atol=1e-4)
+    one = ft.set_head(ft.classifier_from_encoder(encoder, 1, dropout=0.0, normalize=True).eval(), probe.coef_,
+                      probe.intercept_)
+    with torch.no_grad():
+        np.testing.assert_allclose(one(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[
+            :, 0].numpy(), probe.decision_function(x), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="does not fit"):
+        ft.set_head(ft.classifier_from_encoder(encoder, 3), probe.coef_, probe.intercept_)

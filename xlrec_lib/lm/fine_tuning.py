@@ -163,6 +163,8 @@ class BertMeanPoolClassifier(BertPreTrainedModel):
                            token_type_ids=token_type_ids).last_hidden_state  # (batch, seq, hidden)
         m = attention_mask.to(hidden.dtype).unsqueeze(-1)  # (batch, seq, 1)
         pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)  # the mean of encoders.pooling.mean_pool
+        if getattr(self.config, "normalize_pooled", False):  # unit vectors, as the encoder protocol's
+            pooled = F.normalize(pooled, dim=-1)
         logits = self.classifier(self.dropout(pooled))  # (batch, num_labels)
         loss = None if labels is None else classification_loss(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)
@@ -172,11 +174,13 @@ AutoConfig.register(MeanPoolBertConfig.model_type, MeanPoolBertConfig, exist_ok=
 AutoModelForSequenceClassification.register(MeanPoolBertConfig, BertMeanPoolClassifier, exist_ok=True)
 
 
-def classifier_from_encoder(encoder, num_labels: int, dropout: float = 0.1, seed: int = 0
-                            ) -> BertMeanPoolClassifier:
+def classifier_from_encoder(encoder, num_labels: int, dropout: float = 0.1, seed: int = 0,
+                            normalize: bool = False) -> BertMeanPoolClassifier:
     """A ``BertMeanPoolClassifier`` whose BERT is a copy of ``encoder``'s weights (a ``BertModel``, or a model
     whose ``base_model`` is one: ``BertForMaskedLM``) and whose head is new (initialised from ``seed``; the global
-    torch generator is left as it was). ``encoder`` is not changed; the model is on ``encoder``'s device."""
+    torch generator is left as it was). ``normalize``: L2-normalise the pooled vector (the encoder protocol's unit
+    rows), so that a linear probe fitted on ``encode`` vectors can become the head (``set_head``). ``encoder`` is not
+    changed; the model is on ``encoder``'s device."""
     if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
         raise ValueError(f"num_labels must be an integer >= 1 (1 = one logit with BCE), got {num_labels!r}")
     base = getattr(encoder, "base_model", encoder)
@@ -186,7 +190,7 @@ def classifier_from_encoder(encoder, num_labels: int, dropout: float = 0.1, seed
     dropped = ("model_type", "architectures", "id2label", "label2id")
     settings = {k: v for k, v in base.config.to_dict().items() if k not in dropped}
     settings.update(num_labels=num_labels, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
-                    classifier_dropout=dropout)
+                    classifier_dropout=dropout, normalize_pooled=normalize)
     config = MeanPoolBertConfig(**settings)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -195,6 +199,27 @@ def classifier_from_encoder(encoder, num_labels: int, dropout: float = 0.1, seed
     if [k for k in missing if "pooler" not in k] or [k for k in unexpected if "pooler" not in k]:
         raise ValueError(f"encoder weights do not fit: missing {missing[:3]}, unexpected {unexpected[:3]}")
     return model.to(next(base.parameters()).device)
+
+
+def set_head(model: BertMeanPoolClassifier, coef, intercept) -> BertMeanPoolClassifier:
+    """Start the head from a linear probe (linear probing, then fine-tuning: Kumar et al., 2022): ``coef`` ``(K, d)``
+    and ``intercept`` ``(K,)`` of a logistic regression on the model's pooled vectors; a binary probe's single row
+    ``(1, d)`` becomes the logit of class 1 (class 0's logit 0) for a two-logit head. Fine-tuning then starts at the
+    probe's predictions instead of a random head's, which a short run on a CPU cannot afford to unlearn."""
+    coef = torch.as_tensor(np.asarray(coef), dtype=torch.float32)
+    intercept = torch.as_tensor(np.asarray(intercept), dtype=torch.float32).reshape(-1)
+    k = model.config.num_labels
+    if coef.ndim != 2 or coef.shape[1] != model.config.hidden_size or coef.shape[0] != len(intercept):
+        raise ValueError(f"set_head: coef must be (K, {model.config.hidden_size}) with K intercepts, got "
+                         f"{tuple(coef.shape)} and {tuple(intercept.shape)}")
+    if coef.shape[0] == 1 and k == 2:
+        coef, intercept = torch.cat([torch.zeros_like(coef), coef]), torch.cat([torch.zeros(1), intercept])
+    if coef.shape[0] != k:
+        raise ValueError(f"set_head: a probe of {coef.shape[0]} rows does not fit a head of {k} logits")
+    with torch.no_grad():
+        model.classifier.weight.copy_(coef)
+        model.classifier.bias.copy_(intercept)
+    return model
 
 
 def load_classifier(folder, device=None):
@@ -494,6 +519,7 @@ def load_or_fine_tune(name: str, key: dict, train_fn, tokenizer, device=None) ->
 
 __all__ = ["VERSION", "bce_with_logits", "bce_logit_grad", "classification_loss", "predicted_labels",
            "class_counts", "class_weights", "class_shares", "sampled_batches", "MeanPoolBertConfig",
-           "BertMeanPoolClassifier", "classifier_from_encoder", "load_classifier", "freeze", "tokenize", "collate",
+           "BertMeanPoolClassifier", "classifier_from_encoder", "set_head", "load_classifier", "freeze", "tokenize",
+           "collate",
            "train_batches", "classification_loss_fn", "predict_logits", "evaluate", "seed_loop", "StopEarly",
            "EarlyStopping", "FineTuneConfig", "fine_tune", "trainer_fine_tune", "load_or_fine_tune"]
