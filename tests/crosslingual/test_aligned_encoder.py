@@ -2,11 +2,12 @@ import pandas as pd
 import pytest
 import torch
 
-from xlrec_lib.crosslingual.aligned_encoder import AlignConfig, load_or_align, training_pairs
+from xlrec_lib.crosslingual.aligned_encoder import AlignConfig, load_or_align, training_sample
 
 
 def verses():
     return pd.DataFrame({
+        "verse_id": [1_001_001, 1_001_002, 1_001_003, 41_001_001, 43_001_001, 1_001_004],
         "split": ["train", "train", "train", "valid", "test", "train"],
         "en": ["a b", "c d", "e f", "g h", "x y", "a c"],
         "zh": ["甲 b", "丙 d", "e f z", "g h z", "x y z", "甲 丙"],
@@ -14,11 +15,16 @@ def verses():
     })
 
 
-def test_training_pairs_use_the_train_split_only():
-    src, tgt = training_pairs(verses(), ("zh", "fr"))
-    assert len(src) == 8 and "g h" not in src and "x y" not in src
-    assert sorted(zip(src, tgt, strict=True))[:2] == [("a b", "a"), ("a b", "甲 b")]
-    assert len(training_pairs(verses(), ("zh",), fraction=0.5)[0]) == 2
+def test_training_sample_uses_the_train_split_only():
+    sample = training_sample(verses(), AlignConfig(langs=("zh", "fr")))
+    assert len(sample.src) == 8 and "g h" not in sample.src and "x y" not in sample.src
+    assert sorted(zip(sample.src, sample.tgt, strict=True))[:2] == [("a b", "a"), ("a b", "甲 b")]
+    assert set(sample.pair) == {"en-zh", "en-fr"}
+    assert len(training_sample(verses(), AlignConfig(train_fraction=0.5)).src) == 2
+    every = training_sample(verses(), AlignConfig(langs=("zh", "fr"), pair_mix="all"))
+    assert set(every.pair) <= {"en-zh", "en-fr", "zh-fr"} and len(every.src) == 8
+    with pytest.raises(ValueError, match="tokenizer"):
+        training_sample(verses(), AlignConfig(alpha=0.5))
 
 
 def test_load_or_align_trains_once_then_loads(tiny_tokenizer, tiny_bert, tmp_path, monkeypatch):
@@ -30,6 +36,7 @@ def test_load_or_align_trains_once_then_loads(tiny_tokenizer, tiny_bert, tmp_pat
     cfg = AlignConfig(steps=4, batch_size=2, lr=1e-3)
     enc, info = load_or_align(tiny_tokenizer, tiny_bert, "tiny", verses(), cfg, progress=False)
     assert info["pairs"] == 4 and len(info["losses"]) == 4 and info["base"] == "tiny"
+    assert info["pair_shares"] == {"en-zh": 1.0} and info["curve"] == {}
     for k, v in tiny_bert.state_dict().items():  # the base model is untouched
         torch.testing.assert_close(v, before[k])
     texts = ["a b", "甲 丙"]
@@ -55,3 +62,14 @@ def test_key_follows_base_config_and_versions(monkeypatch):
     monkeypatch.setattr(code_switching, "VERSION", code_switching.VERSION + 1)
     keys.add(cfg.key("tiny"))
     assert len(keys) == 5
+
+
+def test_align_records_a_mark_curve(tiny_tokenizer, tiny_bert):
+    from xlrec_lib.crosslingual.aligned_encoder import align
+
+    cfg = AlignConfig(langs=("zh", "fr"), pair_mix="all", steps=4, batch_size=2, eval_every=2, eval_verses=1)
+    _, info = align(tiny_tokenizer, tiny_bert, verses(), cfg, progress=False)
+    assert info["curve"]["step"] == [2, 4]
+    assert all(0 <= p <= 1 for p in info["curve"]["mark_p1"] + info["curve"]["mark_p1_pivot"])
+    with pytest.raises(ValueError, match="code-switching"):
+        align(tiny_tokenizer, tiny_bert, verses(), AlignConfig(pair_mix="all", code_switch=0.1), progress=False)

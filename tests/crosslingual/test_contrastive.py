@@ -48,7 +48,7 @@ def test_train_contrastive_aligns_a_tiny_bert(tiny_tokenizer, tiny_bert):
         return a, b
 
     losses = train_contrastive(tiny_bert, tiny_tokenizer, src, tgt, epochs=40, batch_size=8, lr=3e-3,
-                               temperature=0.1, augment=augment, progress=False)
+                               temperature=0.1, augment=augment, progress=False)["loss"].tolist()
     after = paired_retrieval(embed_texts(tiny_bert, tiny_tokenizer, src), embed_texts(tiny_bert, tiny_tokenizer, tgt))
     assert len(losses) == 40 and calls == [8] * 40
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) / 2
@@ -69,7 +69,7 @@ def test_train_contrastive_batches_hold_each_pair_at_most_once(tiny_tokenizer, t
         return a, b
 
     losses = train_contrastive(tiny_bert, tiny_tokenizer, src, tgt, steps=12, batch_size=4, lr=1e-3, augment=record,
-                               progress=False)
+                               progress=False)["loss"]
     assert len(losses) == 12 and len(batches) == 12
     assert all(len(b) == 4 and len(set(b)) == 4 for b in batches)  # no pair is its own negative
     pairs = set(zip(src, tgt, strict=True))
@@ -84,6 +84,20 @@ def test_train_contrastive_is_deterministic(tiny_tokenizer, tiny_bert_factory):
     for _ in range(2):
         model = make_tiny_bert(len(tiny_tokenizer))
         runs.append(train_contrastive(model, tiny_tokenizer, src, tgt, epochs=3, batch_size=2, progress=False))
-    assert runs[0] == runs[1]
+    assert runs[0]["loss"].tolist() == runs[1]["loss"].tolist()
     with pytest.raises(ValueError, match="targets"):
         train_contrastive(model, tiny_tokenizer, src, tgt[:3])
+
+
+def test_train_contrastive_evaluates_every_k_steps(tiny_tokenizer, tiny_bert):
+    src, tgt = ["a b", "c d", "e f", "g h"], ["甲 b", "丙 d", "e f z", "g h z"]
+    calls = []
+
+    def evaluate(model):
+        calls.append(model.training)
+        return {"score": float(len(calls))}
+
+    history = train_contrastive(tiny_bert, tiny_tokenizer, src, tgt, steps=5, batch_size=2, progress=False,
+                                evaluate=evaluate, eval_every=2)
+    assert history["score"].notna().tolist() == [False, True, False, True, True]  # steps 2, 4 and the last
+    assert history["score"].dropna().tolist() == [1.0, 2.0, 3.0] and not tiny_bert.training

@@ -4,7 +4,12 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from xlrec_lib.crosslingual.retrieval import bidirectional_retrieval, pair_similarities, paired_retrieval
+from xlrec_lib.crosslingual.retrieval import (
+    bidirectional_retrieval,
+    pair_similarities,
+    paired_retrieval,
+    retrieval_matrix,
+)
 
 
 def test_paired_retrieval_hand_case():
@@ -63,3 +68,20 @@ def test_bidirectional_retrieval_and_pair_similarities():
     assert true.shape == (3,) and rand.shape == (50,)
     assert_allclose(true, torch.nn.functional.cosine_similarity(a, b).numpy(), rtol=1e-6)
     assert rand.max() < true.max()
+
+
+def test_retrieval_matrix_every_directed_pair():
+    src = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0]])
+    tgt = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 2.0]])
+    emb = {"en": src, "zh": tgt, "fr": src.clone()}
+    table = retrieval_matrix(emb, ks=(1, 2))
+    assert len(table) == 6 and set(zip(table["src"], table["tgt"], strict=True)) == {
+        ("en", "zh"), ("zh", "en"), ("en", "fr"), ("fr", "en"), ("zh", "fr"), ("fr", "zh")}
+    row = table[(table["src"] == "en") & (table["tgt"] == "zh")].iloc[0]
+    assert row[["P@1", "P@2", "MRR"]].to_dict() == paired_retrieval(src, tgt, ks=(1, 2))
+    en_fr = table[(table["src"] == "en") & (table["tgt"] == "fr")].iloc[0]
+    assert en_fr["P@1"] == 1.0  # identical spaces retrieve every partner
+    square = table.pivot(index="src", columns="tgt", values="P@1")
+    assert square.shape == (3, 3) and square.isna().sum().sum() == 3  # the diagonal is left empty
+    with pytest.raises(ValueError, match="two languages"):
+        retrieval_matrix({"en": src})

@@ -1,9 +1,10 @@
 """The course's aligned encoder: the MLM chapter's tiny BERT, fine-tuned by InfoNCE on parallel training verses.
 
-Training pairs are (English verse, other-language verse) from the ``train`` split of ``xlrec_lib.lm.corpus`` (Mark
-and John never enter). The model and its tokenizer are saved through ``xlrec_lib.cache`` under a key made of the base
-checkpoint, this configuration and the versions of the code that trains it, so that the chapter trains once and
-loads (checked) afterwards; the folder also loads through ``XLREC_ENCODER=hf:<folder>``.
+Training pairs are translation pairs of verses from the ``train`` split of ``xlrec_lib.lm.corpus`` (Mark and John
+never enter): English-pivot pairs or every pair of languages, languages drawn uniformly or by size
+(``crosslingual.pair_sampling``). The model and its tokenizer are saved through ``xlrec_lib.cache`` under a key
+made of the base checkpoint, this configuration and the versions of the code that trains it, so that the chapter
+trains once and loads (checked) afterwards; the folder also loads through ``XLREC_ENCODER=hf:<folder>``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,17 @@ import numpy as np
 
 from xlrec_lib import cache
 from xlrec_lib.config import device
+from xlrec_lib.crosslingual.pair_sampling import (
+    PairSample,
+    language_pairs,
+    language_probabilities,
+    pair_probabilities,
+    sample_pairs,
+    text_sizes,
+)
 from xlrec_lib.encoders.pooling import HFEncoder
 
-VERSION = 1  # training_pairs and align (with the loop in crosslingual.contrastive): bumped with their results
+VERSION = 2  # training_sample and align (with the loop in crosslingual.contrastive): bumped with their results
 INFO_FILE = "xlrec_align.json"
 
 
@@ -39,7 +48,9 @@ def versions() -> dict:
 class AlignConfig:
     """Everything that determines the aligned model besides its base checkpoint (and so the cache key)."""
 
-    langs: tuple[str, ...] = ("zh",)  # paired with English
+    langs: tuple[str, ...] = ("zh",)  # the languages besides English
+    pair_mix: str = "pivot"  # "pivot": (en, X) pairs only; "all": every pair of en + langs (pair_sampling)
+    alpha: float = 0.0  # language sampling q_l ~ n_l^alpha, n_l = tokens of l's pretraining text; 0 = uniform
     steps: int = 200
     batch_size: int = 128
     lr: float = 1e-3  # the 4-layer model with code-switching needs <= 1e-3 to converge
@@ -49,47 +60,91 @@ class AlignConfig:
     code_switch: float = 0.0  # code-switching rate (0 = off); see xlrec_lib.crosslingual.code_switching
     center: bool = True  # batch-centred InfoNCE (crosslingual.contrastive.info_nce), which keeps the loss off log B
     seed: int = 0
+    eval_every: int = 0  # > 0: P@1 on Mark (valid) every this many steps, kept in the info as a curve
+    eval_verses: int = 300  # first verses of Mark for that curve
 
     def key(self, base: str) -> str:
         """Cache folder name of the model aligned from the checkpoint named ``base`` with this config."""
         return f"aligned-{cache.fingerprint({'base': base, **asdict(self)}, versions())}"
 
 
-def training_pairs(verses, langs: tuple[str, ...], fraction: float = 1.0, seed: int = 0
-                   ) -> tuple[list[str], list[str]]:
-    """(English, other) verse pairs of the ``train`` split for every language in ``langs``, shuffled together
-    (seeded); ``fraction`` keeps that share of them."""
-    part = verses[verses["split"] == "train"]
-    src, tgt = [], []
-    for lang in langs:
-        src += part["en"].tolist()
-        tgt += part[lang].tolist()
-    order = np.random.default_rng(seed).permutation(len(src))[: int(round(fraction * len(src)))]
-    return [src[i] for i in order], [tgt[i] for i in order]
+def training_sample(verses, cfg: AlignConfig, tokenizer=None) -> PairSample:
+    """The translation pairs ``cfg`` trains on: ``round(train_fraction * len(train) * len(langs))`` pairs of the
+    ``train`` split (as many as one pass of every English-pivot pair), drawn with ``cfg.pair_mix`` and
+    ``cfg.alpha``. With ``alpha > 0`` the language sizes are the token counts (``tokenizer``) of each language's
+    pretraining text (``lm.corpus``: training verses plus the extra reviews and titles)."""
+    pairs = language_pairs(cfg.langs, cfg.pair_mix)
+    langs = list(dict.fromkeys(lang for pair in pairs for lang in pair))
+    if cfg.alpha == 0:
+        sizes = dict.fromkeys(langs, 1)
+    else:
+        if tokenizer is None:
+            raise ValueError("training_sample: alpha > 0 weighs languages by their token counts; pass the tokenizer")
+        sizes = language_sizes(tokenizer, verses, langs)
+    probs = pair_probabilities(pairs, language_probabilities(sizes, cfg.alpha))
+    n_train = int((verses["split"] == "train").sum())
+    n = max(2, int(round(cfg.train_fraction * n_train * len(cfg.langs))))
+    return sample_pairs(verses, pairs, probs, n, seed=cfg.seed)
+
+
+def language_sizes(tokenizer, verses, langs) -> dict[str, int]:
+    """Tokens of each language's pretraining text (training verses plus ``corpus.extra_training_texts``)."""
+    from xlrec_lib.lm.corpus import extra_training_texts, monolingual_texts
+
+    return text_sizes(tokenizer, monolingual_texts(verses, langs, "train", extra_training_texts()))
+
+
+def mark_curve(tokenizer, verses, langs: tuple[str, ...], n_verses: int, max_length: int):
+    """``evaluate(model) -> dict`` for ``training.fit``: P@1 on the first ``n_verses`` of Mark, mean over every
+    directed pair of ``langs`` (``mark_p1``) and over the English-pivot ones (``mark_p1_pivot``)."""
+    from xlrec_lib.crosslingual.per_query import hits_at
+    from xlrec_lib.encoders.pooling import embed_texts
+
+    mark = verses[verses["split"] == "valid"].head(n_verses)
+
+    def evaluate(model) -> dict:
+        emb = {lang: embed_texts(model, tokenizer, mark[lang].tolist(), max_length=max_length) for lang in langs}
+        p1 = {(a, b): hits_at(emb[a], emb[b]).mean() for a in langs for b in langs if a != b}
+        pivot = [v for (a, b), v in p1.items() if "en" in (a, b)]
+        return {"mark_p1": float(np.mean(list(p1.values()))), "mark_p1_pivot": float(np.mean(pivot))}
+
+    return evaluate
 
 
 def align(tokenizer, model, verses, cfg: AlignConfig = AlignConfig(), progress: bool = True):
     """``(encoder, info)``: a ``BertModel`` aligned from a copy of ``model``'s encoder (``model`` is not changed);
-    ``info`` holds the config, number of pairs, losses and seconds. Saves nothing (``load_or_align`` caches)."""
+    ``info`` holds the config, the number of pairs and each language pair's share of them, the loss of every step,
+    the Mark curve (``cfg.eval_every``; it includes the evaluation time) and the seconds. Saves nothing
+    (``load_or_align`` caches)."""
     import time
 
     from xlrec_lib.crosslingual.contrastive import train_contrastive
 
     encoder = copy.deepcopy(getattr(model, "base_model", model))
-    src, tgt = training_pairs(verses, cfg.langs, cfg.train_fraction, cfg.seed)
+    sample = training_sample(verses, cfg, tokenizer)
+    src, tgt = sample.src, sample.tgt
     augment = None
     if cfg.code_switch > 0:
         from xlrec_lib.crosslingual.code_switching import code_switcher
         from xlrec_lib.data import bilingual_lexicon
 
-        if cfg.langs != ("zh",):
-            raise ValueError(f"code-switching uses the English-Chinese lexicon; langs must be ('zh',), not {cfg.langs}")
+        if cfg.langs != ("zh",) or cfg.pair_mix != "pivot":
+            raise ValueError("code-switching uses the English-Chinese lexicon: it needs langs=('zh',) and "
+                             f"pair_mix='pivot', not {cfg.langs} and {cfg.pair_mix!r}")
         augment = code_switcher(bilingual_lexicon("train"), rate=cfg.code_switch)
+    evaluate = None
+    if cfg.eval_every:
+        langs = tuple(dict.fromkeys(lang for pair in language_pairs(cfg.langs, cfg.pair_mix) for lang in pair))
+        evaluate = mark_curve(tokenizer, verses, langs, cfg.eval_verses, cfg.max_length)
     start = time.perf_counter()
-    losses = train_contrastive(encoder, tokenizer, src, tgt, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                               temperature=cfg.temperature, max_length=cfg.max_length, seed=cfg.seed,
-                               augment=augment, progress=progress, center=cfg.center)
-    info = {"config": asdict(cfg), "pairs": len(src), "losses": losses, "seconds": time.perf_counter() - start}
+    history = train_contrastive(encoder, tokenizer, src, tgt, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                                temperature=cfg.temperature, max_length=cfg.max_length, seed=cfg.seed,
+                                augment=augment, progress=progress, center=cfg.center, evaluate=evaluate,
+                                eval_every=cfg.eval_every)
+    curve = history.dropna(subset=["mark_p1"])[["step", "mark_p1", "mark_p1_pivot"]] if evaluate else history[[]]
+    info = {"config": asdict(cfg), "pairs": len(src), "pair_shares": sample.shares().round(4).to_dict(),
+            "losses": history["loss"].tolist(), "curve": curve.to_dict("list"),
+            "seconds": time.perf_counter() - start}
     return encoder.eval(), info
 
 
@@ -114,4 +169,5 @@ def load_or_align(tokenizer, model, base_key: str, verses, cfg: AlignConfig = Al
     return cache.load_or_build(cache.artefact_dir("models", cfg.key(base_key)), build, load)
 
 
-__all__ = ["VERSION", "AlignConfig", "versions", "training_pairs", "align", "load_or_align"]
+__all__ = ["VERSION", "AlignConfig", "versions", "training_sample", "language_sizes", "mark_curve", "align",
+           "load_or_align"]

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -47,8 +48,8 @@ def embed_batch(model, tokenizer, texts: list[str], max_length: int = 128) -> to
 def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], epochs: float = 1.0,
                       batch_size: int = 64, lr: float = 5e-5, temperature: float = 0.05, warmup: float = 0.06,
                       max_length: int = 128, seed: int = 0, augment: Callable | None = None,
-                      progress: bool = True, steps: int | None = None, window: int = 16, center: bool = True
-                      ) -> list[float]:
+                      progress: bool = True, steps: int | None = None, window: int = 16, center: bool = True,
+                      evaluate: Callable | None = None, eval_every: int = 0) -> pd.DataFrame:
     """Fine-tune ``model`` (a ``transformers`` encoder, in place) so that ``src[i]`` and ``tgt[i]`` embed together.
 
     Each step takes ``batch_size`` pairs; the other pairs of the batch are the negatives (``info_nce``). Batches come
@@ -58,7 +59,8 @@ def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], 
     given, is called as ``augment(src_batch, tgt_batch, rng) -> (src_batch, tgt_batch)`` on every batch (e.g.
     code-switching), with a NumPy generator seeded by ``seed``. ``epochs`` may be fractional; ``steps``, if given,
     replaces it. ``center``: the batch-centred loss (``info_nce(..., center=True)``); the trained encoder is used as
-    it is, uncentred. Returns the loss of every step; the model is left in eval mode.
+    it is, uncentred. ``evaluate(model) -> dict`` runs every ``eval_every`` steps and at the last (``training.fit``).
+    Returns ``fit``'s history (``step, lr, loss, grad_norm`` and the evaluations); the model is left in eval mode.
     """
     if len(src) != len(tgt):
         raise ValueError(f"train_contrastive: {len(src)} source texts but {len(tgt)} targets")
@@ -81,7 +83,7 @@ def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], 
         return loss, {}
 
     encoder = getattr(model, "base_model", model)
-    cfg = TrainConfig(steps=steps, lr=lr, warmup=warmup, clip=1.0)
-    history = fit(encoder, loss_fn, pair_batches(), cfg, progress=progress, desc="contrastive")
+    cfg = TrainConfig(steps=steps, lr=lr, warmup=warmup, clip=1.0, eval_every=eval_every)
+    history = fit(encoder, loss_fn, pair_batches(), cfg, evaluate=evaluate, progress=progress, desc="contrastive")
     encoder.eval()
-    return history["loss"].tolist()
+    return history

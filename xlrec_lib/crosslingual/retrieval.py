@@ -10,6 +10,7 @@ ties count against the query.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -63,3 +64,16 @@ def pair_similarities(a: torch.Tensor, b: torch.Tensor, n_random: int | None = N
     j = (i + rng.integers(1, n, size=len(i))) % n  # never the partner itself
     true = (a * b).sum(-1).numpy()
     return true, (a[i] * b[j]).sum(-1).numpy()
+
+
+def retrieval_matrix(embeddings: dict[str, torch.Tensor], ks: tuple[int, ...] = (1, 5)) -> pd.DataFrame:
+    """``paired_retrieval`` for every directed pair of languages: ``embeddings`` maps a language to ``(n, dim)``
+    vectors of the same n sentences (row i a translation of row i in every language). One row per ``(src, tgt)``,
+    ``src != tgt``, columns ``P@k`` and ``MRR``; ``.pivot(index="src", columns="tgt", values="P@1")`` gives the
+    square table for a heatmap."""
+    langs = list(embeddings)
+    rows = [{"src": a, "tgt": b, **paired_retrieval(embeddings[a], embeddings[b], ks)}
+            for a in langs for b in langs if a != b]
+    if not rows:
+        raise ValueError("retrieval_matrix needs at least two languages")
+    return pd.DataFrame(rows)

@@ -1,0 +1,107 @@
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from xlrec_lib.crosslingual.pair_sampling import (
+    language_pairs,
+    language_probabilities,
+    pair_probabilities,
+    sample_pairs,
+    text_sizes,
+)
+
+LANGS = ("en", "zh", "fr", "de")
+
+
+def verses(n_train=50, n_valid=5, n_test=5):
+    split = ["train"] * n_train + ["valid"] * n_valid + ["test"] * n_test
+    ids = np.arange(len(split)) + np.repeat([1_000_000, 41_000_000, 43_000_000], [n_train, n_valid, n_test])
+    return pd.DataFrame({"verse_id": ids, "split": split,
+                         **{lang: [f"{lang}{i}" for i in ids] for lang in LANGS}})
+
+
+def test_language_pairs_pivot_and_all():
+    assert language_pairs(("zh", "fr"), "pivot") == [("en", "zh"), ("en", "fr")]
+    assert language_pairs(("zh", "fr", "de"), "all") == [("en", "zh"), ("en", "fr"), ("en", "de"), ("zh", "fr"),
+                                                        ("zh", "de"), ("fr", "de")]
+    assert len(language_pairs(("zh", "fr", "es", "de", "ru"), "all")) == 15
+    with pytest.raises(ValueError, match="mix"):
+        language_pairs(("zh",), "every")
+    with pytest.raises(ValueError, match="besides the pivot"):
+        language_pairs(("en",))
+
+
+def test_language_probabilities_follow_xlm():
+    sizes = {"en": 100, "zh": 400, "fr": 25}
+    assert language_probabilities(sizes, 0) == pytest.approx({"en": 1 / 3, "zh": 1 / 3, "fr": 1 / 3})
+    assert language_probabilities(sizes, 1) == pytest.approx({"en": 100 / 525, "zh": 400 / 525, "fr": 25 / 525})
+    q = language_probabilities(sizes, 0.5)  # square roots 10, 20, 5
+    assert q == pytest.approx({"en": 10 / 35, "zh": 20 / 35, "fr": 5 / 35})
+    with pytest.raises(ValueError, match="finite and > 0"):
+        language_probabilities({"en": 0}, 0.5)
+    with pytest.raises(ValueError, match="alpha"):
+        language_probabilities(sizes, -1)
+
+
+def test_pivot_cancels_in_pair_probabilities():
+    q = {"en": 0.5, "zh": 0.3, "fr": 0.2}
+    p = pair_probabilities([("en", "zh"), ("en", "fr")], q)
+    assert p == pytest.approx({("en", "zh"): 0.6, ("en", "fr"): 0.4})
+    with pytest.raises(ValueError, match="no probability"):
+        pair_probabilities([("en", "ru")], q)
+
+
+def test_sample_never_draws_held_out_books_and_pairs_match():
+    v = verses()
+    pairs = language_pairs(LANGS[1:], "all")
+    sample = sample_pairs(v, pairs, pair_probabilities(pairs, dict.fromkeys(LANGS, 0.25)), n=500, seed=3)
+    assert len(sample.src) == len(sample.tgt) == len(sample.pair) == 500
+    train_ids = set(v.loc[v["split"] == "train", "verse_id"])
+    assert set(sample.verse_id) <= train_ids  # Mark and John never sampled
+    for s, t, pair, vid in zip(sample.src, sample.tgt, sample.pair, sample.verse_id, strict=True):
+        a, b = pair.split("-")
+        assert (s, t) == (f"{a}{vid}", f"{b}{vid}")  # both sides are the same verse, in the pair's languages
+
+
+def test_sample_uses_each_verse_once_per_pair_until_exhausted():
+    v = verses(n_train=20)
+    pairs = [("en", "zh")]
+    sample = sample_pairs(v, pairs, {("en", "zh"): 1.0}, n=20)
+    assert sorted(sample.verse_id) == sorted(v.loc[v["split"] == "train", "verse_id"])
+    longer = sample_pairs(v, pairs, {("en", "zh"): 1.0}, n=30)
+    assert pd.Series(longer.verse_id).value_counts().max() == 2
+
+
+def test_sample_shares_match_probabilities():
+    # a chi-square test of the drawn pair counts against the requested probabilities
+    v = verses()
+    sizes = {"en": 1000, "zh": 4000, "fr": 1000, "de": 250}
+    pairs = language_pairs(LANGS[1:], "pivot")
+    probs = pair_probabilities(pairs, language_probabilities(sizes, 0.5))
+    n = 6000
+    sample = sample_pairs(v, pairs, probs, n=n, seed=7)
+    counts = sample.shares().reindex([f"{a}-{b}" for a, b in pairs]).to_numpy() * n
+    expected = np.array([probs[p] for p in pairs]) * n
+    assert stats.chisquare(counts, expected).pvalue > 0.001
+    np.testing.assert_allclose(counts / n, expected / n, atol=0.02)  # zh 0.5, fr 0.25, de 0.125 -> renormalised
+
+
+def test_sample_is_seeded_and_checks_inputs():
+    v = verses()
+    pairs = [("en", "zh"), ("en", "fr")]
+    probs = {("en", "zh"): 0.5, ("en", "fr"): 0.5}
+    a, b = sample_pairs(v, pairs, probs, 40, seed=1), sample_pairs(v, pairs, probs, 40, seed=1)
+    assert a.src == b.src and a.pair == b.pair
+    assert sample_pairs(v, pairs, probs, 40, seed=2).src != a.src
+    with pytest.raises(ValueError, match="no column"):
+        sample_pairs(v.drop(columns="fr"), pairs, probs, 10)
+    with pytest.raises(ValueError, match="sum to 1"):
+        sample_pairs(v, pairs, {("en", "zh"): 0.5, ("en", "fr"): 0.2}, 10)
+    with pytest.raises(ValueError, match="no verses"):
+        sample_pairs(v, pairs, probs, 10, split="dev")
+
+
+def test_text_sizes_count_tokens_without_specials(tiny_tokenizer):
+    sizes = text_sizes(tiny_tokenizer, {"en": ["a b", "c"], "zh": ["甲"]})
+    assert sizes == {"en": 3, "zh": 1}

@@ -1,0 +1,119 @@
+"""Which translation pairs a multilingual alignment trains on, and how often each language is drawn.
+
+Two choices, as in XLM (Conneau and Lample, 2019):
+
+- the **pair mix**: English-pivot pairs only (en-X for every other language X), or every pair of languages;
+- the **language sampling**: language l is drawn with probability ``q_l = n_l^alpha / sum_k n_k^alpha``, where
+  ``n_l`` is the size of l's text (``alpha = 0``: uniform; ``alpha = 1``: proportional to size; XLM samples with
+  ``alpha = 0.5``). A pair (a, b) is drawn with probability proportional to ``q_a * q_b``; with the pivot mix the
+  pivot's ``q`` is common to every pair and cancels, so en-X is drawn in proportion to ``q_X``.
+
+Pairs come from one split only (``train``: the held-out books never enter), and a verse appears at most once per
+language pair until that pair has used every verse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+MIXES = ("pivot", "all")
+
+
+def language_pairs(langs: Sequence[str], mix: str = "pivot", pivot: str = "en") -> list[tuple[str, str]]:
+    """The language pairs to train on: ``[(pivot, X), ...]`` for ``mix="pivot"``, every unordered pair of
+    ``{pivot} | langs`` for ``mix="all"`` (``k`` languages give ``k (k - 1) / 2`` pairs)."""
+    if mix not in MIXES:
+        raise ValueError(f"mix must be one of {MIXES}, not {mix!r}")
+    others = [lang for lang in dict.fromkeys(langs) if lang != pivot]
+    if not others:
+        raise ValueError(f"language_pairs needs at least one language besides the pivot {pivot!r}; got {list(langs)}")
+    if mix == "pivot":
+        return [(pivot, lang) for lang in others]
+    return list(combinations([pivot, *others], 2))
+
+
+def language_probabilities(sizes: Mapping[str, float], alpha: float) -> dict[str, float]:
+    """``q_l = n_l^alpha / sum_k n_k^alpha`` for each language of ``sizes`` (``{lang: n_l}``, n_l > 0)."""
+    if not sizes:
+        raise ValueError("language_probabilities: no languages")
+    bad = {lang: n for lang, n in sizes.items() if not (np.isfinite(n) and n > 0)}
+    if bad:
+        raise ValueError(f"language sizes must be finite and > 0; got {bad}")
+    if not (np.isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    weights = {lang: float(n) ** alpha for lang, n in sizes.items()}
+    total = sum(weights.values())
+    return {lang: w / total for lang, w in weights.items()}
+
+
+def pair_probabilities(pairs: Sequence[tuple[str, str]], lang_probs: Mapping[str, float]
+                       ) -> dict[tuple[str, str], float]:
+    """Probability of each pair, proportional to ``q_a * q_b`` (normalised over ``pairs``)."""
+    missing = sorted({lang for pair in pairs for lang in pair} - set(lang_probs))
+    if missing:
+        raise ValueError(f"pair_probabilities: no probability for {missing}")
+    weights = {pair: lang_probs[pair[0]] * lang_probs[pair[1]] for pair in pairs}
+    total = sum(weights.values())
+    return {pair: w / total for pair, w in weights.items()}
+
+
+@dataclass(frozen=True)
+class PairSample:
+    """Training pairs: ``src[i]`` and ``tgt[i]`` are one verse in the languages ``pair[i]`` (e.g. ``"en-zh"``)."""
+
+    src: list[str]
+    tgt: list[str]
+    pair: list[str]
+    verse_id: np.ndarray  # (n,)
+
+    def shares(self) -> pd.Series:
+        """Share of the sample drawn from each language pair."""
+        return pd.Series(self.pair).value_counts(normalize=True).rename("share")
+
+
+def sample_pairs(verses: pd.DataFrame, pairs: Sequence[tuple[str, str]], probs: Mapping[tuple[str, str], float],
+                 n: int, seed: int = 0, split: str = "train") -> PairSample:
+    """``n`` translation pairs from the ``split`` rows of ``verses`` (a frame with ``verse_id``, ``split`` and one
+    text column per language), shuffled together.
+
+    The number of pairs of each language pair is a multinomial draw with ``probs``; within a language pair the
+    verses are taken in a seeded random order, each at most once until all have been used.
+    """
+    part = verses[verses["split"] == split]
+    if part.empty:
+        raise ValueError(f"sample_pairs: no verses in split {split!r}")
+    missing = sorted({lang for pair in pairs for lang in pair} - set(part.columns))
+    if missing:
+        raise ValueError(f"sample_pairs: verses have no column for {missing}; load them with those languages")
+    p = np.array([probs[pair] for pair in pairs], dtype=float)
+    if n < 1 or not np.isclose(p.sum(), 1.0) or (p < 0).any():
+        raise ValueError(f"sample_pairs needs n >= 1 and probabilities that sum to 1; got n={n}, sum={p.sum()}")
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n, p)
+    ids = part["verse_id"].to_numpy()
+    src, tgt, names, verse_ids = [], [], [], []
+    for (a, b), count in zip(pairs, counts, strict=True):
+        rows = np.concatenate([rng.permutation(len(part)) for _ in range(-(-count // len(part)))])[:count]
+        src += part[a].to_numpy()[rows].tolist()
+        tgt += part[b].to_numpy()[rows].tolist()
+        names += [f"{a}-{b}"] * count
+        verse_ids.append(ids[rows])
+    order = rng.permutation(n)
+    verse_id = np.concatenate(verse_ids)[order]
+    return PairSample([src[i] for i in order], [tgt[i] for i in order], [names[i] for i in order], verse_id)
+
+
+def text_sizes(tokenizer, texts: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """``{lang: number of tokens}`` of each language's texts under ``tokenizer`` (special tokens excluded): the
+    ``n_l`` of language sampling."""
+    return {lang: int(sum(len(ids) for ids in tokenizer(list(t), add_special_tokens=False)["input_ids"]))
+            for lang, t in texts.items()}
+
+
+__all__ = ["MIXES", "language_pairs", "language_probabilities", "pair_probabilities", "PairSample", "sample_pairs",
+           "text_sizes"]
