@@ -21,6 +21,9 @@ def test_without_feedback_the_rounds_walk_down_the_static_ranking():
     assert out["recall"].tolist() == [0.5, 1.0, 1.0]
     assert out["accepted"].tolist() == [1.0, 1.0, 0.0]
     assert out["precision"].tolist() == [0.5, 0.5, 0.0]
+    table, per_user = feedback.simulate_rounds(_fixed_scores(scores), history, held, rounds=1, k=2, update=False,
+                                               per_user=True)
+    assert per_user.to_dict() == {0: 0.5} and table["recall"].iloc[-1] == per_user.mean()
 
 
 def test_feedback_moves_the_profile_and_the_next_round():

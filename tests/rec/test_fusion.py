@@ -5,6 +5,7 @@ import pytest
 import torch
 from scipy.stats import rankdata
 
+from xlrec_lib import intervals
 from xlrec_lib.rec import fusion, ranking_metrics
 
 SCORES = torch.tensor([[3.0, 1.0, 2.0, 10.0], [5.0, 5.0, 5.0, 1.0], [0.0, 4.0, 8.0, 2.0]])
@@ -25,6 +26,18 @@ def test_rank_normalize_matches_scipy_rankdata():
     np.testing.assert_allclose(r[0, :3].numpy(), (rankdata([3, 1, 2]) - 1) / 2)
     np.testing.assert_allclose(r[2].numpy(), (rankdata([0, 4, 8, 2]) - 1) / 3)
     assert r[0, 3] == 0 and sorted(r[1, :3].tolist()) == [0, 0.5, 1]  # ties broken by index
+
+
+def test_a_non_finite_candidate_score_is_an_error_but_an_excluded_one_is_not():
+    bad = SCORES.clone()
+    bad[2, 1] = torch.nan
+    for fn in (fusion.standardize_per_user, fusion.rank_normalize):
+        with pytest.raises(ValueError, match=r"scores\[2, 1\] is nan"):
+            fn(bad, EXCLUDE)
+    masked = SCORES.clone()
+    masked[0, 3] = -torch.inf  # excluded for user 0
+    for fn in (fusion.standardize_per_user, fusion.rank_normalize):
+        torch.testing.assert_close(fn(masked, EXCLUDE), fn(SCORES, EXCLUDE))
 
 
 def test_fuse_is_the_seed_formula_after_normalising():
@@ -63,3 +76,24 @@ def test_buckets_and_metric_by_group():
     assert list(by.index) == ["y", "x"]
     assert by["x"] == pytest.approx(ranking_metrics.ndcg_at_k(ranked, {"a": {1}, "b": {9}}, 2)) == pytest.approx(0.5)
     assert by["y"] == pytest.approx(1 / np.log2(3))
+
+
+def test_gain_by_group_pairs_the_users_of_each_group():
+    rng = np.random.default_rng(0)
+    users = list(range(60))
+    relevant = {u: {int(rng.integers(0, 20))} for u in users}
+    base = {u: rng.permutation(20)[:5].tolist() for u in users}
+    new = {u: ([next(iter(relevant[u]))] + [i for i in base[u] if i not in relevant[u]])[:5] if u % 3 else base[u]
+           for u in users}  # two users in three get their relevant item first, the others keep their list
+    groups = {u: "odd" if u % 2 else "even" for u in users}
+    table = fusion.gain_by_group(base, new, relevant, groups, 5, order=["even", "odd"])
+    assert list(table.index) == ["even", "odd", "all"] and table.loc["all", "users"] == 60
+    a = ranking_metrics.ndcg_at_k(base, relevant, 5, per_user=True)
+    b = ranking_metrics.ndcg_at_k(new, relevant, 5, per_user=True)
+    odd = [u for u in users if u % 2]
+    expected = intervals.paired_difference([b[u] for u in odd], [a[u] for u in odd])
+    np.testing.assert_allclose(table.loc["odd", ["gain", "low", "high"]].to_numpy(float), expected)
+    assert table.loc["all", "new"] - table.loc["all", "base"] == pytest.approx(table.loc["all", "gain"])
+    assert table.loc["all", "low"] > 0  # moving the relevant item to the top helps: the interval excludes 0
+    same = fusion.gain_by_group(base, base, relevant, groups, 5)
+    assert (same[["gain", "low", "high"]].to_numpy(float) == 0).all()

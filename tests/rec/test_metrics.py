@@ -44,6 +44,17 @@ def test_ranking_metrics_hand_computed(name):
     assert ranking_metrics.RANKING_METRICS[name](RANKED, RELEVANT, K) == pytest.approx(EXPECTED[name], abs=1e-9)
 
 
+def test_per_user_values_by_hand_and_their_mean_is_the_metric():
+    per_user = ranking_metrics.ndcg_at_k(RANKED, RELEVANT, K, per_user=True)
+    assert set(per_user) == {"A", "B", "D"}  # C has no relevant item: not evaluated
+    assert per_user["A"] == pytest.approx(NDCG_A) and per_user["B"] == 1.0 and per_user["D"] == 0.0
+    assert ranking_metrics.precision_at_k(RANKED, RELEVANT, K, per_user=True) == pytest.approx(
+        {"A": 1 / 3, "B": 1 / 3, "D": 0.0})
+    for name, fn in ranking_metrics.RANKING_METRICS.items():
+        values = fn(RANKED, RELEVANT, K, per_user=True)
+        assert np.mean(list(values.values())) == pytest.approx(EXPECTED[name], abs=1e-12), name
+
+
 def test_ndcg_a_worked_number():
     # 1/ln3 = 0.910239, 1/ln2 + 1/ln3 + 1/ln4 = 1.442695 + 0.910239 + 0.721348 = 3.074282
     assert NDCG_A == pytest.approx(0.296082, abs=1e-6)

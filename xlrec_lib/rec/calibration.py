@@ -100,6 +100,8 @@ def fit_platt(labels, scores, l2: float = 0.0, max_iter: int = 100, tol: float =
             if new <= current:
                 break
             t /= 2
+        else:  # no step along the Newton direction lowers the loss: w is as good as floating point allows
+            break
         w, previous, current = candidate, current, new
         if float(grad.abs().max()) < tol or float(previous - current) < tol * 1e-3:
             break

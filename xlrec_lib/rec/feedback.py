@@ -38,13 +38,14 @@ def _dense_bool(x, shape, name: str) -> torch.Tensor:
 
 def simulate_rounds(score_fn: Callable[[torch.Tensor], torch.Tensor], history, held_out, rounds: int = 5,
                     k: int = 10, accept_weight: float = 1.0, skip_weight: float = 0.0,
-                    update: bool = True) -> pd.DataFrame:
+                    update: bool = True, per_user: bool = False):
     """Play ``rounds`` rounds (module docstring) from ``history`` ``(n_users, n_items)`` weights (sparse or dense)
     against the ``held_out`` ``(n_users, n_items)`` pairs. ``update=False`` is the no-feedback line.
 
     Returns one row per round: ``round``, ``recall`` (cumulative, see above), ``accepted`` (mean accepted items per
     evaluated user in that round) and ``precision`` (the share of that round's shown items accepted, evaluated
-    users)."""
+    users). With ``per_user=True``, also each evaluated user's recall after the last round, a Series indexed by
+    user row (the same users for any two runs on one ``held_out``: pair them for an interval)."""
     for name, value in (("rounds", rounds), ("k", k)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -77,12 +78,16 @@ def simulate_rounds(score_fn: Callable[[torch.Tensor], torch.Tensor], history, h
         found[pick_u[accepted], pick_i[accepted]] = True
         if update:
             w[pick_u, pick_i] += torch.where(accepted, accept_weight, -skip_weight)
-        per_user = torch.zeros(w.shape[0]).index_add_(0, pick_u, accepted.float())
+        accepted_per_user = torch.zeros(w.shape[0]).index_add_(0, pick_u, accepted.float())
         shown_per_user = ok.sum(1).float()
         rows.append({
             "round": r,
             "recall": float((found.sum(1)[evaluated] / n_held[evaluated]).mean()),
-            "accepted": float(per_user[evaluated].mean()),
-            "precision": float(per_user[evaluated].sum() / shown_per_user[evaluated].sum().clamp_min(1)),
+            "accepted": float(accepted_per_user[evaluated].mean()),
+            "precision": float(accepted_per_user[evaluated].sum() / shown_per_user[evaluated].sum().clamp_min(1)),
         })
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if not per_user:
+        return table
+    users = evaluated.nonzero()[:, 0]
+    return table, pd.Series((found.sum(1)[users] / n_held[users]).numpy(), index=users.numpy(), name="recall")

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from xlrec_lib import intervals
 from xlrec_lib.rec import ranking_metrics
 from xlrec_lib.rec.similarity import as_matrix
 from xlrec_lib.rec.topk import seen_csr, topk_dense, topk_to_ranked
@@ -34,11 +35,22 @@ def candidate_mask(shape: tuple[int, int], exclude=None) -> torch.Tensor:
     return mask
 
 
+def _candidates(scores, exclude) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(scores as float64, candidate mask)``; a NaN or infinite score at a candidate is a ValueError (it would
+    turn the user's whole row of z-scores into NaN)."""
+    s = as_matrix(scores, "scores").double()
+    mask = candidate_mask(tuple(s.shape), exclude)
+    bad = mask & ~torch.isfinite(s)
+    if bad.any():
+        u, i = bad.nonzero()[0].tolist()
+        raise ValueError(f"scores[{u}, {i}] is {float(s[u, i])}: the scores of candidate items must be finite")
+    return s, mask
+
+
 def standardize_per_user(scores, exclude=None) -> torch.Tensor:
     """Per-user z-score over the candidates (module docstring): ``(n_users, n_items) -> (n_users, n_items)`` float64,
     0 at excluded items and for users whose candidate scores are all equal."""
-    s = as_matrix(scores, "scores").double()
-    mask = candidate_mask(tuple(s.shape), exclude)
+    s, mask = _candidates(scores, exclude)
     n = mask.sum(1, keepdim=True).clamp_min(1)
     mean = torch.where(mask, s, 0).sum(1, keepdim=True) / n
     centred = torch.where(mask, s - mean, 0)
@@ -49,8 +61,7 @@ def standardize_per_user(scores, exclude=None) -> torch.Tensor:
 def rank_normalize(scores, exclude=None) -> torch.Tensor:
     """Per-user rank of each candidate scaled to [0, 1] (module docstring), ties broken by item index; float64,
     0 at excluded items."""
-    s = as_matrix(scores, "scores").double()
-    mask = candidate_mask(tuple(s.shape), exclude)
+    s, mask = _candidates(scores, exclude)
     order = torch.where(mask, s, -torch.inf).argsort(dim=1, stable=True)  # excluded first, then ascending
     ranks = torch.empty_like(order).scatter_(1, order, torch.arange(s.shape[1]).expand_as(order))
     n_out = (~mask).sum(1, keepdim=True)
@@ -112,3 +123,25 @@ def metric_by_group(ranked: dict, relevant: dict, groups: dict, k: int, metric=r
         if sub:
             out[label] = metric(ranked, sub, k)
     return pd.Series(out, name=metric.__name__)
+
+
+def gain_by_group(base: dict, new: dict, relevant: dict, groups: dict, k: int, metric=ranking_metrics.ndcg_at_k,
+                  order=None, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """How much the lists ``new`` gain over ``base`` (both ``{user: ranked ids}``) per group label (``groups``:
+    user -> label, labels in ``order``, default sorted), then over all users (row ``"all"``): the evaluated
+    ``users``, both metrics, ``gain = new - base`` and its paired bootstrap interval ``[low, high]`` at ``level``
+    over the group's users (:func:`xlrec_lib.intervals.paired_difference`). A gain whose interval holds 0 is not
+    shown by these users."""
+    a = metric(base, relevant, k, per_user=True)
+    b = metric(new, relevant, k, per_user=True)
+    labels = list(order) if order is not None else sorted({groups[u] for u in a if u in groups}, key=str)
+    rows = {}
+    for label in labels + ["all"]:
+        users = [u for u in a if label == "all" or groups.get(u) == label]
+        if not users:
+            continue
+        gain, low, high = intervals.paired_difference([b[u] for u in users], [a[u] for u in users], level=level,
+                                                      seed=seed)
+        rows[label] = {"users": len(users), "base": float(np.mean([a[u] for u in users])),
+                       "new": float(np.mean([b[u] for u in users])), "gain": gain, "low": low, "high": high}
+    return pd.DataFrame(rows).T.astype({"users": int})

@@ -8,7 +8,8 @@ Ranking metrics share one signature, ``metric(ranked, relevant, k)``:
   (then the user is the position in the list). Only the first ``k`` ids count; a list may be shorter than ``k``.
 - ``relevant``: per user, the collection of relevant ids (the ground truth), keyed the same way.
 
-They return the mean over the *evaluated users*: every user of ``relevant`` with at least one relevant item.
+They return the mean over the *evaluated users*: every user of ``relevant`` with at least one relevant item
+(with ``per_user=True``, the dict user -> value whose mean that is, for intervals over users).
 Users with no relevant item are skipped (nothing to find, the metric is undefined for them), exactly as in
 Microsoft recommenders' ``python_evaluation``, where such users are absent from ``rating_true``. One deliberate
 difference: recommenders also drops users that have no prediction; here a user of ``relevant`` missing from
@@ -125,27 +126,31 @@ def _pairs(ranked: Ranked, relevant: Relevant, k: int | None):
         raise ValueError("no user has a relevant item: ranking metrics are undefined")
 
 
-def _mean_over_users(ranked: Ranked, relevant: Relevant, k: int | None, per_user: Callable) -> float:
-    return float(np.mean([per_user(top, rel) for _, top, rel in _pairs(ranked, relevant, k)]))
+def _mean_over_users(ranked: Ranked, relevant: Relevant, k: int | None, score: Callable,
+                     per_user: bool = False) -> float | dict:
+    """The mean of ``score(top, rel)`` over the evaluated users, or with ``per_user`` the dict user -> score (for
+    intervals over users, e.g. ``xlrec_lib.intervals.paired_difference`` of two models' values)."""
+    values = {user: float(score(top, rel)) for user, top, rel in _pairs(ranked, relevant, k)}
+    return values if per_user else float(np.mean(list(values.values())))
 
 
 def _hits(top: Sequence, rel: Collection) -> np.ndarray:
     return np.fromiter((item in rel for item in top), dtype=bool, count=len(top))
 
 
-def precision_at_k(ranked: Ranked, relevant: Relevant, k: int) -> float:
+def precision_at_k(ranked: Ranked, relevant: Relevant, k: int, per_user: bool = False) -> float | dict:
     """Mean over users of ``hits@k / k``. Lists shorter than k are still divided by k (as in Spark/recommenders)."""
     k = check_k(k)
-    return _mean_over_users(ranked, relevant, k, lambda top, rel: _hits(top, rel).sum() / k)
+    return _mean_over_users(ranked, relevant, k, lambda top, rel: _hits(top, rel).sum() / k, per_user)
 
 
-def recall_at_k(ranked: Ranked, relevant: Relevant, k: int) -> float:
+def recall_at_k(ranked: Ranked, relevant: Relevant, k: int, per_user: bool = False) -> float | dict:
     """Mean over users of ``hits@k / |R|``: the share of the user's relevant items found in the top k."""
     k = check_k(k)
-    return _mean_over_users(ranked, relevant, k, lambda top, rel: _hits(top, rel).sum() / len(rel))
+    return _mean_over_users(ranked, relevant, k, lambda top, rel: _hits(top, rel).sum() / len(rel), per_user)
 
 
-def f1_at_k(ranked: Ranked, relevant: Relevant, k: int) -> float:
+def f1_at_k(ranked: Ranked, relevant: Relevant, k: int, per_user: bool = False) -> float | dict:
     """Mean over users of ``2 P R / (P + R)`` with the user's precision@k and recall@k (0 when both are 0).
 
     Per-user F1, then averaged (recommenders has no F1@k; the harmonic mean of the *averaged* P and R differs).
@@ -157,14 +162,14 @@ def f1_at_k(ranked: Ranked, relevant: Relevant, k: int) -> float:
         p, r = h / k, h / len(rel)
         return 0.0 if h == 0 else 2 * p * r / (p + r)
 
-    return _mean_over_users(ranked, relevant, k, f1)
+    return _mean_over_users(ranked, relevant, k, f1, per_user)
 
 
 def _log_discounts(n: int) -> np.ndarray:
     return 1.0 / np.log1p(np.arange(1, n + 1))  # 1 / log(1 + r) for r = 1..n; the log base cancels in DCG / IDCG
 
 
-def ndcg_at_k(ranked: Ranked, relevant: Relevant, k: int) -> float:
+def ndcg_at_k(ranked: Ranked, relevant: Relevant, k: int, per_user: bool = False) -> float | dict:
     """Mean over users of ``DCG@k / IDCG@k`` with binary gains.
 
     ``DCG = sum_{r<=k} rel_r / log(1 + r)`` and ``IDCG = sum_{r <= min(|R|, k)} 1 / log(1 + r)`` (the best list
@@ -177,10 +182,10 @@ def ndcg_at_k(ranked: Ranked, relevant: Relevant, k: int) -> float:
         dcg = disc[: len(top)][_hits(top, rel)].sum()
         return dcg / disc[: min(len(rel), k)].sum()
 
-    return _mean_over_users(ranked, relevant, k, ndcg)
+    return _mean_over_users(ranked, relevant, k, ndcg, per_user)
 
 
-def map_at_k(ranked: Ranked, relevant: Relevant, k: int) -> float:
+def map_at_k(ranked: Ranked, relevant: Relevant, k: int, per_user: bool = False) -> float | dict:
     """Mean average precision: mean over users of ``AP@k = (1 / min(|R|, k)) sum_{r<=k} rel_r * hits@r / r``.
 
     Normalised by ``min(|R|, k)``, as recommenders' current ``map_at_k`` does (after Spark's
@@ -194,10 +199,10 @@ def map_at_k(ranked: Ranked, relevant: Relevant, k: int) -> float:
         ranks = np.arange(1, len(top) + 1)
         return (np.cumsum(hits)[hits] / ranks[hits]).sum() / min(len(rel), k)
 
-    return _mean_over_users(ranked, relevant, k, ap)
+    return _mean_over_users(ranked, relevant, k, ap, per_user)
 
 
-def mrr(ranked: Ranked, relevant: Relevant, k: int | None = None) -> float:
+def mrr(ranked: Ranked, relevant: Relevant, k: int | None = None, per_user: bool = False) -> float | dict:
     """Mean reciprocal rank: mean over users of ``1 / rank`` of the first relevant item in the top k (0 if none).
 
     ``k=None`` looks at the whole list. (recommenders' ``_get_reciprocal_rank`` is the MAP helper, not MRR.)
@@ -209,13 +214,13 @@ def mrr(ranked: Ranked, relevant: Relevant, k: int | None = None) -> float:
         hits = np.flatnonzero(_hits(top, rel))
         return 0.0 if len(hits) == 0 else 1.0 / (hits[0] + 1)
 
-    return _mean_over_users(ranked, relevant, k, rr)
+    return _mean_over_users(ranked, relevant, k, rr, per_user)
 
 
-def hit_rate_at_k(ranked: Ranked, relevant: Relevant, k: int) -> float:
+def hit_rate_at_k(ranked: Ranked, relevant: Relevant, k: int, per_user: bool = False) -> float | dict:
     """Share of users with at least one relevant item in their top k."""
     k = check_k(k)
-    return _mean_over_users(ranked, relevant, k, lambda top, rel: float(_hits(top, rel).any()))
+    return _mean_over_users(ranked, relevant, k, lambda top, rel: float(_hits(top, rel).any()), per_user)
 
 
 RANKING_METRICS: dict[str, Callable[..., float]] = {
