@@ -3,13 +3,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from xlrec_lib.crosslingual.pair_sampling import (
-    language_pairs,
-    language_probabilities,
-    pair_probabilities,
-    sample_pairs,
-    text_sizes,
-)
+from xlrec_lib.crosslingual.pair_sampling import language_pairs, pair_probabilities, sample_pairs
+from xlrec_lib.lm.tokenization import language_sampling_probs
 
 LANGS = ("en", "zh", "fr", "de")
 
@@ -30,18 +25,6 @@ def test_language_pairs_pivot_and_all():
         language_pairs(("zh",), "every")
     with pytest.raises(ValueError, match="besides the pivot"):
         language_pairs(("en",))
-
-
-def test_language_probabilities_follow_xlm():
-    sizes = {"en": 100, "zh": 400, "fr": 25}
-    assert language_probabilities(sizes, 0) == pytest.approx({"en": 1 / 3, "zh": 1 / 3, "fr": 1 / 3})
-    assert language_probabilities(sizes, 1) == pytest.approx({"en": 100 / 525, "zh": 400 / 525, "fr": 25 / 525})
-    q = language_probabilities(sizes, 0.5)  # square roots 10, 20, 5
-    assert q == pytest.approx({"en": 10 / 35, "zh": 20 / 35, "fr": 5 / 35})
-    with pytest.raises(ValueError, match="finite and > 0"):
-        language_probabilities({"en": 0}, 0.5)
-    with pytest.raises(ValueError, match="alpha"):
-        language_probabilities(sizes, -1)
 
 
 def test_pivot_cancels_in_pair_probabilities():
@@ -78,7 +61,7 @@ def test_sample_shares_match_probabilities():
     v = verses()
     sizes = {"en": 1000, "zh": 4000, "fr": 1000, "de": 250}
     pairs = language_pairs(LANGS[1:], "pivot")
-    probs = pair_probabilities(pairs, language_probabilities(sizes, 0.5))
+    probs = pair_probabilities(pairs, language_sampling_probs(sizes, 0.5))
     n = 6000
     sample = sample_pairs(v, pairs, probs, n=n, seed=7)
     counts = sample.shares().reindex([f"{a}-{b}" for a, b in pairs]).to_numpy() * n
@@ -100,8 +83,3 @@ def test_sample_is_seeded_and_checks_inputs():
         sample_pairs(v, pairs, {("en", "zh"): 0.5, ("en", "fr"): 0.2}, 10)
     with pytest.raises(ValueError, match="no verses"):
         sample_pairs(v, pairs, probs, 10, split="dev")
-
-
-def test_text_sizes_count_tokens_without_specials(tiny_tokenizer):
-    sizes = text_sizes(tiny_tokenizer, {"en": ["a b", "c"], "zh": ["甲"]})
-    assert sizes == {"en": 3, "zh": 1}

@@ -18,15 +18,9 @@ import numpy as np
 
 from xlrec_lib import cache
 from xlrec_lib.config import device
-from xlrec_lib.crosslingual.pair_sampling import (
-    PairSample,
-    language_pairs,
-    language_probabilities,
-    pair_probabilities,
-    sample_pairs,
-    text_sizes,
-)
+from xlrec_lib.crosslingual.pair_sampling import PairSample, language_pairs, pair_probabilities, sample_pairs
 from xlrec_lib.encoders.pooling import HFEncoder
+from xlrec_lib.lm.tokenization import language_sampling_probs, tokens_per_unit
 
 VERSION = 2  # training_sample and align (with the loop in crosslingual.contrastive): bumped with their results
 INFO_FILE = "xlrec_align.json"
@@ -81,22 +75,25 @@ def training_sample(verses, cfg: AlignConfig, tokenizer=None) -> PairSample:
         if tokenizer is None:
             raise ValueError("training_sample: alpha > 0 weighs languages by their token counts; pass the tokenizer")
         sizes = language_sizes(tokenizer, verses, langs)
-    probs = pair_probabilities(pairs, language_probabilities(sizes, cfg.alpha))
+    probs = pair_probabilities(pairs, language_sampling_probs(sizes, cfg.alpha))
     n_train = int((verses["split"] == "train").sum())
     n = max(2, int(round(cfg.train_fraction * n_train * len(cfg.langs))))
     return sample_pairs(verses, pairs, probs, n, seed=cfg.seed)
 
 
 def language_sizes(tokenizer, verses, langs) -> dict[str, int]:
-    """Tokens of each language's pretraining text (training verses plus ``corpus.extra_training_texts``)."""
+    """Tokens of each language's pretraining text (training verses plus ``corpus.extra_training_texts``): the
+    counts pretraining samples its languages by (``lm.pretrained.build_streams``)."""
     from xlrec_lib.lm.corpus import extra_training_texts, monolingual_texts
 
-    return text_sizes(tokenizer, monolingual_texts(verses, langs, "train", extra_training_texts()))
+    texts = monolingual_texts(verses, langs, "train", extra_training_texts())
+    return tokens_per_unit(tokenizer, texts)["tokens"].astype(int).to_dict()
 
 
 def mark_curve(tokenizer, verses, langs: tuple[str, ...], n_verses: int, max_length: int):
     """``evaluate(model) -> dict`` for ``training.fit``: P@1 on the first ``n_verses`` of Mark, mean over every
-    directed pair of ``langs`` (``mark_p1``) and over the English-pivot ones (``mark_p1_pivot``)."""
+    directed pair of ``langs`` (``mark_p1``), over the English-pivot ones (``mark_p1_pivot``) and over the others
+    (``mark_p1_other``, absent when ``langs`` holds a single pair)."""
     from xlrec_lib.crosslingual.per_query import hits_at
     from xlrec_lib.encoders.pooling import embed_texts
 
@@ -106,7 +103,9 @@ def mark_curve(tokenizer, verses, langs: tuple[str, ...], n_verses: int, max_len
         emb = {lang: embed_texts(model, tokenizer, mark[lang].tolist(), max_length=max_length) for lang in langs}
         p1 = {(a, b): hits_at(emb[a], emb[b]).mean() for a in langs for b in langs if a != b}
         pivot = [v for (a, b), v in p1.items() if "en" in (a, b)]
-        return {"mark_p1": float(np.mean(list(p1.values()))), "mark_p1_pivot": float(np.mean(pivot))}
+        other = [v for (a, b), v in p1.items() if "en" not in (a, b)]
+        out = {"mark_p1": float(np.mean(list(p1.values()))), "mark_p1_pivot": float(np.mean(pivot))}
+        return out | ({"mark_p1_other": float(np.mean(other))} if other else {})
 
     return evaluate
 
@@ -141,7 +140,9 @@ def align(tokenizer, model, verses, cfg: AlignConfig = AlignConfig(), progress: 
                                 temperature=cfg.temperature, max_length=cfg.max_length, seed=cfg.seed,
                                 augment=augment, progress=progress, center=cfg.center, evaluate=evaluate,
                                 eval_every=cfg.eval_every)
-    curve = history.dropna(subset=["mark_p1"])[["step", "mark_p1", "mark_p1_pivot"]] if evaluate else history[[]]
+    curve = history[[]]
+    if evaluate is not None:
+        curve = history.dropna(subset=["mark_p1"])[["step"] + [c for c in history if c.startswith("mark_")]]
     info = {"config": asdict(cfg), "pairs": len(src), "pair_shares": sample.shares().round(4).to_dict(),
             "losses": history["loss"].tolist(), "curve": curve.to_dict("list"),
             "seconds": time.perf_counter() - start}

@@ -4,9 +4,10 @@ Two choices, as in XLM (Conneau and Lample, 2019):
 
 - the **pair mix**: English-pivot pairs only (en-X for every other language X), or every pair of languages;
 - the **language sampling**: language l is drawn with probability ``q_l = n_l^alpha / sum_k n_k^alpha``, where
-  ``n_l`` is the size of l's text (``alpha = 0``: uniform; ``alpha = 1``: proportional to size; XLM samples with
-  ``alpha = 0.5``). A pair (a, b) is drawn with probability proportional to ``q_a * q_b``; with the pivot mix the
-  pivot's ``q`` is common to every pair and cancels, so en-X is drawn in proportion to ``q_X``.
+  ``n_l`` is the size of l's text (``lm.tokenization.language_sampling_probs``, which pretraining uses too;
+  ``alpha = 0``: uniform; ``alpha = 1``: proportional to size; XLM samples with ``alpha = 0.5``). A pair (a, b) is
+  drawn with probability proportional to ``q_a * q_b``; with the pivot mix the pivot's ``q`` is common to every
+  pair and cancels, so en-X is drawn in proportion to ``q_X``.
 
 Pairs come from one split only (``train``: the held-out books never enter), and a verse appears at most once per
 language pair until that pair has used every verse.
@@ -35,20 +36,6 @@ def language_pairs(langs: Sequence[str], mix: str = "pivot", pivot: str = "en") 
     if mix == "pivot":
         return [(pivot, lang) for lang in others]
     return list(combinations([pivot, *others], 2))
-
-
-def language_probabilities(sizes: Mapping[str, float], alpha: float) -> dict[str, float]:
-    """``q_l = n_l^alpha / sum_k n_k^alpha`` for each language of ``sizes`` (``{lang: n_l}``, n_l > 0)."""
-    if not sizes:
-        raise ValueError("language_probabilities: no languages")
-    bad = {lang: n for lang, n in sizes.items() if not (np.isfinite(n) and n > 0)}
-    if bad:
-        raise ValueError(f"language sizes must be finite and > 0; got {bad}")
-    if not (np.isfinite(alpha) and alpha >= 0):
-        raise ValueError(f"alpha must be >= 0, got {alpha}")
-    weights = {lang: float(n) ** alpha for lang, n in sizes.items()}
-    total = sum(weights.values())
-    return {lang: w / total for lang, w in weights.items()}
 
 
 def pair_probabilities(pairs: Sequence[tuple[str, str]], lang_probs: Mapping[str, float]
@@ -108,12 +95,4 @@ def sample_pairs(verses: pd.DataFrame, pairs: Sequence[tuple[str, str]], probs: 
     return PairSample([src[i] for i in order], [tgt[i] for i in order], [names[i] for i in order], verse_id)
 
 
-def text_sizes(tokenizer, texts: Mapping[str, Sequence[str]]) -> dict[str, int]:
-    """``{lang: number of tokens}`` of each language's texts under ``tokenizer`` (special tokens excluded): the
-    ``n_l`` of language sampling."""
-    return {lang: int(sum(len(ids) for ids in tokenizer(list(t), add_special_tokens=False)["input_ids"]))
-            for lang, t in texts.items()}
-
-
-__all__ = ["MIXES", "language_pairs", "language_probabilities", "pair_probabilities", "PairSample", "sample_pairs",
-           "text_sizes"]
+__all__ = ["MIXES", "language_pairs", "pair_probabilities", "PairSample", "sample_pairs"]
