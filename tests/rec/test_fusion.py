@@ -25,7 +25,9 @@ def test_rank_normalize_matches_scipy_rankdata():
     r = fusion.rank_normalize(SCORES, EXCLUDE)
     np.testing.assert_allclose(r[0, :3].numpy(), (rankdata([3, 1, 2]) - 1) / 2)
     np.testing.assert_allclose(r[2].numpy(), (rankdata([0, 4, 8, 2]) - 1) / 3)
-    assert r[0, 3] == 0 and sorted(r[1, :3].tolist()) == [0, 0.5, 1]  # ties broken by index
+    assert r[0, 3] == 0 and r[1, :3].tolist() == [0.5, 0.5, 0.5]  # all tied: one mean rank, no order by index
+    ties = fusion.rank_normalize(torch.tensor([[1.0, 3.0, 1.0, 2.0, 3.0]]))
+    np.testing.assert_allclose(ties[0].numpy(), (rankdata([1, 3, 1, 2, 3]) - 1) / 4)  # [0.125, 0.875, 0.125, ...]
 
 
 def test_a_non_finite_candidate_score_is_an_error_but_an_excluded_one_is_not():

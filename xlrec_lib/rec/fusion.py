@@ -6,7 +6,8 @@ One ``alpha`` then weighs the text a lot for some users and nothing for others. 
 scale *per user*, over that user's candidate items ``C_u`` (the items not excluded):
 
 - z-score:  ``z(s)_ui = (s_ui - mean_{j in C_u} s_uj) / std_{j in C_u} s_uj``  (0 when the std is 0: no information);
-- rank:     ``rank(s)_ui = (position of i among C_u sorted ascending) / (|C_u| - 1)`` in [0, 1];
+- rank:     ``rank(s)_ui = (position of i among C_u sorted ascending) / (|C_u| - 1)`` in [0, 1], ties
+  sharing their mean position;
 
 and ``P_ui = N(P_cf)_ui + alpha N(T)_ui``. Excluded entries come back as 0; the caller excludes them again in
 top-k. Dense ``(n_users, n_items)`` matrices: meant for MovieLens-sized catalogues.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import rankdata
 
 from xlrec_lib import intervals
 from xlrec_lib.rec import ranking_metrics
@@ -59,14 +61,15 @@ def standardize_per_user(scores, exclude=None) -> torch.Tensor:
 
 
 def rank_normalize(scores, exclude=None) -> torch.Tensor:
-    """Per-user rank of each candidate scaled to [0, 1] (module docstring), ties broken by item index; float64,
-    0 at excluded items."""
+    """Per-user rank of each candidate scaled to [0, 1] (module docstring), float64, 0 at excluded items. Tied
+    scores share their mean rank (a user whose candidates all tie gets 0.5 everywhere): breaking ties by item index
+    would slip the catalogue's numbering into the fused score."""
     s, mask = _candidates(scores, exclude)
-    order = torch.where(mask, s, -torch.inf).argsort(dim=1, stable=True)  # excluded first, then ascending
-    ranks = torch.empty_like(order).scatter_(1, order, torch.arange(s.shape[1]).expand_as(order))
+    # 0-based mean ranks; the excluded entries (-inf) rank first, then the candidates in ascending order
+    ranks = torch.from_numpy(rankdata(torch.where(mask, s, -torch.inf).numpy(), method="average", axis=1)) - 1
     n_out = (~mask).sum(1, keepdim=True)
     span = (mask.sum(1, keepdim=True) - 1).clamp_min(1)
-    return torch.where(mask, (ranks - n_out).double() / span, 0)
+    return torch.where(mask, (ranks - n_out) / span, 0)
 
 
 def normalize(scores, how: str, exclude=None) -> torch.Tensor:
