@@ -48,6 +48,8 @@ ALLOWED = {
     "04_cross_lingual_mapping": {
         "10%": "code-switching rate setting",
         "2,000": "bootstrap resamples setting (intervals.bootstrap_mean)",
+        "70%": "goal of the multilingual edition (issue #13): every untrained pair's P@1",
+        "85%": "goal of the multilingual edition (issue #13): every trained pair's P@1",
         "40.6": "MUSE en→zh NN P@1, cited (Conneau et al., ICLR 2018, Table 1)",
         "40.6%": "MUSE en→zh NN P@1, cited (Conneau et al., ICLR 2018, Table 1)",
         "42.7": "MUSE en→zh CSLS P@1, cited (Conneau et al., ICLR 2018, Table 1)",

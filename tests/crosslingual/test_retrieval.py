@@ -1,5 +1,6 @@
 """Parallel-sentence retrieval: P@k, MRR and the tie rule; pair similarities."""
 
+import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
@@ -85,3 +86,21 @@ def test_retrieval_matrix_every_directed_pair():
     assert square.shape == (3, 3) and square.isna().sum().sum() == 3  # the diagonal is left empty
     with pytest.raises(ValueError, match="two languages"):
         retrieval_matrix({"en": src})
+
+
+def test_pair_summary_hand_case():
+    import pandas as pd
+
+    from xlrec_lib.crosslingual.retrieval import pair_summary
+
+    table = pd.DataFrame({"src": ["en", "zh", "en", "fr", "zh", "fr"], "tgt": ["zh", "en", "fr", "en", "fr", "zh"],
+                          "P@1": [0.9, 0.8, 0.7, 0.6, 0.3, 0.2], "MRR": [1.0, 0.9, 0.8, 0.7, 0.4, 0.3]})
+    out = pair_summary(table, trained=[("en", "zh"), ("fr", "en")])
+    assert out["P@1"] == pytest.approx(3.5 / 6) and out["MRR"] == pytest.approx(4.1 / 6)
+    assert out["P@1 with en"] == pytest.approx(0.75) and out["P@1 without en"] == pytest.approx(0.25)
+    assert out["min trained"] == 0.6 and out["min untrained"] == 0.2
+    assert out["P@1 en-zh"] == pytest.approx(0.85) and out["worst / best"] == pytest.approx(0.2 / 0.9)
+    every = pair_summary(table, trained=[("en", "zh"), ("en", "fr"), ("zh", "fr")])
+    assert np.isnan(every["min untrained"]) and every["min trained"] == 0.2
+    with pytest.raises(ValueError, match="no pair"):
+        pair_summary(table, trained=[], focus=("en", "ru"))

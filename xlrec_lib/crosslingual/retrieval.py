@@ -77,3 +77,28 @@ def retrieval_matrix(embeddings: dict[str, torch.Tensor], ks: tuple[int, ...] = 
     if not rows:
         raise ValueError("retrieval_matrix needs at least two languages")
     return pd.DataFrame(rows)
+
+
+def pair_summary(table: pd.DataFrame, trained, pivot: str = "en", focus: tuple[str, str] = ("en", "zh")
+                 ) -> dict[str, float]:
+    """One encoder's ``retrieval_matrix`` in one row: means of ``P@k`` and ``MRR`` over the directed pairs; P@1
+    over the pairs with and without ``pivot``; the lowest P@1 among the ``trained`` pairs (unordered ``(a, b)``
+    tuples) and among the others (NaN when every pair was trained); the mean P@1 of ``focus``'s two directions;
+    and the fairness ratio, the worst directed P@1 over the best."""
+    trained = {frozenset(p) for p in trained}
+    is_trained = np.array([frozenset(p) in trained for p in zip(table["src"], table["tgt"], strict=True)])
+    with_pivot = ((table["src"] == pivot) | (table["tgt"] == pivot)).to_numpy()
+    is_focus = (table["src"].isin(focus) & table["tgt"].isin(focus)).to_numpy()
+    p1 = table["P@1"].to_numpy()
+    if not is_focus.any():
+        raise ValueError(f"pair_summary: the table has no pair {focus}")
+    out = {col: float(table[col].mean()) for col in table.columns if col.startswith("P@") or col == "MRR"}
+    out.update({
+        f"P@1 with {pivot}": float(p1[with_pivot].mean()) if with_pivot.any() else float("nan"),
+        f"P@1 without {pivot}": float(p1[~with_pivot].mean()) if (~with_pivot).any() else float("nan"),
+        "min trained": float(p1[is_trained].min()) if is_trained.any() else float("nan"),
+        "min untrained": float(p1[~is_trained].min()) if (~is_trained).any() else float("nan"),
+        f"P@1 {'-'.join(focus)}": float(p1[is_focus].mean()),
+        "worst / best": float(p1.min() / p1.max()) if p1.max() > 0 else float("nan"),
+    })
+    return out
