@@ -3,10 +3,11 @@
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from xlrec_lib.rec import diversity
+from xlrec_lib.rec import beyond_accuracy, diversity, ranking_metrics
 
 
 def _toy(seed=0, n_users=7, n_items=30, m=12, dim=5):
@@ -101,3 +102,33 @@ def test_genre_coverage_by_hand():
     assert padded.tolist() == [[4, -1]]
     with pytest.raises(ValueError, match="min_genres"):
         diversity.genre_coverage_rerank(cand, genres, 3, -1)
+
+
+def test_rerank_sweep_rows_against_direct_computation():
+    rng = np.random.default_rng(0)
+    genres = (rng.random((30, 5)) < 0.3).astype(float)
+    genres[genres.sum(1) == 0, 0] = 1
+    cand, scores, _ = _toy(seed=2, n_users=8, n_items=30, m=12)
+    users, items = [f"u{u}" for u in range(8)], [100 + i for i in range(30)]
+    relevant = {u: {100 + int(i) for i in rng.choice(30, 4, replace=False)} for u in users}
+    table = diversity.rerank_sweep(cand, scores, genres, 5, [1.0, 0.0], [1, 4], relevant, users, items)
+    assert table[["method", "setting"]].values.tolist() == [["MMR", 1.0], ["MMR", 0.0], ["genre coverage", 1],
+                                                            ["genre coverage", 4]]
+    plain = {u: [items[i] for i in cand[r, :5].tolist()] for r, u in enumerate(users)}
+    for row in (0, 2):  # MMR at lambda 1 and at least one genre: the plain top 5
+        assert table["NDCG@5"].iloc[row] == pytest.approx(ranking_metrics.ndcg_at_k(plain, relevant, 5))
+    mmr0 = {u: [items[i] for i in row] for u, row in
+            zip(users, diversity.mmr_rerank(cand, scores, genres, 5, lam=0.0).tolist(), strict=True)}
+    assert table["diversity"].iloc[1] == pytest.approx(
+        beyond_accuracy.intra_list_diversity(mmr0, genres, 5, item_ids=items))
+    assert table["coverage"].iloc[1] == pytest.approx(beyond_accuracy.catalog_coverage(mmr0, items, 5))
+    assert table["diversity"].iloc[1] > table["diversity"].iloc[0]
+
+
+def test_choose_mmr_lambda_takes_the_most_diverse_within_the_loss():
+    sweep = pd.DataFrame({"method": ["MMR"] * 4 + ["genre coverage"], "setting": [1.0, 0.8, 0.5, 0.0, 12],
+                          "NDCG@10": [0.40, 0.39, 0.37, 0.20, 0.40], "diversity": [0.5, 0.6, 0.7, 0.9, 0.95]})
+    assert diversity.choose_mmr_lambda(sweep, 10) == 0.8  # 0.37 < 0.95 * 0.40 = 0.38
+    assert diversity.choose_mmr_lambda(sweep, 10, max_loss=0.1) == 0.5
+    with pytest.raises(ValueError, match="lambda = 1"):
+        diversity.choose_mmr_lambda(sweep.iloc[1:], 10)

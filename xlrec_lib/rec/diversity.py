@@ -22,8 +22,11 @@ A user whose candidates hold fewer genres gets as many as they hold.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 
+from xlrec_lib.rec import beyond_accuracy, ranking_metrics
+from xlrec_lib.rec.topk import topk_to_ranked
 from xlrec_lib.vectors import normalize_rows
 
 
@@ -108,3 +111,33 @@ def genre_coverage_rerank(candidates, item_genres, k: int, min_genres: int) -> t
             free[j] = False
             covered |= g[row[j]]
     return torch.from_numpy(out)
+
+
+def rerank_sweep(candidates, scores, item_genres, k: int, lams, min_genres, relevant, user_ids,
+                 item_ids) -> pd.DataFrame:
+    """Every re-ranking of the ``(n_users, m)`` candidates (item rows, with their ``(n_users, m)`` scores): MMR over
+    the genre vectors ``(n_items, n_genres)`` at each ``lam`` of ``lams``, then the genre-coverage constraint at each
+    ``G`` of ``min_genres``. One row each: ``method``, ``setting``, ``NDCG@k`` of the lists against ``relevant``
+    (user id -> item ids; rows of ``candidates`` are ``user_ids``, item rows index ``item_ids``), their intra-list
+    genre ``diversity`` and catalogue ``coverage``."""
+    rows = []
+    for method, values in (("MMR", lams), ("genre coverage", min_genres)):
+        for value in values:
+            ids = (mmr_rerank(candidates, scores, item_genres, k, lam=value) if method == "MMR"
+                   else genre_coverage_rerank(candidates, item_genres, k, value))
+            ranked = topk_to_ranked(ids, user_ids, item_ids)
+            rows.append({"method": method, "setting": value,
+                         f"NDCG@{k}": ranking_metrics.ndcg_at_k(ranked, relevant, k),
+                         "diversity": beyond_accuracy.intra_list_diversity(ranked, item_genres, k, item_ids=item_ids),
+                         "coverage": beyond_accuracy.catalog_coverage(ranked, item_ids, k)})
+    return pd.DataFrame(rows)
+
+
+def choose_mmr_lambda(sweep: pd.DataFrame, k: int, max_loss: float = 0.05) -> float:
+    """The MMR ``lam`` of a :func:`rerank_sweep` table (it must hold ``lam = 1``, the plain ranking) with the highest
+    diversity among those whose ``NDCG@k`` is at least ``(1 - max_loss)`` times the plain ranking's."""
+    mmr = sweep[sweep["method"] == "MMR"].set_index("setting")
+    if 1.0 not in mmr.index:
+        raise ValueError("choose_mmr_lambda: the sweep has no MMR row at lambda = 1 (the plain ranking)")
+    ok = mmr[mmr[f"NDCG@{k}"] >= (1 - max_loss) * mmr.loc[1.0, f"NDCG@{k}"]]
+    return float(ok["diversity"].idxmax())
