@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EXERCISES = ROOT / "book" / "exercises"
 CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PAGES = sorted(EXERCISES.glob("*.md"))
+# Characters of the book's code font that fit one line of a code block (the width tests/book/conftest.py measures
+# for the browser test): a longer line scrolls sideways.
+CODE_WIDTH = 89
 
 # a colon fence of 3+ colons opening a directive, up to the same fence closing it
 DIRECTIVE = re.compile(r"^(?P<fence>:{3,})\{(?P<name>exercise|solution)\}(?P<arg>[^\n]*)\n(?P<body>.*?)^(?P=fence)\s*$",
@@ -46,6 +50,11 @@ def solution_blocks() -> list[tuple[str, str, str]]:
             for i, code in enumerate(PYTHON.findall(sol["body"])):
                 blocks.append((page.stem, sol["arg"] + (f"#{i}" if i else ""), code))
     return blocks
+
+
+def display_width(line: str) -> int:
+    """Columns ``line`` takes in a monospace font: wide and full-width (CJK) characters count two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line.expandtabs(4))
 
 
 def toc_sections() -> dict[str, list[str]]:
@@ -91,6 +100,9 @@ def test_page_shape(page):
     assert re.search(r"^## Teacher's notes\s*$", text, re.M), f"{page.name}: a '## Teacher's notes' section"
     notes = text.split("## Teacher's notes", 1)[1]
     assert "Common mistakes" in notes and "Questions for discussion" in notes, page.name
+    wide = [line for block in re.findall(r"^```\w*\n(.*?)^```", text, re.M | re.S) for line in block.splitlines()
+            if display_width(line) > CODE_WIDTH]
+    assert not wide, f"{page.name}: code lines wider than {CODE_WIDTH} characters scroll sideways: {wide}"
 
 
 @pytest.mark.parametrize("stem,label,code", solution_blocks(), ids=lambda v: v if len(v) < 40 else None)
