@@ -58,6 +58,13 @@ def test_parser_reads_entries_and_links():
     assert plain("### `[CLS]` or mean pooling?".lstrip("#")) == "[CLS] or mean pooling?"
 
 
+def test_exercise_references_exist():
+    labels = {m for page in (ROOT / "book" / "exercises").glob("*.md")
+              for m in re.findall(r"^:label: (\S+)", page.read_text(encoding="utf-8"), re.M)}
+    refs = re.findall(r"\{ref\}`([^`]+)`", PAGE.read_text(encoding="utf-8"))
+    assert refs and set(refs) <= labels, f"unknown exercise labels: {set(refs) - labels}"
+
+
 def test_page_is_in_the_toc():
     assert "book/seed_defects" in toc_files()
 
