@@ -73,3 +73,34 @@ def test_align_records_a_mark_curve(tiny_tokenizer, tiny_bert):
     assert all(0 <= p <= 1 for p in info["curve"]["mark_p1"] + info["curve"]["mark_p1_pivot"])
     with pytest.raises(ValueError, match="code-switching"):
         align(tiny_tokenizer, tiny_bert, verses(), AlignConfig(pair_mix="all", code_switch=0.1), progress=False)
+
+
+def test_multilingual_config_per_mode():
+    from xlrec_lib.crosslingual.aligned_encoder import SIX_LANGUAGES, multilingual_config
+
+    quick, full = multilingual_config(True), multilingual_config(False)
+    assert quick.langs == full.langs == SIX_LANGUAGES and quick.pair_mix == full.pair_mix == "pivot"
+    assert (quick.steps, quick.batch_size, quick.center) == (120, 64, False)
+    assert (full.steps, full.batch_size, full.center, full.eval_every) == (1000, 128, True, 250)
+    assert multilingual_config(False, cuda=True).steps == 1500
+    assert multilingual_config(True, pair_mix="all", center=True).key("b") != quick.key("b")
+
+
+def test_course_encoder_is_one_call_over_the_chapter_models(monkeypatch):
+    from xlrec_lib.crosslingual import aligned_encoder
+    from xlrec_lib.lm import corpus, pretrained
+
+    calls = {}
+    monkeypatch.setattr(pretrained, "load_or_train", lambda quick, progress: ("tok", "mlm"))
+    monkeypatch.setattr(pretrained, "checkpoint_dir", lambda quick: __import__("pathlib").Path(f"/x/mlm-{quick}"))
+    monkeypatch.setattr(corpus, "load_verses", lambda langs: f"verses{langs}")
+
+    def fake_load_or_align(tokenizer, model, base_key, verses, cfg, progress, name):
+        calls.update(tokenizer=tokenizer, model=model, base_key=base_key, verses=verses, cfg=cfg)
+        return "encoder", {"info": 1}
+
+    monkeypatch.setattr(aligned_encoder, "load_or_align", fake_load_or_align)
+    assert aligned_encoder.course_encoder(quick=True, progress=False) == ("encoder", {"info": 1})
+    assert calls["base_key"] == "mlm-True" and calls["model"] == "mlm"
+    assert calls["cfg"] == aligned_encoder.multilingual_config(True)
+    assert calls["verses"] == f"verses{corpus.PRETRAIN_LANGS}"

@@ -170,5 +170,36 @@ def load_or_align(tokenizer, model, base_key: str, verses, cfg: AlignConfig = Al
     return cache.load_or_build(cache.artefact_dir("models", cfg.key(base_key)), build, load)
 
 
+SIX_LANGUAGES = ("zh", "fr", "es", "de", "ru")  # with English: the six pretraining languages
+
+
+def multilingual_config(quick: bool, cuda: bool = False, pair_mix: str = "pivot", alpha: float = 0.0,
+                        center: bool | None = None) -> AlignConfig:
+    """The mapping chapter's six-language alignment for a mode. The defaults are that chapter's choices, measured
+    on Mark: the English-pivot mix, uniform language sampling, and the plain loss in quick mode but the centred one
+    in full mode (on the earlier full checkpoint the plain loss collapsed to log B; the chapter re-measures it). Quick:
+    120 steps x 64 pairs at lr 2e-3; full: 1,000 steps x 128 (1,500 with CUDA) at 1e-3, with the Mark curve."""
+    center = (not quick) if center is None else center
+    common = dict(langs=SIX_LANGUAGES, pair_mix=pair_mix, alpha=alpha, center=center)
+    if quick:
+        return AlignConfig(steps=120, batch_size=64, lr=2e-3, **common)
+    return AlignConfig(steps=1500 if cuda else 1000, batch_size=128, eval_every=250, **common)
+
+
+def course_encoder(quick: bool | None = None, progress: bool = True) -> tuple[HFEncoder, dict]:
+    """``(encoder, info)``: the course's six-language aligned encoder, in one call for the chapters after the mapping
+    chapter. Loads (or trains, then caches) the MLM chapter's checkpoint for the mode and aligns it with
+    ``multilingual_config``; the same cached model the mapping chapter builds when its choices are the defaults."""
+    from xlrec_lib.config import is_quick
+    from xlrec_lib.lm.corpus import PRETRAIN_LANGS, load_verses
+    from xlrec_lib.lm.pretrained import checkpoint_dir, load_or_train
+
+    quick = is_quick(quick)
+    tokenizer, mlm = load_or_train(quick=quick, progress=progress)
+    cfg = multilingual_config(quick, cuda=device().type == "cuda")
+    return load_or_align(tokenizer, getattr(mlm, "bert", mlm), checkpoint_dir(quick=quick).name,
+                         load_verses(PRETRAIN_LANGS), cfg, progress=progress, name="tiny BERT, six languages")
+
+
 __all__ = ["VERSION", "AlignConfig", "versions", "training_sample", "language_sizes", "mark_curve", "align",
-           "load_or_align"]
+           "load_or_align", "SIX_LANGUAGES", "multilingual_config", "course_encoder"]
