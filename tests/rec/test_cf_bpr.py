@@ -34,6 +34,9 @@ def test_negatives_are_never_seen_items():
     j = sample_negatives(np.repeat(users, 20), x.astype(bool), rng)
     assert not x[np.repeat(users, 20), j].any()
     assert len(set(j.tolist())) > 1
+    x[3] = 1  # user 3 has every item: no negative exists
+    with pytest.raises(ValueError, match="user row 3 has every item"):
+        sample_negatives(np.array([0, 3]), x.astype(bool), rng)
 
 
 def test_fit_learns_planted_blocks_and_is_deterministic():

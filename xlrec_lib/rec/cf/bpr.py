@@ -47,7 +47,12 @@ def bpr_gradients(p, q, b, u, i, j, reg: float):
 
 def sample_negatives(users: np.ndarray, seen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One item per entry of ``users`` drawn uniformly among the items that user does not have; ``seen`` is the
-    ``(n_users, n_items)`` bool matrix of stored pairs. Redraws the draws that hit a stored pair until none does."""
+    ``(n_users, n_items)`` bool matrix of stored pairs. Redraws the draws that hit a stored pair until none does; a
+    user who has every item has no negative (ValueError, where the redraws would never end)."""
+    full = seen.all(axis=1)
+    if full[users].any():
+        raise ValueError(f"BPR: user row {int(users[full[users]][0])} has every item, so no negative can be drawn; "
+                         "drop such users from the training matrix")
     j = rng.integers(0, seen.shape[1], len(users))
     hit = seen[users, j]
     while hit.any():
