@@ -12,6 +12,8 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
+# The book's MathJax, pinned and served from the book itself (offline, file:// too): book/_ext/fetch_mathjax.py.
+MATHJAX := $(VENV)/share/xlrec/static/mathjax/tex-mml-chtml.js
 # Where the chapters record their numbers (xlrec_lib/results.py: <stem>.<quick|full>.json). The builds, `make
 # chapter` and the tests all use this one folder, so what a build recorded is what the tests read.
 XLREC_RESULTS ?= $(CURDIR)/_build/results
@@ -24,7 +26,7 @@ NB ?=
 QUICK ?= 1
 PARAMS ?=
 
-.PHONY: help setup test unit book book-quick recorded chapter module-table lab lint bench clean
+.PHONY: help setup test unit book book-quick recorded browser chapter module-table lab lint bench clean
 
 help:
 	@echo "make test                set up .venv; lint, unit tests, the quick book build (runs every notebook"
@@ -33,10 +35,11 @@ help:
 	@echo "make chapter NB=07       run one chapter with papermill into _build/executed/ (QUICK=0: full mode;"
 	@echo "                         PARAMS='-p SEED 1' sets other parameters)"
 	@echo "make module-table        regenerate the module table of book/how_to_use.md from the docstrings"
-	@echo "make lab                 open JupyterLab on notebooks/"
+	@echo "make lab                 open JupyterLab on the course, at notebooks/ (LAB_ARGS='--port 8899' passes"
+	@echo "                         options; as root it adds --allow-root)"
 	@echo "make bench               run every benchmark in --quick mode"
 
-setup: $(STAMP)
+setup: $(STAMP) $(MATHJAX)
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "== setting up $(VENV)"
@@ -48,6 +51,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q -r requirements.txt; \
 	$(BIN)/python -m pip install -q --no-deps -e .; \
 	echo "== set-up took $$(( $$(date +%s) - start )) s"
+	@touch $@
+
+$(MATHJAX): book/_ext/fetch_mathjax.py | $(STAMP)
+	$(BIN)/python book/_ext/fetch_mathjax.py $(VENV)/share/xlrec/static
 	@touch $@
 
 # Build the book with XLREC_QUICK=$(1) into $(2). Every notebook is executed once (_config.yml: execute
@@ -72,23 +79,29 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(RUN) XLREC_QUICK=1 python -m pytest tests --durations=10
 
-book-quick: $(STAMP)
+book-quick: setup
 	$(call build_book,1,$(QUICK_BOOK))
 
 # The numbers the last quick build recorded (tests/test_recorded_results.py).
 recorded: $(STAMP)
 	$(RUN) XLREC_QUICK=1 python -m pytest tests/test_recorded_results.py -m results
 
-# Each notebook runs once: in the quick book build; the recorded numbers are checked after it.
-test: $(STAMP)
+# Every page of the last quick build in headless Chromium, offline (tests/book/test_browser.py); screenshots in
+# _build/screenshots/. Needs Chromium and chromedriver (.ci/run installs them).
+browser: setup
+	$(RUN) python -m pytest tests/book/test_browser.py -m browser
+
+# Each notebook runs once: in the quick book build; the recorded numbers and the pages are checked after it.
+test: setup
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory lint; \
 	$(MAKE) --no-print-directory unit; \
 	$(MAKE) --no-print-directory book-quick; \
 	$(MAKE) --no-print-directory recorded; \
+	$(MAKE) --no-print-directory browser; \
 	echo "== make test took $$(( $$(date +%s) - start )) s"
 
-book: $(STAMP)
+book: setup
 	$(call build_book,0,.)
 	@echo "== open _build/html/index.html"
 
@@ -109,9 +122,13 @@ chapter: $(STAMP)
 module-table: $(STAMP)
 	$(RUN) python tests/test_layout.py --write
 
+# JupyterLab serves the whole checkout and opens at notebooks/. As root (a Docker container, a cloud notebook VM)
+# it refuses to start without --allow-root; the flag changes nothing for other users, so it is added only for root,
+# and said. The server still listens on localhost only, behind a token. tests/book/test_jupyterlab.py runs this.
+LAB_ARGS ?=
 lab: $(STAMP)
-	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install -q "jupyterlab>=4"
-	$(RUN) jupyter lab notebooks/
+	@root=""; if [ "$$(id -u)" = 0 ]; then root=--allow-root; echo "== running as root: jupyter lab --allow-root"; fi; \
+	$(RUN) jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks $$root $(LAB_ARGS)
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(RUN) python $$b --quick; done

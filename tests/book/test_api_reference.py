@@ -1,0 +1,38 @@
+"""The API reference page documents every module of xlrec_lib: its ``xlrec-api`` directives
+(book/_ext/api_reference.py) together cover every module the package has."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import api_reference  # noqa: E402
+
+DIRECTIVE = re.compile(r"^\.\. xlrec-api:: (\S+)\n((?:   :[\w-]+:.*\n)*)", re.M)
+
+
+def covered(page: str) -> set[str]:
+    return {m for pkg, opts in DIRECTIVE.findall(page)
+            for m in api_reference.modules(pkg, subpackages=":no-subpackages:" not in opts)}
+
+
+def test_every_module_is_on_the_page():
+    every = set(api_reference.modules("xlrec_lib"))
+    missing = every - covered((ROOT / "book" / "api.md").read_text(encoding="utf-8"))
+    assert len(every) > 40 and "xlrec_lib.rec.cf.ease" in every
+    assert not missing, f"book/api.md: add an xlrec-api directive for {sorted(missing)}"
+
+
+def test_no_subpackages_keeps_to_the_package():
+    top = api_reference.modules("xlrec_lib", subpackages=False)
+    assert "xlrec_lib.results" in top and not [m for m in top if m.count(".") > 1]
+    assert covered(".. xlrec-api:: xlrec_lib\n   :no-subpackages:\n") == set(top)
+
+
+def test_set_sizes_in_docstrings_are_not_substitutions():
+    lines = ["recall = hits / |R|, stable for large |z|", "``|R|`` stays code", "a |link|_ stays"]
+    assert api_reference.escape_bars(lines) == [r"recall = hits / \|R\|, stable for large \|z\|", "``|R|`` stays code",
+                                                "a |link|_ stays"]
