@@ -1,0 +1,54 @@
+"""Every code line of every chapter fits the book's code column, so no code cell scrolls sideways.
+
+The width is CODE_WIDTH characters of the book's code font (tests/book/conftest.py; measured on a built page by
+tests/book/test_browser.py). A CJK character counts as two: its glyph is about 1.7 code characters wide.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def display_width(line: str) -> int:
+    """Columns ``line`` takes in a monospace font: wide and full-width characters count two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line.expandtabs(4))
+
+
+def long_lines(path: Path, width: int) -> list[str]:
+    """``notebook:cell:line (columns): text`` for each code line wider than ``width``; cells and lines from 1."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    found = []
+    for c, cell in enumerate(cells, 1):
+        if cell["cell_type"] != "code":
+            continue
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        for n, line in enumerate(source.splitlines(), 1):
+            if display_width(line) > width:
+                found.append(f"{path.name}:{c}:{n} ({display_width(line)}): {line.strip()[:60]}")
+    return found
+
+
+def test_display_width_counts_wide_characters_twice():
+    assert display_width("x = 1") == 5 and display_width("神说要有光") == 10 and display_width("\tx") == 5
+
+
+def test_long_lines_are_found_and_located(tmp_path, code_width):
+    nb = {"cells": [{"cell_type": "markdown", "source": "x" * 200},
+                    {"cell_type": "code", "source": ["ok = 1\n", "y = '" + "a" * code_width + "'\n"]}]}
+    (tmp_path / "99_x.ipynb").write_text(json.dumps(nb))
+    assert long_lines(tmp_path / "99_x.ipynb", code_width) == [f"99_x.ipynb:2:2 ({code_width + 6}): y = '{'a' * 55}"]
+
+
+# Lines too long when this test was written; the notebooks' owners shorten them, then this mark goes.
+@pytest.mark.xfail(strict=False, reason="286 code lines wider than 89 characters on 2026-12-02 (notebooks 01: 51, "
+                                        "02: 48, 03: 62, 04: 124, 11: 1)")
+def test_every_notebook_code_line_fits_the_book(code_width):
+    found = [line for path in NOTEBOOKS for line in long_lines(path, code_width)]
+    assert not found, f"{len(found)} code lines wider than {code_width} characters:\n" + "\n".join(found)
