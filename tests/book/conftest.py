@@ -62,23 +62,18 @@ const snippet = s => s.replace(/\s+/g, ' ').trim().slice(0, 120);
     if (/\$\$|\\\(|\\\[|\\begin\{/.test(t) && !n.parentElement.closest(skip)) out.math.push('raw TeX: ' + snippet(t));
   }
   for (const a of document.querySelectorAll('a[href*="colab.research.google.com"]')) out.colab.push(a.href);
+  const ruler = document.createElement('canvas').getContext('2d');
   const blocks = [...document.querySelectorAll('div.highlight pre')].filter(p => !p.closest('.cell_output, .output'));
   blocks.forEach((pre, k) => {
     const cs = getComputedStyle(pre);
     const inner = pre.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
-    const scrolls = pre.scrollWidth > pre.clientWidth + 1, text = pre.textContent;
-    const probe = document.createElement('span');  // measures text in the block's own font
-    pre.appendChild(probe);
-    probe.textContent = 'x'.repeat(100);
-    const chars = Math.floor(inner * 100 / probe.getBoundingClientRect().width);
+    const scrolls = pre.scrollWidth > pre.clientWidth + 1;
+    ruler.font = cs.font;  // measures text in the block's own font, without touching the page's layout
+    const chars = Math.floor(inner / ruler.measureText('x'.repeat(100)).width * 100);
     if (out.codeChars === null && pre.closest('.cell_input')) out.codeChars = chars;
-    const lines = [];
-    text.split('\n').forEach((line, i) => {
-      probe.textContent = line;
-      if (scrolls && probe.getBoundingClientRect().width > inner + 0.5) lines.push([i + 1, line]);
-    });
-    probe.remove();
-    if (scrolls) out.wide.push({block: k + 1, lines: lines});
+    const lines = pre.textContent.split('\n').map((line, i) => [i + 1, line]);
+    const over = lines.filter(([, l]) => ruler.measureText(l).width > inner + 0.5);
+    if (scrolls) out.wide.push({block: k + 1, lines: over});
   });
   done(out);
 })().catch(e => done({fatal: String(e)}));
