@@ -81,8 +81,9 @@ const snippet = s => s.replace(/\s+/g, ' ').trim().slice(0, 120);
 
 
 def _find(env: str, *names: str) -> str | None:
+    """The program ``$env`` names, else the first of ``names`` on PATH; None when it is not an executable."""
     if os.environ.get(env):
-        return os.environ[env]
+        return shutil.which(os.environ[env])
     return next((shutil.which(n) for n in names if shutil.which(n)), None)
 
 

@@ -66,7 +66,7 @@ def test_an_intended_failure_and_a_good_page_pass(inspect_page, tmp_path):
     found = inspect_page(_page(tmp_path, "good.html", body, head=_mathjax()), shot=tmp_path / "good.png")
     assert {k: v for k, v in found.items() if v and k not in ("colab", "codeChars")} == {}, found
     assert found["colab"] == ["https://colab.research.google.com/github/o/r/blob/main/x.ipynb"]
-    assert (tmp_path / "good.png").stat().st_size > 0
+    assert (tmp_path / "good.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_page_that_needs_the_network_logs_an_error(inspect_page, tmp_path):
