@@ -30,13 +30,16 @@ PARAMS ?=
 
 help:
 	@echo "make test                set up .venv; lint, unit tests, the quick book build (runs every notebook"
-	@echo "                         once, quick mode) and the checks of the numbers the chapters recorded"
+	@echo "                         once, quick mode), the checks of the numbers the chapters recorded and"
+	@echo "                         every page of that build in headless Chromium (make browser)"
 	@echo "make book                set up .venv, execute every notebook in full mode, build _build/html"
 	@echo "make chapter NB=07       run one chapter with papermill into _build/executed/ (QUICK=0: full mode;"
 	@echo "                         PARAMS='-p SEED 1' sets other parameters)"
 	@echo "make module-table        regenerate the module table of book/how_to_use.md from the docstrings"
 	@echo "make lab                 open JupyterLab on the course, at notebooks/ (LAB_ARGS='--port 8899' passes"
 	@echo "                         options; as root it adds --allow-root)"
+	@echo "make browser             open every page of the last quick build in headless Chromium (offline) and check"
+	@echo "                         it; screenshots in _build/screenshots/ (part of make test)"
 	@echo "make bench               run every benchmark in --quick mode"
 
 setup: $(STAMP) $(MATHJAX)
@@ -59,11 +62,12 @@ $(MATHJAX): book/_ext/fetch_mathjax.py | $(STAMP)
 
 # Build the book with XLREC_QUICK=$(1) into $(2). Every notebook is executed once (_config.yml: execute
 # force, allow_errors false), so a raising cell or a failed assert fails the build, as does any Sphinx warning.
-# The mode's old records are removed first: the tests then read only what this build recorded. On failure the
+# The mode's old records and pages are removed first: the tests then read only what this build recorded and
+# wrote (a page of a chapter since taken out of the book would otherwise stay). On failure the
 # tracebacks myst-nb saved are printed, so that the CI log shows them.
 define build_book
 @start=$$(date +%s); mode=$(if $(filter 1,$(1)),quick,full); \
-rm -rf $(2)/_build/html/reports; mkdir -p "$(XLREC_RESULTS)"; rm -f "$(XLREC_RESULTS)"/*."$$mode".json; \
+rm -rf $(2)/_build/html; mkdir -p "$(XLREC_RESULTS)"; rm -f "$(XLREC_RESULTS)"/*."$$mode".json; \
 if ! $(RUN) XLREC_QUICK=$(1) jupyter-book build . --all --path-output $(2) -W --keep-going; then \
   if [ -d $(2)/_build/html/reports ]; then \
     find $(2)/_build/html/reports -name '*.log' | sort | while read -r log; do \
