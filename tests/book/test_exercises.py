@@ -10,6 +10,7 @@ synthetic data only: nothing is downloaded.
 
 from __future__ import annotations
 
+import importlib
 import re
 import time
 import unicodedata
@@ -103,6 +104,16 @@ def test_page_shape(page):
     wide = [line for block in re.findall(r"^```\w*\n(.*?)^```", text, re.M | re.S) for line in block.splitlines()
             if display_width(line) > CODE_WIDTH]
     assert not wide, f"{page.name}: code lines wider than {CODE_WIDTH} characters scroll sideways: {wide}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_api_roles_name_real_library_objects(page):
+    """Each page links its library calls to the API reference; a renamed function must not leave a dead name."""
+    targets = re.findall(r"\{py:(?:func|class)\}`~?([\w.]+)`", page.read_text(encoding="utf-8"))
+    assert targets, f"{page.name}: link the library calls of the page to the API reference"
+    for target in targets:
+        module, _, name = target.rpartition(".")
+        assert module.startswith("xlrec_lib") and hasattr(importlib.import_module(module), name), target
 
 
 @pytest.mark.parametrize("stem,label,code", solution_blocks(), ids=lambda v: v if len(v) < 40 else None)
