@@ -116,13 +116,13 @@ def machine() -> str:
 
 def table(table_rows, link=lambda stem: None) -> nodes.table:
     """A docutils table of ``rows(...)``: Chapter (with when it recorded), Number (with its context), Value, Anchor.
-    An anchor without its number is left out (the build warns about it). ``link(stem)`` gives the chapter's URI, or
-    None for plain text."""
+    An anchor without its number is left out (the build warns about it). ``link(stem)`` gives the chapter's
+    ``(URI, title)``, or None for the stem as plain text."""
     head = ["Chapter", "Number", "Value", "Anchor"]
-    tab = nodes.table(classes=["xlrec-results"])
+    tab = nodes.table(classes=["xlrec-results", "colwidths-given"])  # the HTML keeps the widths below
     group = nodes.tgroup(cols=len(head))
     tab += group
-    group += [nodes.colspec(colwidth=w) for w in (22, 38, 10, 30)]
+    group += [nodes.colspec(colwidth=w) for w in (24, 36, 10, 30)]
     thead, tbody = nodes.thead(), nodes.tbody()
     group += [thead, tbody]
 
@@ -145,8 +145,9 @@ def table(table_rows, link=lambda stem: None) -> nodes.table:
             continue
         chapter = []
         if stem != previous:
-            uri = link(stem)
-            chapter.append(nodes.paragraph("", "", nodes.reference(text=stem, refuri=uri) if uri else nodes.Text(stem)))
+            target = link(stem)
+            text = nodes.reference(text=target[1], refuri=target[0]) if target else nodes.Text(stem)
+            chapter.append(nodes.paragraph("", "", text))
             if stem in times:
                 first, last = min(times[stem]), max(times[stem])
                 when = f"recorded {first}" + (f" to {last}" if last != first else "") + " UTC"
@@ -218,7 +219,11 @@ def fill(app, doctree, docname) -> None:
         ran = "the notebooks ran in this build" if executed else "the notebooks did not run in this build"
         intro = nodes.paragraph(text=f"Mode: {'quick' if quick else 'full'} (XLREC_QUICK={int(quick)}). Built {when} "
                                      f"on {machine()}; {ran}.")
-        node.replace_self([intro, table(found, lambda s: app.builder.get_relative_uri(docname, docs[s]))])
+        def link(stem):
+            title = app.env.titles.get(docs[stem])
+            return app.builder.get_relative_uri(docname, docs[stem]), (title.astext() if title else stem)
+
+        node.replace_self([intro, table(found, link)])
 
 
 def start(app) -> None:

@@ -53,7 +53,7 @@ def test_the_page_shows_what_the_build_recorded(tmp_path, monkeypatch):
     page = (out / "results_page.html").read_text(encoding="utf-8")
     assert "answer" in page and "0.4212" in page and "0.40, the anchor" in page and "k=10" in page
     assert "Mode: quick" in page and "the notebooks ran in this build" in page
-    assert 'href="01_chapter.html"' in page
+    assert 'href="01_chapter.html">Chapter</a>' in page  # the chapter's title, linked
     warnings = (tmp_path / "warnings.txt").read_text()
     assert "01_chapter.old_number was recorded at 2020-01-01T00:00:00+00:00, before this build" in warnings
     assert warnings.count("WARNING") == 1, warnings

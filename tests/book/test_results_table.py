@@ -71,14 +71,15 @@ def test_stale_numbers_missing_chapters_and_wrong_anchors_are_flagged(recorded):
 
 
 def test_the_table_shows_every_number_and_links_each_chapter_once(recorded):
-    tab = rt.table(rt.rows(recorded, {("08_cf", "ndcg10_best"): ">= 0.48 (goal)"}), link=lambda s: f"{s}.html")
+    found = rt.rows(recorded, {("08_cf", "ndcg10_best"): ">= 0.48 (goal)"})
+    tab = rt.table(found, link=lambda s: (f"{s}.html", f"Title {s}"))
     body = [[entry.astext() for entry in row.children] for row in tab.findall(lambda n: n.tagname == "row")]
     assert body[0] == ["Chapter", "Number", "Value", "Anchor"]
-    assert body[1] == ["07_scoring\n\nrecorded 2026-12-02 01:00 UTC", "ndcg10_popularity\n\nk=10", "0.1954", ""]
-    assert body[3] == ["08_cf\n\nrecorded 2026-12-02 01:00 UTC", "ndcg10_best\n\nsetting=(factors=64, reg=30)",
+    assert body[1] == ["Title 07_scoring\n\nrecorded 2026-12-02 01:00 UTC", "ndcg10_popularity\n\nk=10", "0.1954", ""]
+    assert body[3] == ["Title 08_cf\n\nrecorded 2026-12-02 01:00 UTC", "ndcg10_best\n\nsetting=(factors=64, reg=30)",
                        "0.4916", ">= 0.48 (goal)"]
     assert body[4] == ["", "ratings", "100,000", ""]
-    assert body[5] == ["09_missing", "09_missing recorded no numbers", "", ""]
+    assert body[5] == ["Title 09_missing", "09_missing recorded no numbers", "", ""]
     links = [ref["refuri"] for ref in tab.findall(lambda n: n.tagname == "reference")]
     assert links == ["07_scoring.html", "08_cf.html", "09_missing.html"]
     later = datetime(2026, 12, 2, 2, 0, tzinfo=timezone.utc)
