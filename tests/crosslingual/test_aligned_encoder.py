@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -104,3 +105,17 @@ def test_course_encoder_is_one_call_over_the_chapter_models(monkeypatch):
     assert calls["base_key"] == "mlm-True" and calls["model"] == "mlm"
     assert calls["cfg"] == aligned_encoder.multilingual_config(True)
     assert calls["verses"] == f"verses{corpus.PRETRAIN_LANGS}"
+
+
+def test_valid_hits_read_mark_only(tiny_tokenizer, tiny_bert):
+    from xlrec_lib.crosslingual.aligned_encoder import mark_curve, valid_hits
+
+    v = pd.concat([verses(), verses().assign(split="valid", verse_id=lambda f: f["verse_id"] + 41_000_000)])
+    hits = valid_hits(tiny_bert, tiny_tokenizer, v, ("en", "zh", "fr"), n_verses=3, max_length=16)
+    assert set(hits) == {(a, b) for a in ("en", "zh", "fr") for b in ("en", "zh", "fr") if a != b}
+    assert all(h.shape == (3,) for h in hits.values())  # the first 3 of the 7 valid rows
+    scores = mark_curve(tiny_tokenizer, v, ("en", "zh", "fr"), 3, 16)(tiny_bert)
+    assert scores["mark_p1"] == pytest.approx(np.mean([h.mean() for h in hits.values()]))
+    assert set(scores) == {"mark_p1", "mark_p1_pivot", "mark_p1_other"}
+    with pytest.raises(ValueError, match="valid"):
+        valid_hits(tiny_bert, tiny_tokenizer, verses()[verses()["split"] != "valid"], ("en", "zh"), 3, 16)

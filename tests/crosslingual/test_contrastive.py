@@ -89,15 +89,21 @@ def test_train_contrastive_is_deterministic(tiny_tokenizer, tiny_bert_factory):
         train_contrastive(model, tiny_tokenizer, src, tgt[:3])
 
 
-def test_train_contrastive_evaluates_every_k_steps(tiny_tokenizer, tiny_bert):
+def test_train_contrastive_evaluates_every_k_steps(tiny_tokenizer, tiny_bert_factory):
     src, tgt = ["a b", "c d", "e f", "g h"], ["甲 b", "丙 d", "e f z", "g h z"]
     calls = []
 
     def evaluate(model):
         calls.append(model.training)
+        model.eval()  # as embed_texts does; training must go on in train mode (dropout) afterwards
         return {"score": float(len(calls))}
 
-    history = train_contrastive(tiny_bert, tiny_tokenizer, src, tgt, steps=5, batch_size=2, progress=False,
+    plain = train_contrastive(tiny_bert_factory(len(tiny_tokenizer)), tiny_tokenizer, src, tgt, steps=5,
+                              batch_size=2, progress=False)
+    model = tiny_bert_factory(len(tiny_tokenizer))
+    history = train_contrastive(model, tiny_tokenizer, src, tgt, steps=5, batch_size=2, progress=False,
                                 evaluate=evaluate, eval_every=2)
     assert history["score"].notna().tolist() == [False, True, False, True, True]  # steps 2, 4 and the last
-    assert history["score"].dropna().tolist() == [1.0, 2.0, 3.0] and not tiny_bert.training
+    assert history["score"].dropna().tolist() == [1.0, 2.0, 3.0] and calls == [True, True, True]
+    assert history["loss"].tolist() == plain["loss"].tolist()  # evaluating changes nothing in training
+    assert not model.training

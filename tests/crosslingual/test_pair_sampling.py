@@ -83,3 +83,19 @@ def test_sample_is_seeded_and_checks_inputs():
         sample_pairs(v, pairs, {("en", "zh"): 0.5, ("en", "fr"): 0.2}, 10)
     with pytest.raises(ValueError, match="no verses"):
         sample_pairs(v, pairs, probs, 10, split="dev")
+
+
+def test_sample_skips_pairs_with_no_draws():
+    v = verses()
+    pairs = [("en", "zh"), ("en", "fr")]
+    sample = sample_pairs(v, pairs, {("en", "zh"): 1.0, ("en", "fr"): 0.0}, n=10)
+    assert set(sample.pair) == {"en-zh"} and len(sample.src) == 10
+    few = sample_pairs(v, language_pairs(LANGS[1:], "all"), dict.fromkeys(language_pairs(LANGS[1:], "all"), 1 / 6), 2)
+    assert len(few.src) == 2  # fewer draws than pairs
+
+
+def test_sample_shares_hand_values():
+    # sizes 4:1:... -> alpha 0.5 gives weights 2, 1, 0.5 for zh, fr, de: shares 4/7, 2/7, 1/7
+    probs = pair_probabilities(language_pairs(("zh", "fr", "de")),
+                               language_sampling_probs({"en": 1, "zh": 16, "fr": 4, "de": 1}, 0.5))
+    assert list(probs.values()) == pytest.approx([4 / 7, 2 / 7, 1 / 7])

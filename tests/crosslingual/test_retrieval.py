@@ -104,3 +104,16 @@ def test_pair_summary_hand_case():
     assert np.isnan(every["min untrained"]) and every["min trained"] == 0.2
     with pytest.raises(ValueError, match="no pair"):
         pair_summary(table, trained=[], focus=("en", "ru"))
+
+
+def test_undirected_means_both_directions():
+    import pandas as pd
+
+    from xlrec_lib.crosslingual.retrieval import undirected
+
+    table = pd.DataFrame({"src": ["en", "zh", "zh", "fr"], "tgt": ["zh", "en", "fr", "zh"],
+                          "P@1": [0.9, 0.7, 0.4, 0.2]})
+    assert undirected(table).to_dict() == pytest.approx({"en-zh": 0.8, "fr-zh": 0.3})
+    assert undirected(table, without="en").to_dict() == pytest.approx({"fr-zh": 0.3})
+    with pytest.raises(ValueError, match="no pair"):
+        undirected(table[table["src"] == "en"], without="en")

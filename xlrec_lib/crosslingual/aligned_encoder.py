@@ -82,29 +82,39 @@ def training_sample(verses, cfg: AlignConfig, tokenizer=None) -> PairSample:
 
 
 def language_sizes(tokenizer, verses, langs) -> dict[str, int]:
-    """Tokens of each language's pretraining text (training verses plus ``corpus.extra_training_texts``): the
-    counts pretraining samples its languages by (``lm.pretrained.build_streams``)."""
+    """Tokens of each language's pretraining text (training verses plus ``corpus.extra_training_texts``), untruncated
+    and without special tokens: close to, not equal to, the counts pretraining samples by (``build_streams`` counts
+    its truncated examples)."""
     from xlrec_lib.lm.corpus import extra_training_texts, monolingual_texts
 
     texts = monolingual_texts(verses, langs, "train", extra_training_texts())
     return tokens_per_unit(tokenizer, texts)["tokens"].astype(int).to_dict()
 
 
-def mark_curve(tokenizer, verses, langs: tuple[str, ...], n_verses: int, max_length: int):
-    """``evaluate(model) -> dict`` for ``training.fit``: P@1 on the first ``n_verses`` of Mark, mean over every
-    directed pair of ``langs`` (``mark_p1``), over the English-pivot ones (``mark_p1_pivot``) and over the others
-    (``mark_p1_other``, absent when ``langs`` holds a single pair)."""
+def valid_hits(model, tokenizer, verses, langs: tuple[str, ...], n_verses: int, max_length: int
+               ) -> dict[tuple[str, str], np.ndarray]:
+    """Per-verse P@1 hits on the first ``n_verses`` of Mark (valid) for every directed pair of ``langs``:
+    ``{(src, tgt): (n,) 0/1}``, for choices with paired intervals (``intervals.paired_difference``)."""
     from xlrec_lib.crosslingual.per_query import hits_at
     from xlrec_lib.encoders.pooling import embed_texts
 
     mark = verses[verses["split"] == "valid"].head(n_verses)
+    if mark.empty:
+        raise ValueError("valid_hits: the verses have no 'valid' split (Mark)")
+    emb = {lang: embed_texts(model, tokenizer, mark[lang].tolist(), max_length=max_length) for lang in langs}
+    return {(a, b): hits_at(emb[a], emb[b]) for a in langs for b in langs if a != b}
+
+
+def mark_curve(tokenizer, verses, langs: tuple[str, ...], n_verses: int, max_length: int, pivot: str = "en"):
+    """``evaluate(model) -> dict`` for ``training.fit``: P@1 on the first ``n_verses`` of Mark (``valid_hits``),
+    mean over every directed pair of ``langs`` (``mark_p1``), over those with the ``pivot`` (``mark_p1_pivot``)
+    and over the others (``mark_p1_other``, absent when ``langs`` holds a single pair)."""
 
     def evaluate(model) -> dict:
-        emb = {lang: embed_texts(model, tokenizer, mark[lang].tolist(), max_length=max_length) for lang in langs}
-        p1 = {(a, b): hits_at(emb[a], emb[b]).mean() for a in langs for b in langs if a != b}
-        pivot = [v for (a, b), v in p1.items() if "en" in (a, b)]
-        other = [v for (a, b), v in p1.items() if "en" not in (a, b)]
-        out = {"mark_p1": float(np.mean(list(p1.values()))), "mark_p1_pivot": float(np.mean(pivot))}
+        p1 = {k: h.mean() for k, h in valid_hits(model, tokenizer, verses, langs, n_verses, max_length).items()}
+        with_pivot = [v for pair, v in p1.items() if pivot in pair]
+        other = [v for pair, v in p1.items() if pivot not in pair]
+        out = {"mark_p1": float(np.mean(list(p1.values()))), "mark_p1_pivot": float(np.mean(with_pivot))}
         return out | ({"mark_p1_other": float(np.mean(other))} if other else {})
 
     return evaluate
@@ -201,5 +211,5 @@ def course_encoder(quick: bool | None = None, progress: bool = True) -> tuple[HF
                          load_verses(PRETRAIN_LANGS), cfg, progress=progress, name="tiny BERT, six languages")
 
 
-__all__ = ["VERSION", "AlignConfig", "versions", "training_sample", "language_sizes", "mark_curve", "align",
-           "load_or_align", "SIX_LANGUAGES", "multilingual_config", "course_encoder"]
+__all__ = ["VERSION", "AlignConfig", "versions", "training_sample", "language_sizes", "valid_hits", "mark_curve",
+           "align", "load_or_align", "SIX_LANGUAGES", "multilingual_config", "course_encoder"]

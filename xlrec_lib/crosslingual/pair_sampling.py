@@ -3,7 +3,7 @@
 Two choices, as in XLM (Conneau and Lample, 2019):
 
 - the **pair mix**: English-pivot pairs only (en-X for every other language X), or every pair of languages;
-- the **language sampling**: language l is drawn with probability ``q_l = n_l^alpha / sum_k n_k^alpha``, where
+- the **language sampling**: each language gets a weight ``q_l = n_l^alpha / sum_k n_k^alpha``, where
   ``n_l`` is the size of l's text (``lm.tokenization.language_sampling_probs``, which pretraining uses too;
   ``alpha = 0``: uniform; ``alpha = 1``: proportional to size; XLM samples with ``alpha = 0.5``). A pair (a, b) is
   drawn with probability proportional to ``q_a * q_b``; with the pivot mix the pivot's ``q`` is common to every
@@ -59,7 +59,7 @@ class PairSample:
     verse_id: np.ndarray  # (n,)
 
     def shares(self) -> pd.Series:
-        """Share of the sample drawn from each language pair."""
+        """Share of the sample drawn from each language pair (pairs never drawn are absent)."""
         return pd.Series(self.pair).value_counts(normalize=True).rename("share")
 
 
@@ -85,6 +85,8 @@ def sample_pairs(verses: pd.DataFrame, pairs: Sequence[tuple[str, str]], probs: 
     ids = part["verse_id"].to_numpy()
     src, tgt, names, verse_ids = [], [], [], []
     for (a, b), count in zip(pairs, counts, strict=True):
+        if count == 0:  # a pair with probability 0, or fewer draws than pairs
+            continue
         rows = np.concatenate([rng.permutation(len(part)) for _ in range(-(-count // len(part)))])[:count]
         src += part[a].to_numpy()[rows].tolist()
         tgt += part[b].to_numpy()[rows].tolist()

@@ -102,3 +102,14 @@ def pair_summary(table: pd.DataFrame, trained, pivot: str = "en", focus: tuple[s
         "worst / best": float(p1.min() / p1.max()) if p1.max() > 0 else float("nan"),
     })
     return out
+
+
+def undirected(table: pd.DataFrame, metric: str = "P@1", without: str | None = None) -> pd.Series:
+    """``metric`` of a ``retrieval_matrix`` per unordered language pair (``"fr-zh"``: the mean of its two directions),
+    leaving out every pair that involves ``without`` (e.g. the pivot, to see the pairs never trained with it)."""
+    if without is not None:
+        table = table[(table["src"] != without) & (table["tgt"] != without)]
+    if table.empty:
+        raise ValueError(f"undirected: no pair left without {without!r}")
+    names = ["-".join(sorted(p)) for p in zip(table["src"], table["tgt"], strict=True)]
+    return table.groupby(names)[metric].mean().rename(metric)
