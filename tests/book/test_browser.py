@@ -21,7 +21,7 @@ SHOTS = Path(os.environ.get("XLREC_SCREENSHOTS") or ROOT / "_build" / "screensho
 NOT_PAGES = {"_static", "_sources", "_images", "reports"}
 # Code lines wider than the page, counted by tests/book/test_code_width.py when this was written; the notebooks'
 # owners shorten them, then this mark goes (strict=False: once they fit the test passes with the mark still on).
-LONG_LINES = pytest.mark.xfail(strict=False, reason="286 notebook code lines (2026-12-02) are wider than the "
+LONG_LINES = pytest.mark.xfail(strict=False, reason="161 notebook code lines (2026-12-02) are wider than the "
                                                     "89-character code column (tests/book/test_code_width.py)")
 
 pytestmark = pytest.mark.browser
