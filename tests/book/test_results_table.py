@@ -4,6 +4,7 @@ in reading order, its anchor beside it, and what is missing or stale flagged."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -90,3 +91,30 @@ def test_the_table_shows_every_number_and_links_each_chapter_once(recorded):
 def test_values_are_shown_readably():
     assert [rt.fmt(v) for v in (0.123456, 1234567, 12345.6, "e5-small", True, [1, 2])] == [
         "0.1235", "1,234,567", "12,346", "e5-small", "True", "[1, 2]"]
+
+
+def recorded_names(notebook: Path) -> list[str]:
+    """Regexes of the names a notebook's code records: ``record("name", ...)``, f-string fields as ``\\w+``."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    names = []
+    for f, name in re.findall(r'record\(\s*(f?)"([^"]+)"', code):
+        parts = re.split(r"\{[^}]*\}", name) if f else [name]
+        names.append(r"\w+".join(re.escape(p) for p in parts))
+    return names
+
+
+def test_every_anchor_on_the_results_page_names_a_recorded_number():
+    page = (ROOT / "book" / "results.md").read_text(encoding="utf-8")
+    block = re.search(r"```\{xlrec-results\}\n(.*?)```", page, re.S)
+    assert block, "book/results.md: no xlrec-results directive"
+    anchors = rt.parse_anchors(block.group(1).splitlines())
+    assert anchors
+    wrong = []
+    for stem, name in anchors:
+        notebook = ROOT / "notebooks" / f"{stem}.ipynb"
+        if not notebook.is_file():
+            wrong.append(f"{stem}: no notebooks/{stem}.ipynb")
+        elif not any(re.fullmatch(pattern, name) for pattern in recorded_names(notebook)):
+            wrong.append(f"{stem}.{name}: the notebook records no number of that name")
+    assert not wrong, "book/results.md anchors:\n" + "\n".join(wrong)
