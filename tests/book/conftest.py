@@ -162,3 +162,19 @@ def inspect_page(browser):
 def code_width() -> int:
     """Characters of the book's code font that fit one line of a code cell (see CODE_WIDTH)."""
     return CODE_WIDTH
+
+
+def _sphinx(src: Path, out: Path, warnings: Path | None = None) -> int:
+    """``sphinx-build -q -b html src out`` in a fresh process (Sphinx and its extensions keep global state: two
+    builds in one process interfere); ``warnings`` gets the warnings. Returns the exit code."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(out)]
+    return subprocess.run(cmd + (["-w", str(warnings)] if warnings else []), timeout=600).returncode
+
+
+@pytest.fixture(scope="session")
+def sphinx_build():
+    """``sphinx_build(src, out, warnings=None) -> exit code``: see ``_sphinx``."""
+    return _sphinx

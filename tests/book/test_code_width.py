@@ -10,8 +10,6 @@ import json
 import unicodedata
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -46,9 +44,6 @@ def test_long_lines_are_found_and_located(tmp_path, code_width):
     assert long_lines(tmp_path / "99_x.ipynb", code_width) == [f"99_x.ipynb:2:2 ({code_width + 6}): y = '{'a' * 55}"]
 
 
-# Lines too long when this test was written; the notebooks' owners shorten them, then this mark goes.
-@pytest.mark.xfail(strict=False, reason="161 code lines wider than 89 characters on 2026-12-02 (notebooks 01: 51, "
-                                        "02: 48, 03: 62)")
 def test_every_notebook_code_line_fits_the_book(code_width):
     found = [line for path in NOTEBOOKS for line in long_lines(path, code_width)]
     assert not found, f"{len(found)} code lines wider than {code_width} characters:\n" + "\n".join(found)

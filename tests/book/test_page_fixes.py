@@ -13,19 +13,17 @@ html_theme = "sphinx_book_theme"
 """
 
 
-def _build(tmp_path: Path, extra: str) -> str:
-    from sphinx.cmd.build import build_main
-
+def _build(tmp_path: Path, extra: str, sphinx_build) -> str:
     src = tmp_path / extra.strip(', "') if extra else tmp_path / "plain"
     src.mkdir()
     (src / "conf.py").write_text(CONF.replace("{extra}", extra))
     (src / "index.rst").write_text("Title\n=====\n\ntext\n")
-    assert build_main(["-q", "-b", "html", str(src), str(src / "_build")]) == 0
+    assert sphinx_build(src, src / "_build") == 0
     return (src / "_build" / "index.html").read_text(encoding="utf-8")
 
 
-def test_inline_scripts_appear_once(tmp_path):
-    assert _build(tmp_path, "").count("const THEBE_JS_URL") >= 1  # doubled without the fix (Sphinx 7.4)
-    page = _build(tmp_path, ', "page_fixes"')
+def test_inline_scripts_appear_once(tmp_path, sphinx_build):
+    assert _build(tmp_path, "", sphinx_build).count("const THEBE_JS_URL") >= 1  # doubled without the fix (Sphinx 7.4)
+    page = _build(tmp_path, ', "page_fixes"', sphinx_build)
     assert page.count("const THEBE_JS_URL") == 1 and page.count("var togglebuttonSelector") == 1
     assert page.count("sphinx-thebe.js") == 1

@@ -29,9 +29,7 @@ PAGE = """# Results
 
 
 @pytest.mark.slow
-def test_the_page_shows_what_the_build_recorded(tmp_path, monkeypatch):
-    from sphinx.cmd.build import build_main
-
+def test_the_page_shows_what_the_build_recorded(tmp_path, monkeypatch, sphinx_build):
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()
     monkeypatch.setenv("XLREC_RESULTS", str(src / "results"))
@@ -49,7 +47,7 @@ def test_the_page_shows_what_the_build_recorded(tmp_path, monkeypatch):
           "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
           "nbformat": 4, "nbformat_minor": 5}
     (src / "01_chapter.ipynb").write_text(json.dumps(nb))
-    assert build_main(["-q", "-b", "html", "-w", str(tmp_path / "warnings.txt"), str(src), str(out)]) == 0
+    assert sphinx_build(src, out, tmp_path / "warnings.txt") == 0
     page = (out / "results_page.html").read_text(encoding="utf-8")
     assert "answer" in page and "0.4212" in page and "0.40, the anchor" in page and "k=10" in page
     assert "Mode: quick" in page and "the notebooks ran in this build" in page
