@@ -22,8 +22,6 @@ NOT_PAGES = {"_static", "_sources", "_images", "reports"}
 # Code lines wider than the page when this was written, none of them in this test's owner's files: book/setup.md (2
 # lines), the lm.fine_tuning docstrings on the API page (3), chapter 3's markdown code block (1). Their owners
 # shorten them, then this mark goes (strict=False: once they fit the test passes with the mark still on).
-LONG_LINES = pytest.mark.xfail(strict=False, reason="6 code lines (2026-12-02) are wider than the 89-character code "
-                                                    "column: book/setup.md 2, API page 3, chapter 3 1")
 
 pytestmark = pytest.mark.browser
 
@@ -87,7 +85,6 @@ def test_the_code_column_is_as_wide_as_the_static_check_assumes(book, code_width
     assert set(widths.values()) == {code_width}, f"characters per code line by page: {widths}"
 
 
-@LONG_LINES
 def test_no_code_block_scrolls_sideways(book):
     wide = [f"{rel}: code block {w['block']}, line {n}: {line.strip()[:70]}"
             for rel, f in book.items() for w in f["wide"] for n, line in (w["lines"] or [(0, "?")])]

@@ -11,8 +11,6 @@ import json
 import unicodedata
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -60,9 +58,6 @@ def test_long_lines_are_found_and_located(tmp_path, code_width):
                                                                f"99_x.ipynb:2:2 ({code_width + 6}): y = '{'a' * 55}"]
 
 
-# The one line too long when the markdown cells' code blocks joined this check; its owner shortens it, then this goes.
-@pytest.mark.xfail(strict=False, reason="1 line wider than 89 characters on 2026-12-02: 03_mlm_pretraining.ipynb "
-                                        "cell 43 (a markdown cell's code block), line 7")
 def test_every_notebook_code_line_fits_the_book(code_width):
     found = [line for path in NOTEBOOKS for line in long_lines(path, code_width)]
     assert not found, f"{len(found)} code lines wider than {code_width} characters:\n" + "\n".join(found)

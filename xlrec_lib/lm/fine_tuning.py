@@ -1,8 +1,9 @@
 """Fine-tuning a pretrained encoder for sentence classification: the model, its losses, imbalance, early stopping.
 
-    >>> model = classifier_from_encoder(encoder, num_labels=2)                        # doctest: +SKIP
-    >>> train = tokenize(tokenizer, texts, labels, max_length=64)                     # a datasets.Dataset
-    >>> model, history = fine_tune(model, train, FineTuneConfig(lr=5e-5), valid=tokenize(...))   # doctest: +SKIP
+    >>> model = classifier_from_encoder(encoder, num_labels=2)  # doctest: +SKIP
+    >>> train = tokenize(tokenizer, texts, labels, max_length=64)  # a datasets.Dataset
+    >>> cfg = FineTuneConfig(lr=5e-5)
+    >>> model, history = fine_tune(model, train, cfg, valid=tokenize(...))  # doctest: +SKIP
 
 The model (``BertMeanPoolClassifier``) is a ``transformers`` sequence-classification model: a ``BertModel``, the mean
 of its last hidden states over the real tokens, dropout and one linear layer. Mean pooling (not BERT's [CLS] pooler)
@@ -15,7 +16,8 @@ Heads and losses. With ``num_labels = K >= 2`` the head gives K logits and the l
 ``num_labels = 1`` it gives one logit z for the positive class and the loss is binary cross-entropy on
 p = sigmoid(z), as seed 003's ``BCEWithLogitsLoss``::
 
-    L(z, y) = -[y log sigma(z) + (1 - y) log(1 - sigma(z))] = softplus(z) - y z,        dL/dz = sigma(z) - y
+    L(z, y) = -[y log sigma(z) + (1 - y) log(1 - sigma(z))] = softplus(z) - y z
+    dL/dz = sigma(z) - y
 
 (since d softplus(z)/dz = sigma(z)). Two logits with softmax are the same model: softmax([z1, z0])_1 =
 sigma(z1 - z0).
