@@ -14,11 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "book" / "schedule.md"
 
 # Wall-clock times measured by the maintainers on the project's 2-core build machine with warm caches (issue 20):
-# quick mode for every chapter, full mode where it was measured. GPU times: none measured.
+# quick mode for every chapter (the quick book build of a fresh clone, 2026-12-02), full mode where it was measured
+# (08 and 11: single full runs on 2026-12-02). GPU times: none measured.
 MEASURED = {
-    "40 s": "01 quick", "33 s": "02 quick", "203 s": "03 quick", "409 s": "04 quick", "106 s": "07 quick",
-    "90 s": "08 quick (about)", "140 s": "11 quick (about)", "799 s": "08 full", "13.2 min": "11 full",
-    "13.2": "11 full (the same token)", "29 min": "04 full (about)", "15 min": "03 full (about)",
+    "32 s": "01 quick", "29 s": "02 quick", "328 s": "03 quick", "451 s": "04 quick", "50 s": "07 quick",
+    "52 s": "08 quick", "77 s": "11 quick", "322 s": "08 full", "386 s": "11 full",
+    "29 min": "04 full, the en-zh-only edition (about)", "15 min": "03 full (about)",
 }
 
 
