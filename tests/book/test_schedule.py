@@ -17,8 +17,8 @@ PAGE = ROOT / "book" / "schedule.md"
 # quick mode for every chapter (the quick book build of a fresh clone, 2026-12-02), full mode where it was measured
 # (08 and 11: single full runs on 2026-12-02). GPU times: none measured.
 MEASURED = {
-    "32 s": "01 quick", "29 s": "02 quick", "328 s": "03 quick", "451 s": "04 quick", "50 s": "07 quick",
-    "52 s": "08 quick", "77 s": "11 quick", "322 s": "08 full", "386 s": "11 full",
+    "31 s": "01 quick", "33 s": "02 and 07 quick", "144 s": "03 quick", "112 s": "04 quick",
+    "29 s": "08 quick", "37 s": "11 quick", "322 s": "08 full", "386 s": "11 full",
     "29 min": "04 full, the en-zh-only edition (about)", "15 min": "03 full (about)",
 }
 
