@@ -119,3 +119,12 @@ def test_valid_hits_read_mark_only(tiny_tokenizer, tiny_bert):
     assert set(scores) == {"mark_p1", "mark_p1_pivot", "mark_p1_other"}
     with pytest.raises(ValueError, match="valid"):
         valid_hits(tiny_bert, tiny_tokenizer, verses()[verses()["split"] != "valid"], ("en", "zh"), 3, 16)
+
+
+def test_p1_means_hand_case():
+    from xlrec_lib.crosslingual.aligned_encoder import p1_means
+
+    hits = {("en", "zh"): np.array([1.0, 1.0]), ("zh", "en"): np.array([1.0, 0.0]),
+            ("zh", "fr"): np.array([0.0, 0.0]), ("fr", "zh"): np.array([1.0, 0.0])}
+    assert p1_means(hits) == pytest.approx({"mark_p1": 0.5, "mark_p1_pivot": 0.75, "mark_p1_other": 0.25})
+    assert set(p1_means({("en", "zh"): np.array([1.0])})) == {"mark_p1", "mark_p1_pivot"}

@@ -105,17 +105,22 @@ def valid_hits(model, tokenizer, verses, langs: tuple[str, ...], n_verses: int, 
     return {(a, b): hits_at(emb[a], emb[b]) for a in langs for b in langs if a != b}
 
 
+def p1_means(hits: dict[tuple[str, str], np.ndarray], pivot: str = "en") -> dict[str, float]:
+    """Mean P@1 of ``valid_hits`` over every directed pair (``mark_p1``), over those with the ``pivot``
+    (``mark_p1_pivot``) and over the others (``mark_p1_other``, absent when there are none)."""
+    p1 = {pair: h.mean() for pair, h in hits.items()}
+    with_pivot = [v for pair, v in p1.items() if pivot in pair]
+    other = [v for pair, v in p1.items() if pivot not in pair]
+    out = {"mark_p1": float(np.mean(list(p1.values()))), "mark_p1_pivot": float(np.mean(with_pivot))}
+    return out | ({"mark_p1_other": float(np.mean(other))} if other else {})
+
+
 def mark_curve(tokenizer, verses, langs: tuple[str, ...], n_verses: int, max_length: int, pivot: str = "en"):
-    """``evaluate(model) -> dict`` for ``training.fit``: P@1 on the first ``n_verses`` of Mark (``valid_hits``),
-    mean over every directed pair of ``langs`` (``mark_p1``), over those with the ``pivot`` (``mark_p1_pivot``)
-    and over the others (``mark_p1_other``, absent when ``langs`` holds a single pair)."""
+    """``evaluate(model) -> dict`` for ``training.fit``: ``p1_means`` of ``valid_hits`` on the first ``n_verses``
+    of Mark."""
 
     def evaluate(model) -> dict:
-        p1 = {k: h.mean() for k, h in valid_hits(model, tokenizer, verses, langs, n_verses, max_length).items()}
-        with_pivot = [v for pair, v in p1.items() if pivot in pair]
-        other = [v for pair, v in p1.items() if pivot not in pair]
-        out = {"mark_p1": float(np.mean(list(p1.values()))), "mark_p1_pivot": float(np.mean(with_pivot))}
-        return out | ({"mark_p1_other": float(np.mean(other))} if other else {})
+        return p1_means(valid_hits(model, tokenizer, verses, langs, n_verses, max_length), pivot)
 
     return evaluate
 
@@ -211,5 +216,5 @@ def course_encoder(quick: bool | None = None, progress: bool = True) -> tuple[HF
                          load_verses(PRETRAIN_LANGS), cfg, progress=progress, name="tiny BERT, six languages")
 
 
-__all__ = ["VERSION", "AlignConfig", "versions", "training_sample", "language_sizes", "valid_hits", "mark_curve",
-           "align", "load_or_align", "SIX_LANGUAGES", "multilingual_config", "course_encoder"]
+__all__ = ["VERSION", "AlignConfig", "versions", "training_sample", "language_sizes", "valid_hits", "p1_means",
+           "mark_curve", "align", "load_or_align", "SIX_LANGUAGES", "multilingual_config", "course_encoder"]
