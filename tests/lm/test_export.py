@@ -1,0 +1,83 @@
+import numpy as np
+import onnx
+import pytest
+import torch
+from transformers import BertConfig, BertModel
+
+from xlrec_lib.lm.export import export_onnx, max_abs_error, onnx_logits, onnx_session
+from xlrec_lib.lm.fine_tuning import classifier_from_encoder
+
+VOCAB, MAX_LEN = 50, 32
+
+
+def _classifier(seed: int = 0):
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=MAX_LEN)
+    return classifier_from_encoder(BertModel(config), num_labels=3, seed=seed)
+
+
+def _batch(n: int, length: int, seed: int) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, VOCAB, (n, length), generator=g)
+    mask = torch.ones_like(ids)
+    mask[0, length // 2:] = 0  # one padded row: the mask must reach the graph
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    model = _classifier()
+    path = export_onnx(model, tmp_path_factory.mktemp("onnx") / "classifier.onnx")
+    return model, path
+
+
+def test_onnx_logits_equal_torch_on_two_batch_and_sequence_shapes(exported):
+    model, path = exported
+    session = onnx_session(path, threads=1)
+    batches = [_batch(3, 7, seed=1), _batch(6, 19, seed=2)]
+    assert max_abs_error(model, session, batches, atol=1e-4) <= 1e-4
+    for batch in batches:
+        got = onnx_logits(session, batch["input_ids"], batch["attention_mask"])
+        assert got.shape == (len(batch["input_ids"]), 3) and got.dtype == np.float32
+        with torch.no_grad():
+            expected = model(**batch).logits.numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+    # the padding mask is honoured: changing a padded token changes nothing, changing a real one does
+    batch = _batch(3, 7, seed=1)
+    ids = batch["input_ids"].clone()
+    ids[0, -1] = (ids[0, -1] % (VOCAB - 1)) + 1
+    padded_changed = onnx_logits(session, ids, batch["attention_mask"])
+    np.testing.assert_allclose(padded_changed, onnx_logits(session, **batch), atol=1e-6)
+    ids[0, 0] = (ids[0, 0] % (VOCAB - 1)) + 1
+    assert np.abs(onnx_logits(session, ids, batch["attention_mask"]) - padded_changed).max() > 1e-5
+
+
+def test_the_exported_graph_has_dynamic_batch_and_sequence_axes(exported):
+    _, path = exported
+    graph = onnx.load(str(path)).graph
+    onnx.checker.check_model(onnx.load(str(path)))
+    def dims(tensor):
+        return [d.dim_param or d.dim_value for d in tensor.type.tensor_type.shape.dim]
+
+    assert {t.name: dims(t) for t in graph.input} == {"input_ids": ["batch", "sequence"],
+                                                      "attention_mask": ["batch", "sequence"]}
+    assert {t.name: dims(t) for t in graph.output} == {"logits": ["batch", 3]}
+
+
+def test_a_mismatch_beyond_atol_is_reported(exported):
+    model, path = exported
+    session = onnx_session(path)
+    other = _classifier(seed=5)  # different weights: its logits are not the file's
+    with pytest.raises(ValueError, match=r"ONNX logits differ from torch's by .* > atol 0.0001 on batch 0"):
+        max_abs_error(other, session, [_batch(2, 5, seed=3)])
+
+
+def test_bad_inputs_are_refused(tmp_path, exported):
+    _, path = exported
+    with pytest.raises(ValueError, match="no ONNX file at"):
+        onnx_session(tmp_path / "missing.onnx")
+    with pytest.raises(ValueError, match="should end in .onnx"):
+        export_onnx(_classifier(), tmp_path / "model.bin")
+    with pytest.raises(ValueError, match="must both be"):
+        onnx_logits(onnx_session(path), torch.ones(2, 3, dtype=torch.long), torch.ones(2, 4, dtype=torch.long))

@@ -1,0 +1,104 @@
+"""Deployment: a sequence-classification model exported to ONNX and run with ``onnxruntime`` on the CPU.
+
+    >>> path = export_onnx(model, "model.onnx")  # doctest: +SKIP
+    >>> session = onnx_session(path)
+    >>> logits = onnx_logits(session, input_ids, attention_mask)  # (batch, num_labels) numpy float32
+    >>> max_abs_error(model, session, [batch_a, batch_b])  # doctest: +SKIP
+
+The graph takes ``input_ids`` and ``attention_mask`` (int64, ``(batch, sequence)``, both axes dynamic, the sequence
+at most ``max_position_embeddings``) and returns ``logits``. It is traced with ``torch.onnx.export(dynamo=True)``
+(``torch.export``, then onnxscript's translation), in eval mode, so dropout is gone from the graph. The file is
+ONNX protobuf, not pickle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+INPUTS = ("input_ids", "attention_mask")
+
+
+class _LogitsOnly(nn.Module):
+    """``(input_ids, attention_mask) -> logits``: the model's output object reduced to the one tensor ONNX needs."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+
+def _example(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """A (2, 8) batch with padding: batch and sequence > 1 so that ``torch.export`` keeps both axes symbolic."""
+    ids = torch.randint(1, model.config.vocab_size, (2, 8), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    return ids, mask
+
+
+def export_onnx(model: nn.Module, path: str | Path, opset: int = 18) -> Path:
+    """Write ``model`` (a ``transformers`` sequence-classification model on the CPU, e.g. ``BertMeanPoolClassifier``)
+    to ``path`` as ONNX with dynamic ``batch`` and ``sequence`` axes; returns the path. The model is put in eval
+    mode (and left there)."""
+    if not hasattr(model, "config") or not hasattr(model.config, "max_position_embeddings"):
+        raise ValueError(f"export_onnx: expected a transformers model with a config, got {type(model).__name__}")
+    path = Path(path)
+    if path.suffix != ".onnx":
+        raise ValueError(f"export_onnx: the file should end in .onnx, got {path}")
+    model.eval()
+    batch = torch.export.Dim("batch")
+    sequence = torch.export.Dim("sequence", max=model.config.max_position_embeddings)
+    axes = {0: batch, 1: sequence}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(_LogitsOnly(model).eval(), _example(model), str(path), input_names=list(INPUTS),
+                          output_names=["logits"], dynamic_shapes={name: axes for name in INPUTS}, opset_version=opset,
+                          dynamo=True, verbose=False)
+    return path
+
+
+def onnx_session(path: str | Path, threads: int | None = None):
+    """An ``onnxruntime.InferenceSession`` of the file on ``CPUExecutionProvider`` (``threads``: intra-op threads,
+    None = onnxruntime's default, all cores)."""
+    import onnxruntime as ort
+
+    if not Path(path).is_file():
+        raise ValueError(f"onnx_session: no ONNX file at {path}")
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_logits(session, input_ids, attention_mask) -> np.ndarray:
+    """``(batch, num_labels)`` float32 logits of the ONNX model for int ``(batch, sequence)`` inputs (tensors or
+    arrays)."""
+    feeds = {"input_ids": np.asarray(torch.as_tensor(input_ids).cpu(), dtype=np.int64),
+             "attention_mask": np.asarray(torch.as_tensor(attention_mask).cpu(), dtype=np.int64)}
+    if feeds["input_ids"].ndim != 2 or feeds["input_ids"].shape != feeds["attention_mask"].shape:
+        raise ValueError(f"onnx_logits: input_ids {feeds['input_ids'].shape} and attention_mask "
+                         f"{feeds['attention_mask'].shape} must both be (batch, sequence)")
+    return session.run(["logits"], feeds)[0]
+
+
+def max_abs_error(model: nn.Module, session, batches: Iterable[dict], atol: float = 1e-4) -> float:
+    """The largest |ONNX logit - torch logit| over ``batches`` (dicts with ``input_ids`` and ``attention_mask``),
+    the torch model in eval mode; a ``ValueError`` if it exceeds ``atol`` (the export does not compute the model)."""
+    model.eval()
+    worst = 0.0
+    for i, batch in enumerate(batches):
+        with torch.no_grad():
+            expected = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        got = onnx_logits(session, batch["input_ids"], batch["attention_mask"])
+        error = float(np.abs(got - expected.float().cpu().numpy()).max())
+        if error > atol:
+            raise ValueError(f"ONNX logits differ from torch's by {error:.2e} > atol {atol:g} on batch {i} of "
+                             f"shape {tuple(batch['input_ids'].shape)}")
+        worst = max(worst, error)
+    return worst
