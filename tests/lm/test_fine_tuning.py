@@ -70,6 +70,8 @@ def test_one_logit_and_two_logit_heads_agree_and_weights_make_a_weighted_mean():
     assert ft.predicted_labels(z).tolist() == [1, 0, 1] and ft.predicted_labels(two).tolist() == [1, 0, 1]
     with pytest.raises(ValueError, match="logits must be"):
         ft.classification_loss(z[:, 0], y)
+    with pytest.raises(ValueError, match="0/1 labels, got 2"):
+        ft.classification_loss(z, torch.tensor([1, 2, 0]))
 
 
 # --- imbalance ----------------------------------------------------------------------------------------------------
@@ -194,7 +196,7 @@ def test_fine_tune_learns_the_toy_task_and_is_reproducible(encoder, tokenizer):
     (metrics, history), (again, _) = runs
     assert metrics["accuracy"] > 0.95, metrics
     assert metrics == again  # seeded batches, head and dropout
-    assert history["valid_loss"].notna().sum() == 3
+    assert history["valid_loss"].notna().sum() == 1 + 3  # the start, then once per epoch
     assert history["loss"].iloc[-16:].mean() < history["loss"].iloc[:16].mean()
 
 
@@ -235,6 +237,23 @@ def test_fine_tune_with_early_stopping_returns_the_best_weights(encoder, tokeniz
     best = evals.loc[evals["valid_loss"].idxmin()]
     assert int(best["step"]) == history.attrs["best_step"]
     assert ft.evaluate(model, valid)["loss"] == pytest.approx(best["valid_loss"], abs=1e-5)
+    assert evals["step"].iloc[0] == 0 and np.isnan(evals["loss"].iloc[0])  # the start is evaluated first
+    assert history.attrs["stopped_early"] == (history["loss"].notna().sum() < cfg.steps(len(train)))
+
+
+def test_a_start_that_no_step_beats_is_kept(encoder, tokenizer):
+    """A head copied from a good probe may be the best model: early stopping must be able to keep step 0."""
+    train = ft.tokenize(tokenizer, *_texts(64), max_length=16)
+    valid = ft.tokenize(tokenizer, *_texts(32, seed=2), max_length=16)
+    start = ft.classifier_from_encoder(encoder, num_labels=2)
+    before = {k: v.clone() for k, v in start.state_dict().items()}
+    start_loss = ft.evaluate(start, valid)["loss"]
+    cfg = ft.FineTuneConfig(lr=5.0, batch_size=16, epochs=1, evals_per_epoch=2, patience=None, seed=0, clip=100.0)
+    model, history = ft.fine_tune(start, train, cfg, valid=valid, progress=False)  # lr 5: every step makes it worse
+    evals = history.dropna(subset=["valid_loss"])
+    assert (evals["valid_loss"].iloc[1:] > start_loss).all()
+    assert history.attrs["best_step"] == 0
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
 def test_sampled_and_weighted_training_run(encoder, tokenizer):
@@ -273,6 +292,9 @@ def test_trainer_and_fit_give_the_same_metrics_within_noise(encoder, tokenizer, 
     theirs, log = ft.trainer_fine_tune(ft.classifier_from_encoder(encoder, 2), train, cfg, tokenizer, tmp_path)
     assert log["step"].max() == cfg.steps(len(train))
     assert ft.evaluate(theirs, valid)["accuracy"] > 0.95 and ft.evaluate(ours, valid)["accuracy"] > 0.95
+    for other in ({"alpha": 0.5}, {"weighted": True}):  # settings the Trainer run does not have
+        with pytest.raises(ValueError, match="plain loss"):
+            ft.trainer_fine_tune(ours, train, ft.FineTuneConfig(**{**cfg.__dict__, **other}), tokenizer, tmp_path)
 
 
 def test_load_or_fine_tune_trains_once_then_loads(encoder, tokenizer, tmp_path, monkeypatch):
@@ -284,11 +306,13 @@ def test_load_or_fine_tune_trains_once_then_loads(encoder, tokenizer, tmp_path, 
         calls.append(1)
         return ft.fine_tune(ft.classifier_from_encoder(encoder, 2), data, ft.FineTuneConfig(epochs=1, batch_size=8,
                                                                                               patience=None),
-                            progress=False)
+                            valid=data, progress=False)
 
     first, history = ft.load_or_fine_tune("toy", {"data": 1}, train_fn, tokenizer)
     again, history2 = ft.load_or_fine_tune("toy", {"data": 1}, train_fn, tokenizer)
-    assert len(calls) == 1 and history2["loss"].tolist() == pytest.approx(history["loss"].tolist())
+    assert len(calls) == 1 and history2["loss"].tolist() == pytest.approx(history["loss"].tolist(),
+                                                                                  nan_ok=True)
+    assert history2.attrs == history.attrs
     assert torch.equal(ft.predict_logits(first, data), ft.predict_logits(again, data))
 
 
@@ -314,3 +338,48 @@ def test_set_head_turns_a_probe_on_unit_vectors_into_the_same_logits(encoder, to
             :, 0].numpy(), probe.decision_function(x), rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="does not fit"):
         ft.set_head(ft.classifier_from_encoder(encoder, 3), probe.coef_, probe.intercept_)
+
+
+def test_classifier_from_probe_starts_at_the_probes_predictions(encoder, tokenizer):
+    from xlrec_lib.encoders.pooling import HFEncoder
+    from xlrec_lib.lm import linear_probe
+
+    texts, labels = _texts(64)
+    enc = HFEncoder(encoder.bert, tokenizer, "toy", max_length=16)
+    x = enc.encode(texts).numpy()
+    p = linear_probe.probe(x[:48], labels[:48], x[48:], labels[48:], cs=(10.0,))
+    model = ft.classifier_from_probe(encoder, p, train_layers=1)
+    data = ft.tokenize(tokenizer, texts, labels, max_length=16)
+    logits = ft.predict_logits(model, data)
+    np.testing.assert_allclose(logits[:, 1] - logits[:, 0], p.model.decision_function(x), atol=1e-4)
+    trainable = {n for n, q in model.named_parameters() if q.requires_grad}
+    assert "classifier.weight" in trainable and not any(n.startswith("bert.embeddings") for n in trainable)
+    assert not any(".layer.0." in n for n in trainable) and any(".layer.1." in n for n in trainable)
+
+
+def test_dataset_fingerprint_sees_tokens_and_labels(tokenizer):
+    texts, labels = _texts(16)
+    a = ft.tokenize(tokenizer, texts, labels, max_length=16)
+    assert ft.dataset_fingerprint(a) == ft.dataset_fingerprint(ft.tokenize(tokenizer, texts, labels, max_length=16))
+    flipped = [1 - labels[0]] + labels[1:]
+    assert ft.dataset_fingerprint(a) != ft.dataset_fingerprint(ft.tokenize(tokenizer, texts, flipped, max_length=16))
+    assert ft.dataset_fingerprint(a) != ft.dataset_fingerprint(ft.tokenize(tokenizer, texts, labels, max_length=4))
+
+
+def test_cached_fine_tune_keys_on_the_data_and_the_start(encoder, tokenizer, tmp_path, monkeypatch):
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
+    data = ft.tokenize(tokenizer, *_texts(32), max_length=16)
+    cfg = ft.FineTuneConfig(epochs=1, batch_size=8, patience=None)
+    starts = []
+
+    def start():
+        starts.append(1)
+        return ft.classifier_from_encoder(encoder, 2)
+
+    ft.cached_fine_tune("toy", start, {"base": "b"}, data, cfg, tokenizer, progress=False)
+    ft.cached_fine_tune("toy", start, {"base": "b"}, data, cfg, tokenizer, progress=False)
+    assert len(starts) == 1
+    ft.cached_fine_tune("toy", start, {"base": "other"}, data, cfg, tokenizer, progress=False)
+    shorter = ft.tokenize(tokenizer, *_texts(32), max_length=4)
+    ft.cached_fine_tune("toy", start, {"base": "b"}, shorter, cfg, tokenizer, progress=False)
+    assert len(starts) == 3

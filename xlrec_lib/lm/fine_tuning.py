@@ -20,7 +20,7 @@ p = sigmoid(z), as seed 003's ``BCEWithLogitsLoss``::
     dL/dz = sigma(z) - y
 
 (since d softplus(z)/dz = sigma(z)). Two logits with softmax are the same model: softmax([z1, z0])_1 =
-sigma(z1 - z0).
+sigma(z1 - z0) for logits (z0, z1).
 
 Imbalance (seed 001's cures, measured in chapter 5): ``class_weights`` (each class's loss weighted by n / (K n_c)),
 and sampling with class shares proportional to ``n_c ** alpha`` (``sampled_batches``: alpha = 1 the data as it is,
@@ -33,6 +33,7 @@ Training goes through the course's one loop, ``xlrec_lib.lm.training.fit``, with
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ from transformers.models.bert.modeling_bert import BertPreTrainedModel
 
 from xlrec_lib.lm.training import TrainConfig, endless_batches, fit
 
-VERSION = 1  # the model, losses, batches and fine_tune below; a change that changes a fine-tuned model bumps it
+VERSION = 2  # the model, losses, batches and fine_tune below; a change that changes a fine-tuned model bumps it
 
 
 # --- losses ------------------------------------------------------------------------------------------------------
@@ -75,6 +76,9 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, class_weight
     if logits.ndim != 2:
         raise ValueError(f"classification_loss: logits must be (n, K), got shape {tuple(logits.shape)}")
     if logits.shape[1] == 1:
+        bad = labels[(labels != 0) & (labels != 1)]
+        if bad.numel():
+            raise ValueError(f"classification_loss: a one-logit head takes 0/1 labels, got {bad[0].item()!r}")
         y = labels.to(logits.dtype)
         weight = None if class_weight is None else class_weight.to(logits)[labels.long()]
         return bce_with_logits(logits[:, 0], y, weight)
@@ -224,6 +228,28 @@ def set_head(model: BertMeanPoolClassifier, coef, intercept) -> BertMeanPoolClas
     return model
 
 
+def classifier_from_probe(encoder, probe, train_layers: int | None = None, seed: int = 0) -> BertMeanPoolClassifier:
+    """Linear probing, then fine-tuning (Kumar et al., 2022): a classifier on ``encoder`` whose pooled vector is
+    L2-normalised and whose head is ``probe`` (a ``linear_probe.Probe`` fitted on the same encoder's unit vectors,
+    same tokenizer and ``max_length``), so its first predictions are the probe's; the token embeddings and all but
+    the top ``train_layers`` layers are frozen (``freeze``)."""
+    coef = np.asarray(probe.model.coef_)
+    model = classifier_from_encoder(encoder, 2 if coef.shape[0] == 1 else coef.shape[0], seed=seed, normalize=True)
+    set_head(model, coef, probe.model.intercept_)
+    freeze(model, train_layers, embeddings=True)
+    return model
+
+
+def dataset_fingerprint(data) -> str:
+    """sha256 (16 hex digits) of a ``tokenize`` dataset's token ids and labels: what a model trained on it saw."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for ids, label in zip(data["input_ids"], data["labels"], strict=True):
+        h.update(np.asarray(ids, dtype=np.int64).tobytes() + b"|" + str(int(label)).encode() + b";")
+    return h.hexdigest()[:16]
+
+
 def load_classifier(folder, device=None):
     """``AutoModelForSequenceClassification.from_pretrained(folder)`` in eval mode, its tensors copied out of the
     memory-mapped file: the same weights in freshly allocated memory give bit-identical logits to the model that was
@@ -289,11 +315,16 @@ def collate(data, indices: Sequence[int], pad_id: int = 0) -> dict[str, torch.Te
 
 
 def train_batches(data, batch_size: int, seed: int, alpha: float | None = None, num_classes: int | None = None,
-                  pad_id: int = 0) -> Iterator[dict[str, torch.Tensor]]:
-    """Endless padded batches of ``data``: epochs of length-bucketed batches (``training.endless_batches``), or,
-    with ``alpha``, class-rebalanced draws (``sampled_batches``; needs ``num_classes``)."""
+                  pad_id: int = 0, window: int = 1) -> Iterator[dict[str, torch.Tensor]]:
+    """Endless padded batches of ``data``: epochs of shuffled batches (``training.endless_batches``; ``window`` > 1
+    groups similar lengths, see below), or, with ``alpha``, class-rebalanced draws (``sampled_batches``; needs
+    ``num_classes``).
+
+    Plain random batches by default: where length goes with the label (positive reviews run longer than negative
+    ones), batches of similar length are batches of mostly one label, and a short run learns from skewed
+    gradients; with texts cut at a few dozen tokens, the padding that grouping would save is small."""
     if alpha is None:
-        index_batches = endless_batches(data["length"], batch_size, seed)
+        index_batches = endless_batches(data["length"], batch_size, seed, window=window)
     else:
         if num_classes is None:
             raise ValueError("train_batches: sampling with alpha needs num_classes")
@@ -436,9 +467,11 @@ def fine_tune(model, train, cfg: FineTuneConfig, valid=None, pad_id: int = 0, pr
               desc: str = "fine-tuning") -> tuple[object, pd.DataFrame]:
     """Train ``model`` on the ``tokenize`` dataset ``train`` with ``training.fit``; returns ``(model, history)``.
 
-    With ``valid``, ``EarlyStopping`` evaluates ``cfg.evals_per_epoch`` times per epoch, may end the run, and the
-    best weights are restored at the end (``history.attrs["best_step"]``). The history has one row per step
-    (``step, loss, accuracy`` and, at evaluations, ``valid_loss, valid_accuracy``). Dropout draws from the
+    With ``valid``, ``EarlyStopping`` evaluates the starting weights (step 0: a head copied from a probe may
+    already be the best model) and then ``cfg.evals_per_epoch`` times per epoch, may end the run, and the best
+    weights are restored at the end (``history.attrs["best_step"]``, 0 when no step beat the start). The history has
+    one row per step (``step, loss, accuracy`` and, at evaluations, ``valid_loss, valid_accuracy``; row 0 is the
+    evaluation of the start). Dropout draws from the
     global torch generator, which is seeded with ``cfg.seed`` for the run and restored afterwards.
     """
     n, num_classes = len(train), max(2, model.config.num_labels)
@@ -455,12 +488,15 @@ def fine_tune(model, train, cfg: FineTuneConfig, valid=None, pad_id: int = 0, pr
         return loss, parts
 
     stopper = EarlyStopping(valid, cfg.patience, pad_id=pad_id) if valid is not None else None
+    eval_steps = [0] + [s for s in range(1, steps + 1) if s % eval_every == 0 or s == steps]  # fit's schedule
     train_cfg = TrainConfig(steps=steps, lr=cfg.lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay, clip=cfg.clip,
                             eval_every=eval_every if stopper else 0, log_every=max(1, min(10, steps)))
     batches = train_batches(train, cfg.batch_size, cfg.seed, cfg.alpha, num_classes if cfg.alpha is not None
                             else None, pad_id)
     with torch.random.fork_rng(devices=[] if not torch.cuda.is_available() else None):
         torch.manual_seed(cfg.seed)
+        if stopper is not None:
+            stopper(model)  # step 0
         try:
             history = fit(model, loss_fn, batches, train_cfg, evaluate=stopper, progress=progress, desc=desc)
             history = history.drop(columns=["valid_loss", "valid_accuracy"], errors="ignore")
@@ -468,10 +504,11 @@ def fine_tune(model, train, cfg: FineTuneConfig, valid=None, pad_id: int = 0, pr
             history = pd.DataFrame(trace)
     if stopper is not None:
         evals = pd.DataFrame(stopper.history)
-        evals["step"] = np.minimum(evals["call"] * eval_every, steps)
-        history = history.merge(evals.drop(columns="call"), on="step", how="left")
+        evals["step"] = [eval_steps[c - 1] for c in evals["call"]]
+        history = history.merge(evals.drop(columns="call"), on="step", how="outer").sort_values("step")
+        history = history.reset_index(drop=True)  # row 0: the evaluation of the start (no training loss)
         stopper.restore(model)
-        history.attrs["best_step"] = int(min(stopper.best_call * eval_every, steps))
+        history.attrs["best_step"] = eval_steps[stopper.best_call - 1]
         history.attrs["stopped_early"] = len(trace) < steps
     model.eval()
     return model, history
@@ -480,9 +517,14 @@ def fine_tune(model, train, cfg: FineTuneConfig, valid=None, pad_id: int = 0, pr
 def trainer_fine_tune(model, train, cfg: FineTuneConfig, tokenizer, output_dir, progress: bool = False):
     """The same run as ``fine_tune`` (no validation) through ``transformers.Trainer``: AdamW with the same groups,
     learning rate, weight decay, warm-up steps, linear decay, clipping, batch size and number of steps; only the
-    batch order differs (Trainer's seeded random sampler). Returns ``(model, log frame)``; saves no checkpoint."""
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+    batch order differs (Trainer's seeded random sampler). Returns ``(model, log frame)``; saves no checkpoint.
+    Class weights and class sampling (``cfg.weighted``, ``cfg.alpha``) have no Trainer counterpart here: a
+    ``ValueError``."""
+    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
 
+    if cfg.alpha is not None or cfg.weighted:
+        raise ValueError(f"trainer_fine_tune runs the plain loss on plain epochs; got alpha={cfg.alpha}, "
+                         f"weighted={cfg.weighted}")
     steps = cfg.steps(len(train))
     args = TrainingArguments(
         output_dir=str(output_dir), per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.lr,
@@ -493,9 +535,24 @@ def trainer_fine_tune(model, train, cfg: FineTuneConfig, tokenizer, output_dir, 
         use_cpu=next(model.parameters()).device.type == "cpu")
     trainer = Trainer(model=model, args=args, train_dataset=train.remove_columns("length"),
                       data_collator=DataCollatorWithPadding(tokenizer))
+    trainer.remove_callback(PrinterCallback)  # its printed dict per log step; the logs are returned instead
     trainer.train()
     model.eval()
     return model, pd.DataFrame(trainer.state.log_history)
+
+
+def cached_fine_tune(name: str, start, start_key: dict, train, cfg: FineTuneConfig, tokenizer, valid=None,
+                     device=None, progress: bool = True) -> tuple[object, pd.DataFrame]:
+    """``fine_tune(start(), train, cfg, valid)`` through ``load_or_fine_tune``: trained on first use, loaded after.
+
+    ``start() -> model`` builds the starting model; ``start_key`` must name everything it depends on (the base
+    weights' key, the head: a probe's ``linear_probe.fingerprint``, frozen layers, seed). The key adds the token
+    ids and labels of ``train`` and ``valid`` (``dataset_fingerprint``) and ``cfg``."""
+    key = {"start": start_key, "train": dataset_fingerprint(train),
+           "valid": None if valid is None else dataset_fingerprint(valid), "config": cfg}
+    pad_id = tokenizer.pad_token_id or 0
+    return load_or_fine_tune(name, key, lambda: fine_tune(start(), train, cfg, valid=valid, pad_id=pad_id,
+                                                          progress=progress, desc=name), tokenizer, device)
 
 
 def load_or_fine_tune(name: str, key: dict, train_fn, tokenizer, device=None) -> tuple[object, pd.DataFrame]:
@@ -512,16 +569,21 @@ def load_or_fine_tune(name: str, key: dict, train_fn, tokenizer, device=None) ->
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         history.to_csv(tmp / "history.csv", index=False)
+        (tmp / "history_attrs.json").write_text(json.dumps(history.attrs))  # best_step, stopped_early
 
     def load(path):
-        return load_classifier(path, device), pd.read_csv(path / "history.csv")
+        history = pd.read_csv(path / "history.csv")
+        history.attrs.update(json.loads((path / "history_attrs.json").read_text()))
+        return load_classifier(path, device), history
 
     return cache.load_or_build(folder, build, load)
 
 
 __all__ = ["VERSION", "bce_with_logits", "bce_logit_grad", "classification_loss", "predicted_labels",
            "class_counts", "class_weights", "class_shares", "sampled_batches", "MeanPoolBertConfig",
-           "BertMeanPoolClassifier", "classifier_from_encoder", "set_head", "load_classifier", "freeze", "tokenize",
+           "BertMeanPoolClassifier", "classifier_from_encoder", "set_head", "classifier_from_probe",
+           "dataset_fingerprint", "load_classifier", "freeze", "tokenize",
            "collate",
            "train_batches", "classification_loss_fn", "predict_logits", "evaluate", "seed_loop", "StopEarly",
-           "EarlyStopping", "FineTuneConfig", "fine_tune", "trainer_fine_tune", "load_or_fine_tune"]
+           "EarlyStopping", "FineTuneConfig", "fine_tune", "trainer_fine_tune", "cached_fine_tune",
+           "load_or_fine_tune"]
