@@ -25,6 +25,8 @@ MODE = "quick" if QUICK else "full"
 
 # Names each chapter must record (its issue lists them). A chapter absent here must still write its file.
 REQUIRED: dict[str, list[str]] = {
+    "05_fine_tuning": ["sentiment_accuracy_e5", "sentiment_accuracy_tiny", "sentiment_accuracy_tfidf",
+                       "topic_zero_shot_ratio_min", "topic_zero_shot_languages_beating_use"],
     # no issue names its records: the two rows issue 15 quotes, the calibration it teaches, the fused-list split
     "07_scoring": ["ndcg10_popularity", "ndcg10_content_popularity", "ece_sigmoid_cos", "ece_platt_cos",
                    "fused_top10_overlap_with_popularity"],

@@ -18,6 +18,7 @@ PAGE = ROOT / "book" / "schedule.md"
 # (08 and 11: single full runs on 2026-12-02). GPU times: none measured.
 MEASURED = {
     "31 s": "01 quick", "33 s": "02 and 07 quick", "144 s": "03 quick", "112 s": "04 quick",
+    "244 s": "05 quick (a single run, its own models trained in it)",
     "29 s": "08 quick", "37 s": "11 quick", "322 s": "08 full", "386 s": "11 full",
     "29 min": "04 full, the en-zh-only edition (about)", "15 min": "03 full (about)",
 }
