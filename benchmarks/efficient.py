@@ -1,0 +1,247 @@
+"""Benchmark: what LoRA, int8, distillation and ONNX buy on one small real task, each measured in one run.
+
+The task: sentiment of Chinese reviews (``xlrec_lib.data.chinese_reviews``, label 1 = positive), a random sample of
+the train split to train on and of the test split to score on (seed 0), texts cut at 64 tokens. Models:
+
+- the student and LoRA base: the course's tiny BERT (``lm.pretrained.load_or_train``; ``--quick``: the quick
+  checkpoint, 2 layers of 128; full mode: the course model, 4 layers of 128) with a mean-pool head
+  (``fine_tuning.classifier_from_encoder``);
+- the teacher: multilingual-e5-small (12 layers of 384), its top 2 layers and a new head fine-tuned for one epoch
+  (batches of 8, learning rate 1e-3) on the first reviews of the training sample
+  (``fine_tuning.freeze(model, train_layers=2)``; embeddings and lower layers frozen).
+
+Sizes (student train / test / teacher train reviews, student epochs, latency batch): ``--quick`` 400 / 200 / 128,
+2 epochs, 8; full 1500 / 800 / 640, 3 epochs, 32.
+
+Runs: full fine-tuning of the tiny BERT (the reference); LoRA on it (``lm.lora.apply_lora``: r 8, alpha 16, on
+``query`` and ``value``, the head trained too, for 3x the epochs at a larger learning rate: 1e-2 for the quick
+model, 3e-3 for the course model, against full fine-tuning's 1e-3 (the LoRA paper used 20-40x on RoBERTa-base),
+each chosen on the validation split: quick model, 400 reviews, 1e-2: macro-F1 0.44 after 2 epochs (9% predicted
+positive), 0.58 after 6; course model, 1500 reviews, 9 epochs: 1e-2 collapsed to one class, 3e-3 gave 0.63. Its
+training time is reported as a ratio to full fine-tuning's, ``lora_time_ratio``); the tiny BERT distilled from the
+teacher on the same reviews, batches, steps and seed as the reference. The distillation loss, with temperature T = 2
+and weight w = 0.5 (written here; chapter 06 moves it to the library)::
+
+    L = w T^2 KL(softmax(z_teacher / T) || softmax(z_student / T)) + (1 - w) CE(z_student, y)
+
+The ratios of the RESULT line (macro-F1: ``rec.classification_metrics.f1_score`` on the same test sample):
+
+- ``lora_trainable_share`` = LoRA's trainable parameters (A, B and the head) / all parameters of the LoRA model;
+- ``lora_gap`` = (full fine-tuning macro-F1 - LoRA macro-F1) in points (positive: LoRA is worse);
+- ``int8_size_ratio`` = fp32 state-dict MB / int8 state-dict MB of the fully fine-tuned tiny BERT
+  (``lm.compression.quantize_dynamic_int8``: the linear layers only; embeddings stay fp32);
+- ``int8_speedup`` = fp32 latency / int8 latency of that model;
+- ``distill_retained`` = distilled student macro-F1 / teacher macro-F1;
+- ``distill_speedup`` = teacher latency / student latency on the same texts (each with its own tokenizer): the
+  student's throughput as a multiple of the teacher's;
+- ``onnx_speedup`` = torch fp32 latency / onnxruntime latency of the fully fine-tuned tiny BERT
+  (``lm.export``), after checking that the ONNX logits equal torch's within 1e-4.
+
+A latency is the fastest of ``--repeats`` forward passes after one warm-up (``xlrec_lib.timing.time_call``) over
+one fixed batch of test reviews (the first ``--batch`` of the test sample, padded to the longest), under
+``torch.no_grad``, on the CPU, with torch and onnxruntime both at ``--threads`` intra-op threads (default 1; the
+whole run uses that many: on a 2-core machine shared with another process, a second OpenMP thread made a training
+step ten times slower). Extra keys after the seven: the macro-F1 of every model, int8's loss in points, the
+teacher's own int8 size ratio and speedup (a 384-wide model, where int8 matmuls pay), and 50% global magnitude
+pruning (``compression.magnitude_prune``) of the reference's encoder: its F1 loss and speedup (dense kernels: none).
+
+Where the time goes: e5-small's forward passes (about 70 ms per review on one thread here) over the teacher's
+training reviews, every student training review (the soft targets) and the test sample; then ONNX export (~12 s).
+Measured on a 2-core machine with another job on the other core, one thread: ``--quick`` 100 s wall (not the minute
+aimed at: e5-small's passes alone take about 50 s), full about 8.5 minutes.
+
+    python benchmarks/efficient.py --quick      # small samples
+    python benchmarks/efficient.py              # larger samples
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from xlrec_lib.data import chinese_reviews
+from xlrec_lib.encoders.e5_small import e5_small_encoder
+from xlrec_lib.lm import fine_tuning as ft
+from xlrec_lib.lm.compression import magnitude_prune, quantize_dynamic_int8, state_dict_megabytes
+from xlrec_lib.lm.export import export_onnx, max_abs_error, onnx_logits, onnx_session
+from xlrec_lib.lm.lora import apply_lora, lora_parameter_count, trainable_parameters
+from xlrec_lib.lm.pretrained import load_or_train
+from xlrec_lib.lm.training import TrainConfig, endless_batches, fit
+from xlrec_lib.rec.classification_metrics import f1_score
+from xlrec_lib.timing import time_call
+
+SEED = 0
+MAX_LENGTH = 64
+TEMPERATURE, KD_WEIGHT = 2.0, 0.5
+LORA = {"r": 8, "alpha": 16, "target_modules": ("query", "value"), "trainable": ("classifier",)}
+# (student train reviews, test reviews, teacher train reviews, student epochs, latency batch)
+SIZES = {True: (400, 200, 128, 2, 8), False: (1500, 800, 640, 3, 32)}
+LORA_LR = {True: 1e-2, False: 3e-3}  # quick model, course model (module docstring)
+
+
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "n/a"
+
+
+def macro_f1(model, data, pad_id: int) -> float:
+    pred = ft.predicted_labels(ft.predict_logits(model, data, pad_id=pad_id)).numpy()
+    return f1_score(data["labels"], pred, average="macro")
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor,
+                      temperature: float = TEMPERATURE, weight: float = KD_WEIGHT) -> torch.Tensor:
+    """``w T^2 KL(p_teacher^T || p_student^T) + (1 - w) CE(student, labels)``; logits ``(n, K)``, labels ``(n,)``.
+    T^2 keeps the soft term's gradient on the scale of the hard one's as T grows (Hinton et al., 2015)."""
+    soft = F.kl_div(F.log_softmax(student / temperature, -1), F.log_softmax(teacher / temperature, -1),
+                    reduction="batchmean", log_target=True)
+    return weight * temperature**2 * soft + (1 - weight) * F.cross_entropy(student, labels)
+
+
+def distill(student, train, teacher_logits: torch.Tensor, cfg: ft.FineTuneConfig, pad_id: int):
+    """Train ``student`` on ``train`` with ``distillation_loss`` against ``teacher_logits`` ``(len(train), K)``:
+    the batches, steps, schedule and dropout seed of ``fine_tune(student, train, cfg)`` without validation."""
+    def loss_fn(model, batch):
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return distillation_loss(logits, batch["teacher"], batch["labels"]), {}
+
+    def batches():
+        for idx in endless_batches(train["length"], cfg.batch_size, cfg.seed, window=1):  # fine_tune's order
+            yield {**ft.collate(train, idx, pad_id), "teacher": teacher_logits[idx]}
+
+    steps = cfg.steps(len(train))
+    train_cfg = TrainConfig(steps=steps, lr=cfg.lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay, clip=cfg.clip,
+                            log_every=max(1, min(10, steps)))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        fit(student, loss_fn, batches(), train_cfg, progress=False)
+    return student.eval()
+
+
+def latency(model, batch: dict, repeats: int) -> float:
+    """Seconds of one forward pass over ``batch`` (the fastest of ``repeats``, after a warm-up)."""
+    model.eval()
+    with torch.no_grad():
+        return time_call(lambda: model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]),
+                         repeats, warmup=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small samples (see the timings in the docstring)")
+    parser.add_argument("--threads", type=int, default=1, help="torch and onnxruntime intra-op threads")
+    parser.add_argument("--repeats", type=int, default=None, help="timed passes per latency (default 3 quick, 5)")
+    args = parser.parse_args()
+    repeats = args.repeats or (3 if args.quick else 5)
+    if repeats < 1 or args.threads < 1:
+        parser.error("--repeats and --threads must be >= 1")
+    start = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", message=".*(deprecated|torchvision|axis name).*")
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    n_train, n_test, n_teacher, epochs, n_batch = SIZES[args.quick]
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {os.cpu_count()} CPUs, load {_load()}; "
+          f"{n_train} train / {n_test} test reviews, teacher trained on {n_teacher}, {MAX_LENGTH} tokens")
+
+    train_df = chinese_reviews("train").sample(n_train, random_state=SEED)
+    test_df = chinese_reviews("test").sample(n_test, random_state=SEED)
+    tok, mlm = load_or_train(quick=args.quick, progress=False)
+    pad = tok.pad_token_id
+    train, test = (ft.tokenize(tok, f["text"], f["label"], max_length=MAX_LENGTH) for f in (train_df, test_df))
+    timing_batch = ft.collate(test, range(n_batch), pad)
+    cfg = ft.FineTuneConfig(lr=1e-3, batch_size=32, epochs=epochs, patience=None, seed=SEED)
+    t = {}
+
+    # full fine-tuning (the reference) and LoRA
+    t0 = time.perf_counter()
+    full, _ = ft.fine_tune(ft.classifier_from_encoder(mlm, 2, seed=SEED), train, cfg, pad_id=pad, progress=False)
+    t["full fine-tuning"] = time.perf_counter() - t0
+    lora = ft.classifier_from_encoder(mlm, 2, seed=SEED)
+    wrapped = apply_lora(lora, **LORA)
+    lora_count, lora_share = trainable_parameters(lora)
+    shapes = [(lora.get_submodule(n).in_features, lora.get_submodule(n).out_features) for n in wrapped]
+    head = sum(p.numel() for p in lora.classifier.parameters())
+    assert lora_count == lora_parameter_count(shapes, LORA["r"]) + head, "LoRA trains other parameters than A, B, head"
+    t0 = time.perf_counter()
+    lora_cfg = ft.FineTuneConfig(**{**cfg.__dict__, "lr": LORA_LR[args.quick], "epochs": 3 * epochs})
+    ft.fine_tune(lora, train, lora_cfg, pad_id=pad, progress=False)
+    t["LoRA"] = time.perf_counter() - t0
+    f1 = {"full fine-tuning": macro_f1(full, test, pad), "LoRA": macro_f1(lora, test, pad)}
+
+    # the teacher: e5-small, top two layers and head fine-tuned on a subset
+    t0 = time.perf_counter()
+    e5 = e5_small_encoder(prefix="query: ", max_length=MAX_LENGTH)
+    e5_pad = e5.tokenizer.pad_token_id
+    e5_train, e5_test = (ft.tokenize(e5.tokenizer, f["text"], f["label"], max_length=MAX_LENGTH, prefix="query: ")
+                         for f in (train_df, test_df))
+    teacher = ft.classifier_from_encoder(e5.model, 2, seed=SEED)
+    ft.freeze(teacher, train_layers=2)
+    teacher_cfg = ft.FineTuneConfig(lr=1e-3, batch_size=8, epochs=1, patience=None, seed=SEED)
+    ft.fine_tune(teacher, e5_train.select(range(n_teacher)), teacher_cfg, pad_id=e5_pad, progress=False)
+    t["teacher"] = time.perf_counter() - t0
+    f1["teacher (e5-small)"] = macro_f1(teacher, e5_test, e5_pad)
+    t0 = time.perf_counter()
+    soft = ft.predict_logits(teacher, e5_train, pad_id=e5_pad)  # (n_train, 2) on every training review
+    student = distill(ft.classifier_from_encoder(mlm, 2, seed=SEED), train, soft, cfg, pad)
+    t["distillation"] = time.perf_counter() - t0
+    f1["distilled student"] = macro_f1(student, test, pad)
+
+    # latency: teacher, student, int8, pruned, ONNX
+    ms = {"teacher (e5-small)": latency(teacher, ft.collate(e5_test, range(n_batch), e5_pad), repeats),
+          "full fine-tuning": latency(full, timing_batch, repeats),
+          "distilled student": latency(student, timing_batch, repeats)}
+    int8 = quantize_dynamic_int8(full)
+    ms["int8"], f1["int8"] = latency(int8, timing_batch, repeats), macro_f1(int8, test, pad)
+    size = {"fp32": state_dict_megabytes(full), "int8": state_dict_megabytes(int8)}
+    teacher_int8 = quantize_dynamic_int8(teacher)
+    ms["teacher int8"] = latency(teacher_int8, ft.collate(e5_test, range(n_batch), e5_pad), repeats)
+    teacher_size_ratio = state_dict_megabytes(teacher) / state_dict_megabytes(teacher_int8)
+    pruned = copy.deepcopy(full)
+    magnitude_prune(pruned.bert, 0.5)
+    ms["pruned 50%"], f1["pruned 50%"] = latency(pruned, timing_batch, repeats), macro_f1(pruned, test, pad)
+    with tempfile.TemporaryDirectory() as tmp:
+        session = onnx_session(export_onnx(full, Path(tmp) / "student.onnx"), threads=args.threads)
+    error = max_abs_error(full, session, [timing_batch, ft.collate(test, range(n_batch, 2 * n_batch), pad)])
+    ms["onnxruntime"] = time_call(lambda: onnx_logits(session, timing_batch["input_ids"],
+                                                      timing_batch["attention_mask"]), repeats, warmup=1)
+    ms = {k: 1000 * v for k, v in ms.items()}
+
+    print("\ntraining seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()) + f" (load {_load()})")
+    print(f"{'model':<22}{'test macro-F1':>14}{'latency (ms)':>14}   batch of {n_batch} reviews")
+    for name in ["full fine-tuning", "LoRA", "teacher (e5-small)", "distilled student", "int8", "pruned 50%",
+                 "onnxruntime", "teacher int8"]:
+        score = f"{100 * f1[name]:>14.1f}" if name in f1 else f"{'':>14}"
+        lat = f"{ms[name]:>14.1f}" if name in ms else f"{'':>14}"
+        print(f"{name:<22}{score}{lat}")
+    print(f"LoRA trains {lora_count:,} parameters ({lora_share:.2%}); state dict fp32 {size['fp32']:.2f} MB, int8 "
+          f"{size['int8']:.2f} MB; ONNX max |logit error| {error:.1e}; total {time.perf_counter() - start:.0f} s")
+    print(f"RESULT efficient lora_trainable_share={lora_share:.4f} "
+          f"lora_gap={100 * (f1['full fine-tuning'] - f1['LoRA']):.1f} "
+          f"int8_size_ratio={size['fp32'] / size['int8']:.2f} int8_speedup={ms['full fine-tuning'] / ms['int8']:.2f} "
+          f"distill_retained={f1['distilled student'] / f1['teacher (e5-small)']:.3f} "
+          f"distill_speedup={ms['teacher (e5-small)'] / ms['distilled student']:.1f} "
+          f"onnx_speedup={ms['full fine-tuning'] / ms['onnxruntime']:.2f} "
+          f"lora_time_ratio={t['LoRA'] / t['full fine-tuning']:.2f} "
+          f"f1_full={f1['full fine-tuning']:.4f} f1_lora={f1['LoRA']:.4f} f1_teacher={f1['teacher (e5-small)']:.4f} "
+          f"f1_distilled={f1['distilled student']:.4f} int8_f1_loss={100 * (f1['full fine-tuning'] - f1['int8']):.1f} "
+          f"teacher_int8_size_ratio={teacher_size_ratio:.2f} "
+          f"teacher_int8_speedup={ms['teacher (e5-small)'] / ms['teacher int8']:.2f} "
+          f"prune50_f1_loss={100 * (f1['full fine-tuning'] - f1['pruned 50%']):.1f} "
+          f"prune50_speedup={ms['full fine-tuning'] / ms['pruned 50%']:.2f} onnx_max_error={error:.1e} "
+          f"threads={args.threads} batch={n_batch} train={n_train} test={n_test} "
+          f"seconds={time.perf_counter() - start:.0f} load={_load()} quick={int(args.quick)}")
+
+
+if __name__ == "__main__":
+    main()
