@@ -1,11 +1,11 @@
 """Making a fine-tuned encoder smaller: magnitude pruning, attention-head pruning, dynamic int8 quantization, and the
 size of a checkpoint.
 
-Global magnitude pruning zeroes the ``s`` share of smallest |w| among all the linear weights together (not the same
-share in every layer: layers whose weights are small lose more). The tensors keep their shape: the zeros are stored
-and multiplied like any other number, so a dense CPU kernel gains no speed and a dense checkpoint no bytes from
-them; only a sparse format or sparse kernels would. Head pruning removes whole rows and columns, so the matrices
-really shrink: fewer parameters, fewer FLOPs.
+Global magnitude pruning zeroes the ``s`` share of smallest weights (by magnitude) among all the linear weights
+together (not the same share in every layer: layers whose weights are small lose more). The tensors keep their
+shape: the zeros are stored and multiplied like any other number, so a dense CPU kernel gains no speed and a dense
+checkpoint no bytes from them; only a sparse format or sparse kernels would. Head pruning removes whole rows and
+columns, so the matrices really shrink: fewer parameters, fewer FLOPs.
 
 Dynamic int8 quantization (``quantize_dynamic_int8``) stores each linear weight as int8 with one float scale per
 tensor and quantizes the activations on the fly, per batch; the matrix products run in int8 (fbgemm on x86).

@@ -88,8 +88,9 @@ def onnx_logits(session, input_ids, attention_mask) -> np.ndarray:
 
 
 def max_abs_error(model: nn.Module, session, batches: Iterable[dict], atol: float = 1e-4) -> float:
-    """The largest |ONNX logit - torch logit| over ``batches`` (dicts with ``input_ids`` and ``attention_mask``),
-    the torch model in eval mode; a ``ValueError`` if it exceeds ``atol`` (the export does not compute the model)."""
+    """The largest absolute difference between ONNX and torch logits over ``batches`` (dicts with ``input_ids`` and
+    ``attention_mask``), the torch model in eval mode; a ``ValueError`` if it exceeds ``atol`` (the export does
+    not compute the model)."""
     model.eval()
     worst = 0.0
     for i, batch in enumerate(batches):
