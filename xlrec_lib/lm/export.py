@@ -2,7 +2,8 @@
 
     >>> path = export_onnx(model, "model.onnx")  # doctest: +SKIP
     >>> session = onnx_session(path)
-    >>> logits = onnx_logits(session, input_ids, attention_mask)  # (batch, num_labels) numpy float32
+    >>> # (batch, num_labels) numpy float32:
+    >>> logits = onnx_logits(session, input_ids, attention_mask)
     >>> max_abs_error(model, session, [batch_a, batch_b])  # doctest: +SKIP
 
 The graph takes ``input_ids`` and ``attention_mask`` (int64, ``(batch, sequence)``, both axes dynamic, the sequence
