@@ -471,8 +471,8 @@ def fine_tune(model, train, cfg: FineTuneConfig, valid=None, pad_id: int = 0, pr
     already be the best model) and then ``cfg.evals_per_epoch`` times per epoch, may end the run, and the best
     weights are restored at the end (``history.attrs["best_step"]``, 0 when no step beat the start). The history has
     one row per step (``step, loss, accuracy`` and, at evaluations, ``valid_loss, valid_accuracy``; row 0 is the
-    evaluation of the start). Dropout draws from the
-    global torch generator, which is seeded with ``cfg.seed`` for the run and restored afterwards.
+    evaluation of the start). Dropout draws from the global torch generator, which is seeded with ``cfg.seed`` for
+    the run and restored afterwards.
     """
     n, num_classes = len(train), max(2, model.config.num_labels)
     steps = cfg.steps(n)
