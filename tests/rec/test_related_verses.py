@@ -1,0 +1,203 @@
+"""The related-verse task: held-out books never reach the training edges, relevant sets and the catalogue cut,
+co-citation and the graph-through-text score worked by hand, and evaluation that never returns the query."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+
+from xlrec_lib.data.bible import verse_id
+from xlrec_lib.rec import related_verses as rv
+
+GEN, EXO, MARK, JOHN = 1, 2, 41, 43
+G1, G2, G3, G4 = (verse_id(GEN, 1, v) for v in (1, 2, 3, 4))
+E1, E2 = verse_id(EXO, 1, 1), verse_id(EXO, 1, 2)
+M1, M2 = verse_id(MARK, 1, 1), verse_id(MARK, 1, 2)
+J1, J2, J3 = verse_id(JOHN, 1, 1), verse_id(JOHN, 1, 2), verse_id(JOHN, 1, 3)
+CATALOGUE = [G1, G2, G3, G4, E1, E2, M1, M2, J1, J2, J3]
+# undirected pairs, listed one way only (the task makes them symmetric); one self-reference, ignored
+PAIRS = [(G1, G2), (G2, G3), (G1, E1), (E1, E2), (J1, G1), (J1, J2), (J1, M1), (M1, G3), (M2, E2), (J3, J3)]
+
+
+def toy_task(**kwargs):
+    refs = pd.DataFrame(PAIRS, columns=["verse_id", "related_id"])
+    return rv.related_verse_task(kwargs.pop("verse_ids", CATALOGUE), refs, **kwargs)
+
+
+def test_task_splits_relevant_sets_and_training_edges():
+    task = toy_task()
+    assert task.test_books == (JOHN,) and task.valid_books == (MARK,)  # the course's held-out books by default
+    assert task.catalogue.tolist() == sorted(CATALOGUE)
+    assert task.test_queries.tolist() == [J1, J2]  # J3 only references itself: no query
+    assert task.valid_queries.tolist() == [M1, M2]
+    assert task.relevant_for("test") == {J1: {G1, J2, M1}, J2: {J1}}
+    assert task.relevant_for("valid") == {M1: {J1, G3}, M2: {E2}}
+    edges = {tuple(e) for e in task.train_edges.tolist()}
+    assert edges == {(G1, G2), (G2, G1), (G2, G3), (G3, G2), (G1, E1), (E1, G1), (E1, E2), (E2, E1)}
+    assert task.summary()["train_edges"] == 4
+    with pytest.raises(ValueError, match="not a query of this task"):
+        task.relevant_for([G1])
+
+
+def test_no_held_out_verse_reaches_the_training_edges():
+    for test_books, valid_books in [((JOHN,), (MARK,)), ((JOHN, GEN), (MARK,)), ((EXO,), (JOHN,))]:
+        task = toy_task(test_books=test_books, valid_books=valid_books)
+        books = task.train_edges // 1_000_000
+        assert not np.isin(books, test_books + valid_books).any()
+        assert len(task.train_edges) > 0
+        # and no query is ever a node of the training graph
+        queries = np.concatenate([task.test_queries, task.valid_queries])
+        assert not np.isin(task.train_edges, queries).any()
+        a = task.adjacency()
+        assert (a != a.T).nnz == 0 and a.diagonal().sum() == 0
+        assert a[task.index(queries)].nnz == 0
+
+
+def test_catalogue_cut_drops_pairs_and_reports_it():
+    task = toy_task(verse_ids=[v for v in CATALOGUE if v not in (G1, E2)])
+    # J1's link to G1 is gone, M2's only link (to E2) too: M2 is no query
+    assert task.relevant_for("test") == {J1: {J2, M1}, J2: {J1}}
+    assert task.valid_queries.tolist() == [M1]
+    assert task.dropped == {"pairs_outside_catalogue": 5, "queries_without_relevant": 1,
+                            "queries_outside_catalogue": 0}
+    assert {tuple(e) for e in task.train_edges.tolist()} == {(G2, G3), (G3, G2)}
+
+
+def test_bad_task_inputs_are_named():
+    refs = pd.DataFrame(PAIRS, columns=["verse_id", "related_id"])
+    with pytest.raises(ValueError, match="share a book"):
+        rv.related_verse_task(CATALOGUE, refs, test_books=(JOHN,), valid_books=(JOHN,))
+    with pytest.raises(ValueError, match="missing column"):
+        rv.related_verse_task(CATALOGUE, refs.rename(columns={"related_id": "to"}))
+    with pytest.raises(ValueError, match="not a verse id"):
+        rv.related_verse_task(CATALOGUE + [99_001_001], refs)
+    with pytest.raises(ValueError, match="integer verse ids"):
+        rv.related_verse_task(np.array(CATALOGUE, dtype=float), refs)
+    with pytest.raises(ValueError, match="book numbers"):
+        rv.related_verse_task(CATALOGUE, refs, test_books=(70,))
+    with pytest.raises(ValueError, match="not in the catalogue"):
+        toy_task().index([verse_id(GEN, 9, 9)])
+    with pytest.raises(ValueError, match="split must be one of"):
+        toy_task().queries("train")
+
+
+def test_cocitation_by_hand():
+    # path 0-1-2 plus edge 1-3: N(0) = {1}, N(1) = {0, 2, 3}, N(2) = {1}, N(3) = {1}
+    a = sp.csr_matrix(np.array([[0, 1, 0, 0], [1, 0, 1, 1], [0, 1, 0, 0], [0, 1, 0, 0]], dtype=np.float32))
+    c = rv.cocitation(a).toarray()
+    # 0, 2 and 3 share their one neighbour: |{1}| / sqrt(1 * 1) = 1; 1 shares nothing with anyone
+    expected = np.array([[0, 0, 1, 1], [0, 0, 0, 0], [1, 0, 0, 1], [1, 0, 1, 0]], dtype=np.float32)
+    np.testing.assert_allclose(c, expected)
+    # a square 0-1-2-3-0: opposite corners share both neighbours, 2 / sqrt(2 * 2) = 1; with shrink 1: 2 / 3
+    sq = sp.csr_matrix(np.array([[0, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1], [1, 0, 1, 0]], dtype=np.float32))
+    np.testing.assert_allclose(rv.cocitation(sq, shrink=1.0).toarray()[0], [0, 0, 2 / 3, 0], rtol=1e-6)
+    with pytest.raises(ValueError, match="symmetric"):
+        rv.cocitation(sp.csr_matrix(np.triu(np.ones((3, 3)), 1)))
+    with pytest.raises(ValueError, match="scipy sparse"):
+        rv.cocitation(np.eye(3))
+
+
+def test_graph_via_text_by_hand():
+    # catalogue of 4 verses on the unit circle; graph: 1-2 (weight 1), 2-3 (weight 1); verse 0 has no edge
+    angles = [0.0, 0.3, 1.2, 2.0]
+    items = torch.tensor([[math.cos(t), math.sin(t)] for t in angles])
+    graph = sp.csr_matrix(np.array([[0, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]], dtype=np.float32))
+    query = items[:1]  # the query is verse 0 itself
+    g = rv.graph_via_text(query, items, graph, n_neighbors=2, own=np.array([0]))
+    # neighbours among verses with an edge: 1 (cos 0.3) and 2 (cos 1.2); 1 votes for 2, 2 votes for 1 and 3
+    c1, c2 = math.cos(0.3), math.cos(1.2)
+    torch.testing.assert_close(g, torch.tensor([[0.0, c2, c1, c2]]))
+    # one neighbour only: verse 1, which links to 2
+    g1 = rv.graph_via_text(query, items, graph, n_neighbors=1, own=np.array([0]))
+    torch.testing.assert_close(g1, torch.tensor([[0.0, 0.0, c1, 0.0]]))
+    # the query's own verse is never its neighbour: query = verse 1 (own = 1); 0 has no edge, so the neighbours
+    # are 2 (cos 0.9), which links to 1 and 3, and 3 (cos 1.7 < 0: weight 0)
+    g2 = rv.graph_via_text(items[1:2], items, graph, n_neighbors=2, own=np.array([1]))
+    torch.testing.assert_close(g2, torch.tensor([[0.0, math.cos(0.9), 0.0, math.cos(0.9)]]))
+    # chunking changes nothing
+    many = items[[0, 1, 0]]
+    torch.testing.assert_close(rv.graph_via_text(many, items, graph, 2, own=np.array([0, 1, 0]), chunk=1),
+                               rv.graph_via_text(many, items, graph, 2, own=np.array([0, 1, 0])))
+    with pytest.raises(ValueError, match="square"):
+        rv.graph_via_text(query, items, graph[:3, :3], 2)
+    with pytest.raises(ValueError, match="not finite"):
+        rv.graph_via_text(torch.tensor([[float("nan"), 0.0]]), items, graph, 2)
+    with pytest.raises(ValueError, match="no edge"):
+        rv.graph_via_text(query, items, sp.csr_matrix((4, 4), dtype=np.float32), 2)
+
+
+def test_graph_via_text_on_the_task_uses_only_training_edges():
+    task = toy_task()
+    rng = np.random.default_rng(0)
+    vectors = torch.from_numpy(rng.normal(size=(len(task.catalogue), 8)).astype(np.float32))
+    queries = task.test_queries
+    g = rv.graph_via_text(vectors[task.index(queries)], vectors, task.adjacency(), n_neighbors=3,
+                          own=task.index(queries))
+    # only verses with a training edge (G1, G2, G3, E1, E2) can be reached; held-out verses get 0
+    reachable = np.isin(task.catalogue, np.unique(task.train_edges))
+    assert (g[:, torch.from_numpy(~reachable)] == 0).all()
+    assert (g[:, torch.from_numpy(reachable)] > 0).any()
+
+
+def perfect_scores(task, queries):
+    """1 for each relevant verse, 2 for the query's own verse (which must still never be returned)."""
+    scores = np.zeros((len(queries), len(task.catalogue)), dtype=np.float32)
+    for row, q in enumerate(queries):
+        scores[row, task.index(sorted(task.relevant[int(q)]))] = 1
+        scores[row, task.index([q])] = 2
+    return torch.from_numpy(scores)
+
+
+def test_a_perfect_scorer_scores_one_and_the_query_is_never_returned():
+    task = toy_task()
+    for split in rv.SPLITS:
+        queries = task.queries(split)
+        result = rv.evaluate_related(task, split, k=3, scores=perfect_scores(task, queries))
+        assert result == {"R@3": 1.0, "NDCG@3": 1.0, "MRR@3": 1.0}
+        ranked = rv.rank_related(task, split, k=3, scores=perfect_scores(task, queries))
+        assert all(q not in top for q, top in ranked.items())
+    # reversed scores: the relevant verses last; J1 has 3 relevant of 10 candidates, so none in its top 3
+    queries = task.queries("test")
+    worst = rv.evaluate_related(task, "test", k=3, scores=-perfect_scores(task, queries), per_query=True)
+    assert worst.loc[J1].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_rank_related_by_vectors_excludes_the_query_translation():
+    task = toy_task()
+    rng = np.random.default_rng(1)
+    vectors = torch.from_numpy(rng.normal(size=(len(task.catalogue), 4)).astype(np.float32))
+    queries = task.queries("test")
+    # the query vectors are the catalogue's own rows: the nearest verse is the query itself, which must be skipped
+    ranked = rv.rank_related(task, queries, k=4, query_vectors=vectors[task.index(queries)],
+                             catalogue_vectors=vectors)
+    assert set(ranked) == set(queries.tolist())
+    assert all(len(top) == 4 and q not in top for q, top in ranked.items())
+    metrics = rv.evaluate_related(task, "test", k=10, query_vectors=vectors[task.index(queries)],
+                                  catalogue_vectors=vectors)
+    assert metrics["R@10"] == 1.0  # 10 of the 10 other verses are returned: every relevant one is in
+    with pytest.raises(ValueError, match="either scores"):
+        rv.rank_related(task, "test", scores=perfect_scores(task, queries), query_vectors=vectors[:2],
+                        catalogue_vectors=vectors)
+    with pytest.raises(ValueError, match=r"scores must be \(n_queries, n_catalogue\)"):
+        rv.rank_related(task, "test", scores=torch.zeros(2, 3))
+
+
+def test_queries_per_book():
+    task = toy_task()
+    assert rv.queries_per_book(task, {JOHN: "John", MARK: "Mark"}).to_dict() == {"John": 2, "Mark": 2}
+
+
+@pytest.mark.data
+def test_real_task_holds_out_mark_and_john_from_the_training_graph():
+    from xlrec_lib.data.bible import parallel_verses, verse_cross_references
+
+    refs = verse_cross_references()
+    task = rv.related_verse_task(parallel_verses(("en",))["verse_id"], refs)
+    assert not np.isin(task.train_edges // 1_000_000, (MARK, JOHN)).any()
+    s = task.summary()
+    # measured: 12,212 undirected pairs; 342 John and 122 Mark verses have cross-references; 10,390 training edges
+    assert (s["test_queries"], s["valid_queries"], s["train_edges"]) == (342, 122, 10390)
+    assert s["catalogue"] == 31102

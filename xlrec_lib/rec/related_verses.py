@@ -1,0 +1,304 @@
+"""Related-verse recommendation: the Bible's cross-references as relevance labels, in any pair of languages.
+
+A reader is on verse ``q`` in language A; we recommend ``k`` verses of the catalogue in language B. The labels
+are the human-curated cross-references (``data.bible.verse_cross_references``, taken as undirected pairs). Splits
+are by whole book, as everywhere in the course (``lm.corpus``: Mark for validation, John for test, by default):
+
+- catalogue: the verse ids given (those present in every language used), each a candidate for every query except
+  the query's own verse (in language B it is the query's translation, not a recommendation);
+- queries: catalogue verses of the test (validation) books with at least one cross-reference in the catalogue;
+  relevant: those cross-references (never the query itself);
+- training edges: the cross-references with *neither* end in a held-out (test or validation) book, both ends in
+  the catalogue. A query's own edges are its labels, so a query has no training edge at all.
+
+Scores of a query ``q`` and a catalogue verse ``j``, ``A`` the ``(n, n)`` training adjacency (1 per edge):
+
+- text: ``cos(h_q, h_j)`` of any encoder (``rank_related(query_vectors=..., catalogue_vectors=...)``);
+- co-citation: ``C_ij = |N(i) & N(j)| / (sqrt(deg_i deg_j) + shrink)``, ``C_ii = 0``: the cosine of the adjacency
+  rows, i.e. ``rec.cf.item_knn``'s similarity with verses citing verses as the "users", kept sparse;
+- graph through text neighbours: ``g(q, j) = sum_{i in N_n(q)} max(cos(h_q, h_i), 0) M_ij`` with ``M = A`` or
+  ``C`` and ``N_n(q)`` the ``n`` verses nearest to ``q`` *among those with a training edge*: the only way the
+  graph reaches a query, which has no edges of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from xlrec_lib.lm import corpus
+from xlrec_lib.rec import ranking_metrics
+from xlrec_lib.rec.ranking_metrics import require_columns
+from xlrec_lib.rec.similarity import finite_matrix
+from xlrec_lib.rec.topk import topk, topk_dense, topk_to_ranked
+
+SPLITS = ("test", "valid")
+
+
+def _verse_ids(values, name: str) -> np.ndarray:
+    """``values`` as an int64 array of verse ids (book 1..66), or a ValueError naming ``name`` and the bad value."""
+    ids = np.asarray(values)
+    if ids.ndim != 1 or (len(ids) and ids.dtype.kind not in "iu"):
+        raise ValueError(f"{name} must be a 1-D array of integer verse ids, got dtype {ids.dtype} shape {ids.shape}")
+    ids = ids.astype(np.int64)
+    book = ids // 1_000_000
+    bad = (book < 1) | (book > 66)
+    if bad.any():
+        raise ValueError(f"{name}: {int(ids[bad][0])} is not a verse id (book * 1_000_000 + chapter * 1_000 + verse)")
+    return ids
+
+
+def _books(books, name: str) -> tuple[int, ...]:
+    out = tuple(int(b) for b in books)
+    if not out or any(b < 1 or b > 66 for b in out):
+        raise ValueError(f"{name} must be book numbers 1..66 (Genesis = 1), got {books!r}")
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class RelatedVerseTask:
+    """The related-verse task (module docstring). Verse ids are int64; ``catalogue`` is ascending and a verse's
+    position in it is its row in every ``(n_queries, n_catalogue)`` score matrix."""
+
+    catalogue: np.ndarray  # (n_catalogue,) verse ids
+    test_queries: np.ndarray  # (n_test,) verse ids, ascending
+    valid_queries: np.ndarray  # (n_valid,)
+    relevant: dict[int, frozenset[int]]  # every query (test and valid) -> its cross-references in the catalogue
+    train_edges: np.ndarray  # (n_edges, 2) verse ids, each undirected pair once per direction
+    test_books: tuple[int, ...]
+    valid_books: tuple[int, ...]
+    dropped: dict[str, int] = field(default_factory=dict)  # what the catalogue cut away, by reason
+
+    @property
+    def held_out_books(self) -> tuple[int, ...]:
+        return self.test_books + self.valid_books
+
+    def queries(self, split: str) -> np.ndarray:
+        """``"test"`` or ``"valid"`` -> that split's query verse ids."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        return self.test_queries if split == "test" else self.valid_queries
+
+    def _query_ids(self, queries) -> np.ndarray:
+        return self.queries(queries) if isinstance(queries, str) else _verse_ids(queries, "queries")
+
+    def index(self, verse_ids) -> np.ndarray:
+        """Catalogue positions of ``verse_ids`` ``(n,)``; an id outside the catalogue is a ValueError."""
+        ids = _verse_ids(verse_ids, "verse_ids")
+        pos = np.searchsorted(self.catalogue, ids).clip(max=len(self.catalogue) - 1)
+        missing = self.catalogue[pos] != ids
+        if missing.any():
+            raise ValueError(f"verse {int(ids[missing][0])} is not in the catalogue ({missing.sum()} of {len(ids)} "
+                             "ids are not)")
+        return pos
+
+    def relevant_for(self, queries) -> dict[int, set[int]]:
+        """``{query: set of relevant verse ids}`` of ``queries`` (a split name or verse ids), for the metrics;
+        a verse that is not a query of this task is a ValueError."""
+        ids = self._query_ids(queries)
+        unknown = [int(q) for q in ids if int(q) not in self.relevant]
+        if unknown:
+            raise ValueError(f"verse {unknown[0]} is not a query of this task ({len(unknown)} of {len(ids)} are "
+                             "not): queries are held-out verses with a cross-reference in the catalogue")
+        return {int(q): set(self.relevant[int(q)]) for q in ids}
+
+    def exclude_own(self, queries) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, catalogue positions)`` of each query's own verse, for ``exclude=`` of ``rec.topk`` and
+        ``rec.fusion``: the query's verse is never a candidate."""
+        ids = self._query_ids(queries)
+        return np.arange(len(ids)), self.index(ids)
+
+    def adjacency(self) -> sp.csr_matrix:
+        """``A (n_catalogue, n_catalogue)`` float32 CSR: 1 for each training edge (symmetric, zero diagonal)."""
+        n = len(self.catalogue)
+        rows, cols = self.index(self.train_edges[:, 0]), self.index(self.train_edges[:, 1])
+        return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n))
+
+    def summary(self) -> dict[str, int]:
+        """Counts for a table: catalogue size, queries and relevant pairs per split, training edges (undirected)."""
+        out = {"catalogue": len(self.catalogue), "train_edges": len(self.train_edges) // 2}
+        for split in SPLITS:
+            q = self.queries(split)
+            out[f"{split}_queries"] = len(q)
+            out[f"{split}_relevant"] = sum(len(self.relevant[int(v)]) for v in q)
+        return out | self.dropped
+
+
+def related_verse_task(verse_ids, cross_references: pd.DataFrame, test_books=corpus.TEST_BOOKS,
+                       valid_books=corpus.VALID_BOOKS) -> RelatedVerseTask:
+    """Build the task (module docstring) from the catalogue's ``verse_ids`` (e.g. ``parallel_verses(langs)
+    ["verse_id"]``) and ``cross_references`` (``verse_id, related_id``, e.g. ``verse_cross_references()``).
+
+    Pairs are undirected; a self-reference is ignored. ``dropped`` counts undirected pairs with an end outside the
+    catalogue (``pairs_outside_catalogue``), held-out verses with cross-references outside the catalogue
+    (``queries_outside_catalogue``) and held-out verses whose every cross-reference lies outside it
+    (``queries_without_relevant``).
+    """
+    catalogue = np.unique(_verse_ids(verse_ids, "verse_ids"))
+    if len(catalogue) == 0:
+        raise ValueError("related_verse_task: the catalogue is empty")
+    test_books, valid_books = _books(test_books, "test_books"), _books(valid_books, "valid_books")
+    if set(test_books) & set(valid_books):
+        raise ValueError(f"test_books {test_books} and valid_books {valid_books} share a book")
+    require_columns(cross_references, ["verse_id", "related_id"], "related_verse_task: cross_references")
+    a = _verse_ids(cross_references["verse_id"].to_numpy(), "cross_references['verse_id']")
+    b = _verse_ids(cross_references["related_id"].to_numpy(), "cross_references['related_id']")
+    pairs = np.unique(np.sort(np.stack([a, b], 1)[a != b], axis=1), axis=0)  # undirected, each once
+    held_books = test_books + valid_books
+    linked = np.unique(pairs)  # every verse with a cross-reference
+    linked_held = linked[np.isin(linked // 1_000_000, held_books)]
+    inside = np.isin(pairs, catalogue).all(1)
+    both = np.concatenate([pairs[inside], pairs[inside][:, ::-1]])  # each kept pair in both directions
+    held = np.isin(both // 1_000_000, held_books)
+    frame = pd.DataFrame(both[held[:, 0]], columns=["q", "r"])
+    relevant = {int(q): frozenset(r.tolist()) for q, r in frame.groupby("q")["r"]}
+    queries = np.array(sorted(relevant), dtype=np.int64)
+    train = both[~held.any(1)]
+    n_held_inside = int(np.isin(linked_held, catalogue).sum())
+    return RelatedVerseTask(
+        catalogue=catalogue, test_queries=queries[np.isin(queries // 1_000_000, test_books)],
+        valid_queries=queries[np.isin(queries // 1_000_000, valid_books)],
+        relevant=relevant, train_edges=train[np.lexsort((train[:, 1], train[:, 0]))], test_books=test_books,
+        valid_books=valid_books,
+        dropped={"pairs_outside_catalogue": int((~inside).sum()),
+                 "queries_without_relevant": n_held_inside - len(queries),
+                 "queries_outside_catalogue": len(linked_held) - n_held_inside},
+    )
+
+
+def _check_graph(graph, n: int, name: str = "graph") -> sp.csr_matrix:
+    if not sp.issparse(graph):
+        raise ValueError(f"{name} must be a scipy sparse matrix, got {type(graph).__name__}")
+    g = sp.csr_matrix(graph, dtype=np.float32)
+    want = (n, n) if n else (g.shape[0], g.shape[0])
+    if g.shape != want:
+        raise ValueError(f"{name} must be square, (n_catalogue, n_catalogue) = {want}, got {g.shape}")
+    if not np.isfinite(g.data).all() or (g.data < 0).any():
+        raise ValueError(f"{name} must hold finite non-negative weights")
+    return g
+
+
+def cocitation(adjacency, shrink: float = 0.0) -> sp.csr_matrix:
+    """``C (n, n)`` float32 CSR from a symmetric adjacency ``(n, n)`` (binarised): ``C_ij = |N(i) & N(j)| /
+    (sqrt(deg_i deg_j) + shrink)``, 0 on the diagonal (module docstring). Only pairs sharing a neighbour are stored.
+    """
+    if shrink < 0:
+        raise ValueError(f"cocitation: shrink must be >= 0, got {shrink}")
+    a = _check_graph(adjacency, 0, "adjacency")
+    if (a != a.T).nnz:
+        raise ValueError("cocitation: adjacency must be symmetric (cross-references are undirected)")
+    a.data[:] = 1.0
+    common = (a @ a).tocoo()  # (A A)_ij = number of verses linked to both i and j
+    deg = np.asarray(a.sum(1)).ravel()
+    keep = common.row != common.col
+    r, c, v = common.row[keep], common.col[keep], common.data[keep]
+    v = v / (np.sqrt(deg[r] * deg[c]) + shrink)
+    return sp.csr_matrix((v.astype(np.float32), (r, c)), shape=a.shape)
+
+
+def graph_via_text(query_vectors, catalogue_vectors, graph, n_neighbors: int = 20, own=None,
+                   chunk: int = 256) -> torch.Tensor:
+    """``g (n_queries, n_catalogue)`` float32: ``g_qj = sum_{i in N_n(q)} max(cos(h_q, h_i), 0) graph_ij``.
+
+    ``query_vectors (n_queries, d)``, ``catalogue_vectors (n_catalogue, d)``; ``graph (n_catalogue,
+    n_catalogue)`` sparse (``task.adjacency()`` or :func:`cocitation`). ``N_n(q)``: the ``n_neighbors`` verses
+    nearest to ``q`` by cosine (the library's exact top-k) among those with an edge in ``graph``: a verse without
+    one would add nothing, and held-out verses never have one. ``own (n_queries,)``: each query's catalogue
+    position, never its own neighbour. Rows are filled ``chunk`` queries at a time, so beyond the output only a
+    ``(chunk, n_catalogue)`` sparse product is held. For a cross-lingual cell A -> B pass the catalogue in B:
+    neighbours found in the query's own language A would step around the cross-lingual gap, which the parallel
+    Bible allows and a real catalogue does not.
+    """
+    q = finite_matrix(query_vectors, "query_vectors").float()
+    items = finite_matrix(catalogue_vectors, "catalogue_vectors").float()
+    if q.shape[1] != items.shape[1]:
+        raise ValueError(f"query_vectors have dim {q.shape[1]} but catalogue_vectors have dim {items.shape[1]}")
+    n_cat = items.shape[0]
+    g = _check_graph(graph, n_cat)
+    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 1:
+        raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors!r}")
+    connected = np.flatnonzero(g.getnnz(axis=1) > 0)
+    if len(connected) == 0:
+        raise ValueError("graph_via_text: the graph has no edge")
+    exclude = None
+    if own is not None:
+        own = np.asarray(own, dtype=np.int64)
+        if own.shape != (len(q),):
+            raise ValueError(f"own must hold one catalogue position per query ({len(q)},), got {own.shape}")
+        slot = np.full(n_cat, -1)
+        slot[connected] = np.arange(len(connected))
+        rows = np.flatnonzero(slot[own] >= 0)
+        exclude = (rows, slot[own[rows]])
+    found = topk(q, items[torch.from_numpy(connected)], min(n_neighbors, len(connected)), exclude, metric="cosine")
+    ids = found.ids.numpy()
+    weights = np.where(ids >= 0, found.scores.numpy().clip(min=0), 0).astype(np.float32)
+    cols = connected[ids.clip(min=0)]
+    out = torch.zeros(len(q), n_cat)
+    for start in range(0, len(q), chunk):
+        stop = min(len(q), start + chunk)
+        w = sp.csr_matrix((weights[start:stop].ravel(), (np.repeat(np.arange(stop - start), ids.shape[1]),
+                                                          cols[start:stop].ravel())), shape=(stop - start, n_cat))
+        out[start:stop] = torch.from_numpy((w @ g).toarray())
+    return out
+
+
+def rank_related(task: RelatedVerseTask, queries, k: int = 10, *, scores=None, query_vectors=None,
+                 catalogue_vectors=None) -> dict[int, list[int]]:
+    """``{query verse id: [k recommended verse ids]}``, best first, the query's own verse never among them.
+
+    ``queries``: ``"test"``, ``"valid"`` or verse ids of the catalogue. Ranks either ``scores (n_queries,
+    n_catalogue)`` (``rec.topk.topk_dense``) or the cosine of ``query_vectors (n_queries, d)`` and
+    ``catalogue_vectors (n_catalogue, d)`` (``rec.topk.topk``); equal scores: the lower verse id first.
+    """
+    ids = task._query_ids(queries)
+    exclude = task.exclude_own(ids)
+    if (scores is None) == (query_vectors is None and catalogue_vectors is None):
+        raise ValueError("rank_related: give either scores, or query_vectors and catalogue_vectors")
+    n_cat = len(task.catalogue)
+    if scores is not None:
+        s = torch.as_tensor(scores)
+        if tuple(s.shape) != (len(ids), n_cat):
+            raise ValueError(f"scores must be (n_queries, n_catalogue) = ({len(ids)}, {n_cat}), got "
+                             f"{tuple(s.shape)}")
+        found = topk_dense(s.float(), k, exclude)
+    else:
+        if query_vectors is None or catalogue_vectors is None:
+            raise ValueError("rank_related: give both query_vectors and catalogue_vectors")
+        qv, cv = torch.as_tensor(query_vectors), torch.as_tensor(catalogue_vectors)
+        if qv.ndim != 2 or qv.shape[0] != len(ids) or cv.ndim != 2 or cv.shape[0] != n_cat:
+            raise ValueError(f"query_vectors must be ({len(ids)}, d) and catalogue_vectors ({n_cat}, d), got "
+                             f"{tuple(qv.shape)} and {tuple(cv.shape)}")
+        found = topk(qv, cv, k, exclude, metric="cosine")
+    return topk_to_ranked(found.ids, ids.tolist(), task.catalogue)
+
+
+def evaluate_related(task: RelatedVerseTask, queries="test", k: int = 10, *, scores=None, query_vectors=None,
+                     catalogue_vectors=None, per_query: bool = False):
+    """``{"R@k", "NDCG@k", "MRR@k"}`` of :func:`rank_related`'s lists against the queries' cross-references
+    (``rec.ranking_metrics``, means over queries); with ``per_query`` a DataFrame, one row per query (for
+    intervals and per-book tables)."""
+    ranked = rank_related(task, queries, k, scores=scores, query_vectors=query_vectors,
+                          catalogue_vectors=catalogue_vectors)
+    relevant = task.relevant_for(list(ranked))
+    metrics = {f"R@{k}": ranking_metrics.recall_at_k, f"NDCG@{k}": ranking_metrics.ndcg_at_k,
+               f"MRR@{k}": ranking_metrics.mrr}
+    if per_query:
+        return pd.DataFrame({name: fn(ranked, relevant, k, per_user=True) for name, fn in metrics.items()})
+    return {name: fn(ranked, relevant, k) for name, fn in metrics.items()}
+
+
+def queries_per_book(task: RelatedVerseTask, names: dict[int, str] | None = None) -> pd.Series:
+    """Number of queries of each held-out book (index: book name from ``names``, else number), test books first."""
+    q = np.concatenate([task.test_queries, task.valid_queries])
+    counts = {}
+    for book in task.held_out_books:
+        counts[names.get(book, book) if names else book] = int((q // 1_000_000 == book).sum())
+    return pd.Series(counts, name="queries")
+
+
+__all__ = ["RelatedVerseTask", "related_verse_task", "cocitation", "graph_via_text",
+                          "rank_related", "evaluate_related", "queries_per_book", "SPLITS"]
