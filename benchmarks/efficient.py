@@ -24,7 +24,7 @@ and weight w = 0.5 (written here; chapter 06 moves it to the library)::
 
     L = w T^2 KL(softmax(z_teacher / T) || softmax(z_student / T)) + (1 - w) CE(z_student, y)
 
-The ratios of the RESULT line (macro-F1: ``rec.classification_metrics.f1_score`` on the same test sample):
+The ratios of the RESULT line (macro-F1: ``lm.efficiency.classification_scores`` on the same test sample):
 
 - ``lora_trainable_share`` = LoRA's trainable parameters (A, B and the head) / all parameters of the LoRA model;
 - ``lora_gap`` = (full fine-tuning macro-F1 - LoRA macro-F1) in points (positive: LoRA is worse);
@@ -65,17 +65,16 @@ import warnings
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from xlrec_lib.data import chinese_reviews
 from xlrec_lib.encoders.e5_small import e5_small_encoder
 from xlrec_lib.lm import fine_tuning as ft
 from xlrec_lib.lm.compression import magnitude_prune, quantize_dynamic_int8, state_dict_megabytes
+from xlrec_lib.lm.distillation import distill
+from xlrec_lib.lm.efficiency import classification_scores, forward_latency
 from xlrec_lib.lm.export import export_onnx, max_abs_error, onnx_logits, onnx_session
 from xlrec_lib.lm.lora import apply_lora, lora_parameter_count, trainable_parameters
 from xlrec_lib.lm.pretrained import load_or_train
-from xlrec_lib.lm.training import TrainConfig, endless_batches, fit
-from xlrec_lib.rec.classification_metrics import f1_score
 from xlrec_lib.timing import time_call
 
 SEED = 0
@@ -92,45 +91,11 @@ def _load() -> str:
 
 
 def macro_f1(model, data, pad_id: int) -> float:
-    pred = ft.predicted_labels(ft.predict_logits(model, data, pad_id=pad_id)).numpy()
-    return f1_score(data["labels"], pred, average="macro")
-
-
-def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor,
-                      temperature: float = TEMPERATURE, weight: float = KD_WEIGHT) -> torch.Tensor:
-    """``w T^2 KL(p_teacher^T || p_student^T) + (1 - w) CE(student, labels)``; logits ``(n, K)``, labels ``(n,)``.
-    T^2 keeps the soft term's gradient on the scale of the hard one's as T grows (Hinton et al., 2015)."""
-    soft = F.kl_div(F.log_softmax(student / temperature, -1), F.log_softmax(teacher / temperature, -1),
-                    reduction="batchmean", log_target=True)
-    return weight * temperature**2 * soft + (1 - weight) * F.cross_entropy(student, labels)
-
-
-def distill(student, train, teacher_logits: torch.Tensor, cfg: ft.FineTuneConfig, pad_id: int):
-    """Train ``student`` on ``train`` with ``distillation_loss`` against ``teacher_logits`` ``(len(train), K)``:
-    the batches, steps, schedule and dropout seed of ``fine_tune(student, train, cfg)`` without validation."""
-    def loss_fn(model, batch):
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        return distillation_loss(logits, batch["teacher"], batch["labels"]), {}
-
-    def batches():
-        for idx in endless_batches(train["length"], cfg.batch_size, cfg.seed, window=1):  # fine_tune's order
-            yield {**ft.collate(train, idx, pad_id), "teacher": teacher_logits[idx]}
-
-    steps = cfg.steps(len(train))
-    train_cfg = TrainConfig(steps=steps, lr=cfg.lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay, clip=cfg.clip,
-                            log_every=max(1, min(10, steps)))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        fit(student, loss_fn, batches(), train_cfg, progress=False)
-    return student.eval()
+    return classification_scores(model, data, pad_id)["macro_f1"]
 
 
 def latency(model, batch: dict, repeats: int) -> float:
-    """Seconds of one forward pass over ``batch`` (the fastest of ``repeats``, after a warm-up)."""
-    model.eval()
-    with torch.no_grad():
-        return time_call(lambda: model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]),
-                         repeats, warmup=1)
+    return forward_latency(model, batch, repeats)
 
 
 def main() -> None:
@@ -193,7 +158,8 @@ def main() -> None:
     f1["teacher (e5-small)"] = macro_f1(teacher, e5_test, e5_pad)
     t0 = time.perf_counter()
     soft = ft.predict_logits(teacher, e5_train, pad_id=e5_pad)  # (n_train, 2) on every training review
-    student = distill(ft.classifier_from_encoder(mlm, 2, seed=SEED), train, soft, cfg, pad)
+    student, _ = distill(ft.classifier_from_encoder(mlm, 2, seed=SEED), train, soft, cfg, pad_id=pad,
+                         temperature=TEMPERATURE, weight=KD_WEIGHT, progress=False)
     t["distillation"] = time.perf_counter() - t0
     f1["distilled student"] = macro_f1(student, test, pad)
 

@@ -179,6 +179,22 @@ def test_int8_logits_stay_within_the_stated_tolerance_and_the_checkpoint_shrinks
 
 
 @pytest.mark.filterwarnings(*DEPRECATIONS)
+def test_int8_word_embeddings_shrink_the_table_and_keep_the_logits(model):
+    reference = _logits(model)
+    linear_only = quantize_dynamic_int8(model)
+    both = quantize_dynamic_int8(model, embeddings=True)
+    table = model.bert.embeddings.word_embeddings.weight
+    assert type(both.bert.embeddings.word_embeddings) is not nn.Embedding
+    assert type(both.bert.embeddings.position_embeddings) is nn.Embedding  # small tables stay float32
+    # 4 bytes -> 1 per entry, plus a float scale and offset per row, plus a few hundred bytes of serialised metadata
+    saved = state_dict_bytes(linear_only) - state_dict_bytes(both)
+    assert saved >= 3 * table.numel() - 8 * table.shape[0] - 1024
+    assert (_logits(both) - reference).abs().max() <= INT8_ATOL
+    with pytest.raises(ValueError, match="word_embeddings"):
+        quantize_dynamic_int8(nn.Sequential(nn.Linear(4, 4)), embeddings=True)
+
+
+@pytest.mark.filterwarnings(*DEPRECATIONS)
 def test_the_int8_checkpoint_loads_without_pickle(model):
     buffer = io.BytesIO()
     torch.save(quantize_dynamic_int8(model).state_dict(), buffer)

@@ -256,6 +256,22 @@ def test_a_start_that_no_step_beats_is_kept(encoder, tokenizer):
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
+def test_a_custom_loss_replaces_the_classification_loss(encoder, tokenizer):
+    train = ft.tokenize(tokenizer, *_texts(64), max_length=16)
+    calls = []
+
+    def loss_fn(model, batch):
+        calls.append(len(batch["labels"]))
+        return ft.classification_loss_fn()(model, batch)
+
+    cfg = ft.FineTuneConfig(lr=1e-3, batch_size=16, epochs=1, patience=None)
+    _, history = ft.fine_tune(ft.classifier_from_encoder(encoder, 2), train, cfg, progress=False, loss_fn=loss_fn)
+    assert calls == [16] * 4 and len(history) == 4
+    with pytest.raises(ValueError, match="custom loss_fn"):
+        ft.fine_tune(ft.classifier_from_encoder(encoder, 2), train, ft.FineTuneConfig(weighted=True),
+                     progress=False, loss_fn=loss_fn)
+
+
 def test_sampled_and_weighted_training_run(encoder, tokenizer):
     texts, labels = _texts(64)
     train = ft.tokenize(tokenizer, texts, labels, max_length=16)

@@ -10,6 +10,7 @@ from xlrec_lib.lm.fine_tuning import classifier_from_encoder
 from xlrec_lib.lm.lora import (
     LoRALinear,
     apply_lora,
+    copy_peft_lora,
     lora_layers,
     lora_parameter_count,
     merge_lora,
@@ -54,20 +55,6 @@ def _randomise_b(model: nn.Module, seed: int = 3, std: float = 0.1) -> None:
             layer.lora_B.weight.copy_(std * torch.randn(layer.lora_B.weight.shape, generator=g))
 
 
-def _copy_from_peft(ours: nn.Module, peft_model) -> int:
-    """Copy peft's A and B (``...<name>.lora_A.default.weight``) into our LoRALinear of the same name."""
-    peft_state = peft_model.state_dict()
-    copied = 0
-    with torch.no_grad():
-        for name, module in ours.named_modules():
-            if isinstance(module, LoRALinear):
-                for part in ("lora_A", "lora_B"):
-                    key = next(k for k in peft_state if k.endswith(f"{name}.{part}.default.weight"))
-                    getattr(module, part).weight.copy_(peft_state[key])
-                    copied += 1
-    return copied
-
-
 # --- LoRALinear against peft ----------------------------------------------------------------------------------------
 
 
@@ -81,7 +68,7 @@ def test_lora_linear_equals_peft_on_the_same_weights_in_eval_and_with_dropout():
     with torch.no_grad():
         peft_layer.lora_B["default"].weight.normal_()
     ours.proj = LoRALinear(ours.proj, r=3, alpha=6, dropout=0.25)
-    assert _copy_from_peft(ours, peft_model) == 2
+    assert copy_peft_lora(ours, peft_model) == 2
     assert ours.proj.lora_A.weight.shape == (3, 12) and ours.proj.lora_B.weight.shape == (7, 3)
     assert ours.proj.scaling == peft_layer.scaling["default"] == 2.0
     x = torch.randn(5, 4, 12)
@@ -111,7 +98,7 @@ def test_apply_lora_on_bert_equals_peft_and_merges_like_it():
                 p.normal_()
     wrapped = apply_lora(ours, r=4, alpha=8, target_modules=("query", "value"))
     assert len(wrapped) == 2 * LAYERS
-    assert _copy_from_peft(ours, peft_model) == 4 * LAYERS
+    assert copy_peft_lora(ours, peft_model) == 4 * LAYERS
     peft_model.eval()
     out_peft = peft_model(input_ids=ids, attention_mask=mask).last_hidden_state
     out_ours = ours(input_ids=ids, attention_mask=mask).last_hidden_state

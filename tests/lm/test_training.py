@@ -140,6 +140,18 @@ def test_fit_clips_the_gradient_and_steps_once_per_accumulation():
     assert (hist["grad_norm"] > 100).all()  # recorded before clipping
 
 
+def test_after_step_sees_each_optimizer_step_with_its_gradients():
+    seen = []
+    model = _model()
+
+    def after_step(step):
+        seen.append((step, all(p.grad is not None for p in model.parameters())))
+
+    fit(model, _mse, _repeat(_regression()), TrainConfig(steps=4, lr=1e-3, accumulation=2), progress=False,
+        after_step=after_step)
+    assert seen == [(1, True), (2, True), (3, True), (4, True)]  # once per step, not per micro-batch
+
+
 def test_fit_stops_at_the_first_nan_with_the_history_so_far():
     model, (x, y) = _model(), _regression()
     bad = itertools.chain([(x, y)] * 3, [(x * float("nan"), y)], _repeat((x, y)))

@@ -149,9 +149,15 @@ def head_parameter_count(hidden_size: int, head_size: int) -> int:
 # --- quantization and size ---------------------------------------------------------------------------------------
 
 
-def quantize_dynamic_int8(model: nn.Module, inplace: bool = False) -> nn.Module:
+def quantize_dynamic_int8(model: nn.Module, inplace: bool = False, embeddings: bool = False) -> nn.Module:
     """Dynamic int8 quantization of every ``nn.Linear`` (a copy unless ``inplace``), for CPU inference: int8
     weights, one scale per tensor, activations quantized per batch (``torch.ao.quantization.quantize_dynamic``).
+
+    ``embeddings=True`` also stores every ``*word_embeddings`` table in 8 bits, weight-only, with a float scale and
+    offset per row (``float_qparams_weight_only_qconfig``): a lookup needs no arithmetic, so only the size changes,
+    and in a small BERT the word embeddings are most of the weights (the linear layers alone leave the checkpoint
+    far from 4x smaller). The position and token-type tables are small and stay float32 (torch's quantized
+    embedding also refuses the non-contiguous index tensors BERT feeds them).
 
     Deprecation, stated rather than hidden: in torch 2.13 this API still runs but warns ``torch.ao.quantization is
     deprecated ... please migrate to use torchao eager mode quantize_ API`` (a ``DeprecationWarning``) and, for the
@@ -162,7 +168,16 @@ def quantize_dynamic_int8(model: nn.Module, inplace: bool = False) -> nn.Module:
     behind it; and torchao is not a course requirement. Merge LoRA adapters into their base layers first
     (``lora.merge_lora``): otherwise the base, A and B are quantized as three separate layers.
     """
-    return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=inplace)
+    from torch.ao.quantization import default_dynamic_qconfig, float_qparams_weight_only_qconfig
+
+    spec: dict = {nn.Linear: default_dynamic_qconfig}
+    if embeddings:
+        tables = [n for n, m in model.named_modules() if isinstance(m, nn.Embedding) and n.endswith("word_embeddings")]
+        if not tables:
+            raise ValueError(f"quantize_dynamic_int8: {type(model).__name__} has no nn.Embedding named "
+                             "*word_embeddings to quantize; pass embeddings=False")
+        spec.update({n: float_qparams_weight_only_qconfig for n in tables})
+    return torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8, inplace=inplace)
 
 
 def state_dict_bytes(model: nn.Module) -> int:

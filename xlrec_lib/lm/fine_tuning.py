@@ -35,6 +35,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -303,7 +304,8 @@ def tokenize(tokenizer, texts: Sequence[str], labels: Sequence[int], max_length:
 
 
 def collate(data, indices: Sequence[int], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    """Rows ``indices`` of a ``tokenize`` dataset as padded tensors ``input_ids, attention_mask, labels``."""
+    """Rows ``indices`` of a ``tokenize`` dataset as padded tensors ``input_ids, attention_mask, labels`` (and
+    ``teacher_logits`` ``(n, K)`` when the dataset has that column: ``distillation.with_teacher_logits``)."""
     rows = data[list(indices)]
     n, width = len(rows["input_ids"]), max(len(ids) for ids in rows["input_ids"])
     ids = torch.full((n, width), pad_id, dtype=torch.long)
@@ -311,7 +313,10 @@ def collate(data, indices: Sequence[int], pad_id: int = 0) -> dict[str, torch.Te
     for i, row in enumerate(rows["input_ids"]):
         ids[i, : len(row)] = torch.tensor(row)
         mask[i, : len(row)] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor(rows["labels"])}
+    out = {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor(rows["labels"])}
+    if "teacher_logits" in rows:
+        out["teacher_logits"] = torch.tensor(rows["teacher_logits"], dtype=torch.float32)
+    return out
 
 
 def train_batches(data, batch_size: int, seed: int, alpha: float | None = None, num_classes: int | None = None,
@@ -464,7 +469,7 @@ class FineTuneConfig:
 
 
 def fine_tune(model, train, cfg: FineTuneConfig, valid=None, pad_id: int = 0, progress: bool = True,
-              desc: str = "fine-tuning") -> tuple[object, pd.DataFrame]:
+              desc: str = "fine-tuning", loss_fn=None, after_step=None) -> tuple[object, pd.DataFrame]:
     """Train ``model`` on the ``tokenize`` dataset ``train`` with ``training.fit``; returns ``(model, history)``.
 
     With ``valid``, ``EarlyStopping`` evaluates the starting weights (step 0: a head copied from a probe may
@@ -472,21 +477,26 @@ def fine_tune(model, train, cfg: FineTuneConfig, valid=None, pad_id: int = 0, pr
     weights are restored at the end (``history.attrs["best_step"]``, 0 when no step beat the start). The history has
     one row per step (``step, loss, accuracy`` and, at evaluations, ``valid_loss, valid_accuracy``; row 0 is the
     evaluation of the start). Dropout draws from the global torch generator, which is seeded with ``cfg.seed`` for
-    the run and restored afterwards.
+    the run and restored afterwards; ``history.attrs["train_seconds"]`` is the wall time of the run.
+    ``loss_fn(model, batch) -> (loss, parts)`` replaces the classification loss (with ``cfg.weighted``: a
+    ``ValueError``); ``after_step`` goes to ``training.fit``.
     """
     n, num_classes = len(train), max(2, model.config.num_labels)
     steps = cfg.steps(n)
     per_epoch = max(1, math.ceil(n / cfg.batch_size))
     eval_every = max(1, per_epoch // cfg.evals_per_epoch)
+    if loss_fn is not None and cfg.weighted:
+        raise ValueError("fine_tune: cfg.weighted weights the classification loss; a custom loss_fn replaces it")
     weight = class_weights(train["labels"], num_classes) if cfg.weighted else None
-    base_fn = classification_loss_fn(weight)
+    base_fn = loss_fn or classification_loss_fn(weight)
     trace: list[dict] = []
 
-    def loss_fn(m, batch):  # keeps the per-step losses, which fit's history loses when StopEarly ends the run
+    def traced_loss(m, batch):  # keeps the per-step losses, which fit's history loses when StopEarly ends the run
         loss, parts = base_fn(m, batch)
         trace.append({"step": len(trace) + 1, "loss": loss.item(), **parts})
         return loss, parts
 
+    start_time = time.perf_counter()
     stopper = EarlyStopping(valid, cfg.patience, pad_id=pad_id) if valid is not None else None
     eval_steps = [0] + [s for s in range(1, steps + 1) if s % eval_every == 0 or s == steps]  # fit's schedule
     train_cfg = TrainConfig(steps=steps, lr=cfg.lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay, clip=cfg.clip,
@@ -498,7 +508,8 @@ def fine_tune(model, train, cfg: FineTuneConfig, valid=None, pad_id: int = 0, pr
         if stopper is not None:
             stopper(model)  # step 0
         try:
-            history = fit(model, loss_fn, batches, train_cfg, evaluate=stopper, progress=progress, desc=desc)
+            history = fit(model, traced_loss, batches, train_cfg, evaluate=stopper, progress=progress, desc=desc,
+                          after_step=after_step)
             history = history.drop(columns=["valid_loss", "valid_accuracy"], errors="ignore")
         except StopEarly:
             history = pd.DataFrame(trace)
@@ -510,6 +521,7 @@ def fine_tune(model, train, cfg: FineTuneConfig, valid=None, pad_id: int = 0, pr
         stopper.restore(model)
         history.attrs["best_step"] = eval_steps[stopper.best_call - 1]
         history.attrs["stopped_early"] = len(trace) < steps
+    history.attrs["train_seconds"] = time.perf_counter() - start_time  # validation included; kept by the cache
     model.eval()
     return model, history
 

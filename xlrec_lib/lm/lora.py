@@ -161,6 +161,27 @@ def unmerge_lora(model: nn.Module) -> int:
     return len(layers)
 
 
+def copy_peft_lora(ours: nn.Module, peft_model: nn.Module, adapter: str = "default") -> int:
+    """Copy ``peft``'s A and B of every layer (state keys ``...<name>.lora_A.<adapter>.weight``) into the
+    ``LoRALinear`` of the same name in ``ours`` (built by ``apply_lora`` on a copy of the same base model): the two
+    then compute the same function, which is how the tests and chapter 6 compare them. Returns how many matrices
+    were copied; a layer with no peft counterpart is a ``ValueError``."""
+    peft_state = peft_model.state_dict()
+    copied = 0
+    with torch.no_grad():
+        for name, module in ours.named_modules():
+            if not isinstance(module, LoRALinear):
+                continue
+            for part in ("lora_A", "lora_B"):
+                keys = [k for k in peft_state if k.endswith(f"{name}.{part}.{adapter}.weight")]
+                if len(keys) != 1:
+                    raise ValueError(f"copy_peft_lora: peft model has {len(keys)} tensors for {name}.{part} "
+                                     f"(adapter {adapter!r}); wrap the same layers in both models")
+                getattr(module, part).weight.copy_(peft_state[keys[0]])
+                copied += 1
+    return copied
+
+
 def trainable_parameters(model: nn.Module) -> tuple[int, float]:
     """``(count, share)``: the number of parameters with ``requires_grad`` and their share of all parameters
     (the adapters included in the total, as ``peft``'s ``print_trainable_parameters``)."""

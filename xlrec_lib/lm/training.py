@@ -157,14 +157,16 @@ def make_accelerator(model, cfg: TrainConfig):
 
 
 def fit(model, loss_fn: Callable, batches: Iterable, cfg: TrainConfig, evaluate: Callable | None = None,
-        progress: bool = True, desc: str = "training") -> pd.DataFrame:
+        progress: bool = True, desc: str = "training", after_step: Callable[[int], None] | None = None
+        ) -> pd.DataFrame:
     """Train ``model`` in place for ``cfg.steps`` optimizer steps; returns the history, one row per step.
 
     ``loss_fn(model, batch) -> (loss, parts)``: a scalar tensor and a dict of floats (means over the micro-batch)
     or strings; ``batches``: an iterator of micro-batches (tensors in them are moved to the model's device).
     Row columns: ``step, lr, loss``, the parts (numbers averaged over the step's micro-batches, strings joined
     with commas), ``grad_norm`` (before clipping), and ``evaluate(model) -> dict`` every ``cfg.eval_every`` steps
-    and at the last one. The model is left in train mode.
+    and at the last one. ``after_step(step)`` runs after each optimizer step, before the gradients are cleared
+    (AdaLoRA's rank allocation reads them there). The model is left in train mode.
     """
     from accelerate.utils import send_to_device
 
@@ -196,6 +198,8 @@ def fit(model, loss_fn: Callable, batches: Iterable, cfg: TrainConfig, evaluate:
                 if acc.sync_gradients:
                     row["grad_norm"] = float(acc.clip_grad_norm_(wrapped.parameters(), cfg.clip))
                 optimizer.step()
+                if after_step is not None and acc.sync_gradients:
+                    after_step(step)
                 optimizer.zero_grad(set_to_none=True)
             _add_parts(row, {"loss": value, **parts}, cfg.accumulation)
         schedule.step()
