@@ -55,6 +55,16 @@ ALLOWED = {
         "42.7": "MUSE en→zh CSLS P@1, cited (Conneau et al., ICLR 2018, Table 1)",
         "42.7%": "MUSE en→zh CSLS P@1, cited (Conneau et al., ICLR 2018, Table 1)",
     },
+    "06_efficient_fine_tuning": {
+        "2.13": "the installed torch version (its deprecated quantization API)",
+        "87.2": "LoRA on RoBERTa-base, GLUE average, cited (Hu et al., 2021)",
+        "86.4": "full fine-tuning of RoBERTa-base, GLUE average, cited (Hu et al., 2021)",
+        "97%": "DistilBERT's retained GLUE score, cited (Sanh et al., 2019); the issue's goal",
+        "40%": "DistilBERT's parameter saving, cited (Sanh et al., 2019)",
+        "60%": "DistilBERT's inference speed-up, cited (Sanh et al., 2019)",
+        "0.900": "int8 BERT-base F1 on MRPC, cited (PyTorch dynamic quantization tutorial)",
+        "0.904": "fp32 BERT-base F1 on MRPC, cited (PyTorch dynamic quantization tutorial)",
+    },
     "07_scoring": {
         "0.1": "seed 000's softmax cut-off, quoted; and an example probability in the definition of calibration",
         "0.5": "thresholds quoted from seeds 000 and 004",

@@ -27,6 +27,8 @@ MODE = "quick" if QUICK else "full"
 REQUIRED: dict[str, list[str]] = {
     "05_fine_tuning": ["sentiment_accuracy_e5", "sentiment_accuracy_tiny", "sentiment_accuracy_tfidf",
                        "topic_zero_shot_ratio_min", "topic_zero_shot_languages_beating_use"],
+    "06_efficient_fine_tuning": ["lora_gap", "lora_trainable_share", "int8_size_ratio", "int8_speedup",
+                                 "distill_retained", "distill_speedup", "onnx_speedup"],
     # no issue names its records: the two rows issue 15 quotes, the calibration it teaches, the fused-list split
     "07_scoring": ["ndcg10_popularity", "ndcg10_content_popularity", "ece_sigmoid_cos", "ece_platt_cos",
                    "fused_top10_overlap_with_popularity"],
