@@ -9,10 +9,12 @@ from transformers import BertConfig, BertModel
 from xlrec_lib.lm.compression import (
     head_importance,
     head_parameter_count,
+    head_pruning_sweep,
     linear_weights,
     magnitude_prune,
     prune_heads,
     prune_smallest_heads,
+    pruning_sweep,
     quantize_dynamic_int8,
     sparsity,
     state_dict_bytes,
@@ -201,3 +203,21 @@ def test_the_int8_checkpoint_loads_without_pickle(model):
     buffer.seek(0)
     state = torch.load(buffer, weights_only=True)
     assert any(k.endswith("_packed_params._packed_params") for k in state)
+
+
+def test_pruning_sweeps_leave_the_model_and_report_each_step(model):
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    table = pruning_sweep(model, (0.0, 0.5), lambda m: {"zeros": sparsity(m.bert)})
+    assert table["reached"].round(3).tolist() == [0.0, 0.5] and table["zeros"].tolist() == table["reached"].tolist()
+    heads, pruned = head_pruning_sweep(model, (0, 2), lambda m: {})
+    assert list(heads.index) == [f"0 of {LAYERS * HEADS}", f"2 of {LAYERS * HEADS}"]
+    saved = heads["encoder layer parameters"].iloc[0] - heads["encoder layer parameters"].iloc[1]
+    assert saved == 2 * head_parameter_count(HIDDEN, HEAD_SIZE) and heads["checkpoint_mb"].is_monotonic_decreasing
+    assert sum(layer.attention.self.num_attention_heads for layer in pruned[2].bert.encoder.layer) == 6
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+@pytest.mark.filterwarnings(*DEPRECATIONS)
+def test_int8_refuses_a_model_off_the_cpu(model):
+    with pytest.raises(ValueError, match="run on the CPU"):
+        quantize_dynamic_int8(copy.deepcopy(model).to("meta"))

@@ -3,7 +3,13 @@ import torch
 import torch.nn.functional as F
 
 from xlrec_lib.lm import fine_tuning as ft
-from xlrec_lib.lm.distillation import distill, distillation_loss, with_teacher_logits
+from xlrec_lib.lm.distillation import (
+    cached_teacher_logits,
+    distill,
+    distillation_loss,
+    weights_digest,
+    with_teacher_logits,
+)
 
 
 def test_distillation_loss_equals_the_formula_by_hand():
@@ -51,3 +57,23 @@ def test_a_student_follows_its_teacher(toy_encoder, toy_data):
                                weight=1.0, progress=False)
     assert ft.evaluate(student, valid)["accuracy"] > 0.9
     assert history["loss"].iloc[-8:].mean() < history["loss"].iloc[:8].mean()
+
+
+def test_weights_outside_the_unit_interval_are_refused():
+    z = torch.zeros(4, 2)
+    with pytest.raises(ValueError, match="weight"):
+        distillation_loss(z, z, torch.zeros(4, dtype=torch.long), weight=1.5)
+
+
+def test_cached_teacher_logits_key_on_the_teachers_weights(toy_encoder, toy_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
+    teacher = ft.classifier_from_encoder(toy_encoder, 2, seed=0)
+    first = cached_teacher_logits("toy", {"name": "t"}, teacher, toy_data["valid"])
+    torch.testing.assert_close(first, ft.predict_logits(teacher, toy_data["valid"]))
+    again = cached_teacher_logits("toy", {"name": "t"}, teacher, toy_data["valid"])
+    assert torch.equal(first, again) and len(list(tmp_path.rglob("logits.safetensors"))) == 1
+    other = ft.classifier_from_encoder(toy_encoder, 2, seed=1)  # another head, the same name: its own logits
+    assert weights_digest(other) != weights_digest(teacher)
+    torch.testing.assert_close(cached_teacher_logits("toy", {"name": "t"}, other, toy_data["valid"]),
+                               ft.predict_logits(other, toy_data["valid"]))
+    assert len(list(tmp_path.rglob("logits.safetensors"))) == 2

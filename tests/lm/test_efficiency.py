@@ -4,10 +4,14 @@ import torch
 from xlrec_lib.lm import fine_tuning as ft
 from xlrec_lib.lm.compression import state_dict_megabytes
 from xlrec_lib.lm.efficiency import (
+    choose_lr,
     classification_scores,
+    correct,
     efficiency_row,
     efficiency_table,
     forward_latency,
+    goal_verdicts,
+    step_seconds,
     trainable_megabytes,
 )
 from xlrec_lib.lm.lora import apply_lora
@@ -41,3 +45,48 @@ def test_rows_and_table(toy_encoder, toy_data):
     assert table.loc["full", "f1_gap"] == 0 and table.loc["full", "trainable_%"] == 100
     with pytest.raises(ValueError, match="reference row"):
         efficiency_table({"lora": small}, reference="full")
+
+
+def test_table_ratios_and_gaps_by_hand():
+    base = {"trainable": 100, "trainable_share": 1.0, "checkpoint_mb": 1.0, "accuracy": 0.8}
+    rows = {"ref": {**base, "train_s": 10.0, "latency_ms": 20.0, "macro_f1": 0.75},
+            "b": {**base, "trainable_share": 0.01, "train_s": 4.0, "latency_ms": 30.0, "macro_f1": 0.70}}
+    table = efficiency_table(rows, "ref")
+    assert table.loc["b", "train_time_ratio"] == pytest.approx(0.4)
+    assert table.loc["b", "latency_ratio"] == pytest.approx(1.5)
+    assert table.loc["b", "f1_gap"] == pytest.approx(5.0)  # 75 - 70 points: positive = worse
+    assert table.loc["b", "trainable_%"] == pytest.approx(1.0) and table.loc["b", "macro_f1_%"] == pytest.approx(70)
+    with pytest.raises(ValueError, match="needs train_s"):
+        efficiency_table({"ref": {**rows["ref"], "train_s": None}}, "ref")
+
+
+def test_forward_latency_runs_under_autocast(toy_encoder, toy_data):
+    model = ft.classifier_from_encoder(toy_encoder, 2).eval()
+    seen = []
+    handle = model.bert.encoder.layer[0].attention.self.query.register_forward_hook(
+        lambda module, args, out: seen.append(out.dtype))
+    try:
+        forward_latency(model, ft.collate(toy_data["valid"], range(4)), repeats=1, autocast_dtype=torch.bfloat16)
+        forward_latency(model, ft.collate(toy_data["valid"], range(4)), repeats=1)
+    finally:
+        handle.remove()
+    assert seen[:2] == [torch.bfloat16] * 2 and seen[-1] == torch.float32  # warm-up and timed run, then fp32
+
+
+def test_correct_choose_lr_step_seconds_and_verdicts(toy_encoder, toy_data):
+    model = ft.classifier_from_encoder(toy_encoder, 2, seed=0)
+    right = correct(model, toy_data["valid"])
+    assert right.shape == (64,) and right.mean() == pytest.approx(classification_scores(model, toy_data["valid"])
+                                                                  ["accuracy"])
+    cfg = ft.FineTuneConfig(batch_size=16, epochs=2, patience=None, seed=0)
+    lr, best, scores = choose_lr(lambda: ft.classifier_from_encoder(toy_encoder, 2, seed=0), toy_data["train"],
+                                 toy_data["valid"], cfg, (1e-5, 1e-2))
+    assert lr == 1e-2 and scores[1e-2] > scores[1e-5] and scores[1e-2] == classification_scores(
+        best, toy_data["valid"])["macro_f1"]
+    assert step_seconds(lambda: ft.classifier_from_encoder(toy_encoder, 2), toy_data["train"], cfg, steps=3) > 0
+    with pytest.raises(ValueError, match="need 1600 rows"):
+        step_seconds(lambda: model, toy_data["train"], cfg, steps=99)
+    verdicts = goal_verdicts([("a", 0.5, "<=", 1), ("b", 3.0, ">=", 5), ("c", 1.0, "<", 1)])
+    assert verdicts["met"].tolist() == [True, False, False] and verdicts.loc["b", "bound"] == ">= 5"
+    with pytest.raises(ValueError, match="comparison"):
+        goal_verdicts([("x", 1, "==", 1)])

@@ -4,8 +4,15 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from xlrec_lib.lm.export import export_onnx, max_abs_error, onnx_logits, onnx_session
-from xlrec_lib.lm.fine_tuning import classifier_from_encoder
+from xlrec_lib.lm.export import (
+    export_onnx,
+    max_abs_error,
+    onnx_latency,
+    onnx_logits,
+    onnx_predict_logits,
+    onnx_session,
+)
+from xlrec_lib.lm.fine_tuning import classifier_from_encoder, predict_logits
 
 VOCAB, MAX_LEN = 50, 32
 
@@ -81,3 +88,27 @@ def test_bad_inputs_are_refused(tmp_path, exported):
         export_onnx(_classifier(), tmp_path / "model.bin")
     with pytest.raises(ValueError, match="must both be"):
         onnx_logits(onnx_session(path), torch.ones(2, 3, dtype=torch.long), torch.ones(2, 4, dtype=torch.long))
+
+
+def test_the_weights_are_inside_the_one_file(exported):
+    model, path = exported
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no .onnx.data beside it
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert path.stat().st_size >= 0.95 * weights  # the file holds every float32 weight
+
+
+def test_onnx_latency_is_a_time(exported):
+    _, path = exported
+    assert 0 < onnx_latency(onnx_session(path, threads=1), _batch(2, 5, seed=3), repeats=1) < 10
+
+
+def test_onnx_predict_logits_equal_torch_on_a_dataset(exported):
+    from datasets import Dataset
+
+    model, path = exported
+    rows = _batch(5, 9, seed=4)
+    ids = [r[m.bool()].tolist() for r, m in zip(rows["input_ids"], rows["attention_mask"], strict=True)]
+    data = Dataset.from_dict({"input_ids": ids, "attention_mask": [[1] * len(r) for r in ids], "labels": [0] * 5,
+                              "length": [len(r) for r in ids]})
+    got = onnx_predict_logits(onnx_session(path, threads=1), data, batch_size=2)
+    torch.testing.assert_close(got, predict_logits(model, data), atol=1e-4, rtol=0)

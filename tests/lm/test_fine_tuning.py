@@ -267,6 +267,9 @@ def test_a_custom_loss_replaces_the_classification_loss(encoder, tokenizer):
     cfg = ft.FineTuneConfig(lr=1e-3, batch_size=16, epochs=1, patience=None)
     _, history = ft.fine_tune(ft.classifier_from_encoder(encoder, 2), train, cfg, progress=False, loss_fn=loss_fn)
     assert calls == [16] * 4 and len(history) == 4
+    with pytest.raises(ValueError, match="after_step changes the model"):
+        ft.fine_tune(ft.classifier_from_encoder(encoder, 2), train, cfg, valid=train, progress=False,
+                     after_step=lambda step: None)
     with pytest.raises(ValueError, match="custom loss_fn"):
         ft.fine_tune(ft.classifier_from_encoder(encoder, 2), train, ft.FineTuneConfig(weighted=True),
                      progress=False, loss_fn=loss_fn)
@@ -328,7 +331,7 @@ def test_load_or_fine_tune_trains_once_then_loads(encoder, tokenizer, tmp_path, 
     again, history2 = ft.load_or_fine_tune("toy", {"data": 1}, train_fn, tokenizer)
     assert len(calls) == 1 and history2["loss"].tolist() == pytest.approx(history["loss"].tolist(),
                                                                                   nan_ok=True)
-    assert history2.attrs == history.attrs
+    assert history2.attrs == history.attrs and history.attrs["train_seconds"] > 0  # the time survives the cache
     assert torch.equal(ft.predict_logits(first, data), ft.predict_logits(again, data))
 
 

@@ -14,6 +14,7 @@ from xlrec_lib.lm.lora import (
     lora_layers,
     lora_parameter_count,
     merge_lora,
+    randomise_lora_b,
     trainable_parameters,
     unmerge_lora,
 )
@@ -215,3 +216,15 @@ def test_apply_lora_rejects_unknown_names_and_a_second_application():
         apply_lora(model, r=2, alpha=4)
     with pytest.raises(ValueError, match="rank r must be"):
         lora_parameter_count([(4, 4)], 0)
+
+
+def test_randomise_lora_b_and_copy_errors():
+    model = _One()
+    with pytest.raises(ValueError, match="no lora_B"):
+        randomise_lora_b(model)
+    model.proj = LoRALinear(model.proj, r=2, alpha=4)
+    assert randomise_lora_b(model, std=0.1, seed=0) == 1 and model.proj.lora_B.weight.abs().sum() > 0
+    other = get_peft_model(_One(), LoraConfig(r=2, lora_alpha=4, target_modules=["proj"]))
+    model.extra = LoRALinear(nn.Linear(3, 3), r=2, alpha=4)  # a layer peft's model does not have
+    with pytest.raises(ValueError, match="0 tensors for extra.lora_A"):
+        copy_peft_lora(model, other)

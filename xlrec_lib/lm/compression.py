@@ -13,9 +13,11 @@ tensor and quantizes the activations on the fly, per batch; the matrix products 
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Iterable, Mapping
 
+import pandas as pd
 import torch
 from torch import nn
 from torch.nn.utils import prune
@@ -146,6 +148,35 @@ def head_parameter_count(hidden_size: int, head_size: int) -> int:
     return 4 * hidden_size * head_size + 3 * head_size
 
 
+def pruning_sweep(model: nn.Module, sparsities, evaluate, part: str = "bert") -> pd.DataFrame:
+    """``evaluate(pruned) -> dict`` of a copy of ``model`` whose ``part`` (the encoder: the head is spared) is
+    magnitude-pruned to each share of ``sparsities``; one row per share, with the sparsity reached and the
+    checkpoint MB. ``model`` is not changed."""
+    rows = []
+    for share in sparsities:
+        pruned = copy.deepcopy(model)
+        magnitude_prune(pruned.get_submodule(part), share)
+        rows.append({"sparsity": share, "reached": sparsity(pruned.get_submodule(part)), **evaluate(pruned),
+                     "checkpoint_mb": state_dict_megabytes(pruned)})
+    return pd.DataFrame(rows).set_index("sparsity")
+
+
+def head_pruning_sweep(model: nn.Module, counts, evaluate) -> tuple[pd.DataFrame, dict[int, nn.Module]]:
+    """``evaluate(pruned) -> dict`` of copies of ``model`` with the ``n`` least important heads removed, for each
+    ``n`` of ``counts`` (``prune_smallest_heads``); returns one row per ``n`` (heads removed of all, encoder-layer
+    parameters, checkpoint MB) and the pruned models by ``n``. ``model`` is not changed."""
+    rows, models = [], {}
+    total = int(torch.isfinite(head_importance(model)).sum())
+    for n in counts:
+        pruned = copy.deepcopy(model)
+        prune_smallest_heads(pruned, n)
+        models[n] = pruned
+        rows.append({"heads removed": f"{n} of {total}", **evaluate(pruned),
+                     "encoder layer parameters": sum(p.numel() for p in _bert(pruned).encoder.parameters()),
+                     "checkpoint_mb": state_dict_megabytes(pruned)})
+    return pd.DataFrame(rows).set_index("heads removed"), models
+
+
 # --- quantization and size ---------------------------------------------------------------------------------------
 
 
@@ -169,6 +200,11 @@ def quantize_dynamic_int8(model: nn.Module, inplace: bool = False, embeddings: b
     (``lora.merge_lora``): otherwise the base, A and B are quantized as three separate layers.
     """
     from torch.ao.quantization import default_dynamic_qconfig, float_qparams_weight_only_qconfig
+
+    device = next(model.parameters()).device
+    if device.type != "cpu":
+        raise ValueError(f"quantize_dynamic_int8: int8 kernels run on the CPU; the model is on {device}. Quantize "
+                         "a CPU copy: quantize_dynamic_int8(copy.deepcopy(model).cpu())")
 
     spec: dict = {nn.Linear: default_dynamic_qconfig}
     if embeddings:

@@ -9,7 +9,9 @@ same run, so that the machine's speed cancels out.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -48,12 +50,51 @@ def trainable_megabytes(model) -> float:
 
 def classification_scores(model, data, pad_id: int = 0) -> dict[str, float]:
     """``{"accuracy", "macro_f1"}`` of ``model`` on a ``tokenize`` dataset ``data`` (shares in [0, 1])."""
+    return scores_from_logits(ft.predict_logits(model, data, pad_id=pad_id), data["labels"])
+
+
+def scores_from_logits(logits, labels) -> dict[str, float]:
+    """``{"accuracy", "macro_f1"}`` of ``(n, K)`` logits (any runtime's: torch, ONNX) against ``labels`` ``(n,)``."""
     from sklearn.metrics import accuracy_score, f1_score
 
-    pred = ft.predicted_labels(ft.predict_logits(model, data, pad_id=pad_id)).numpy()
-    labels = data["labels"]
+    pred = ft.predicted_labels(torch.as_tensor(logits)).numpy()
+    labels = np.asarray(labels)
+    if len(pred) != len(labels):
+        raise ValueError(f"scores_from_logits: {len(pred)} rows of logits for {len(labels)} labels")
     return {"accuracy": float(accuracy_score(labels, pred)),
             "macro_f1": float(f1_score(labels, pred, average="macro", zero_division=0))}
+
+
+def correct(model, data, pad_id: int = 0) -> np.ndarray:
+    """``(n,)`` 1.0 where ``model`` classifies row i of ``data`` right, else 0.0: per-example scores for a paired
+    interval between two models on the same rows (``xlrec_lib.intervals.paired_difference``)."""
+    pred = ft.predicted_labels(ft.predict_logits(model, data, pad_id=pad_id)).numpy()
+    return (pred == np.asarray(data["labels"])).astype(np.float64)
+
+
+def choose_lr(make_model, train, valid, cfg: ft.FineTuneConfig, lrs, pad_id: int = 0, **fine_tune_kw):
+    """Fine-tune ``make_model()`` on ``train`` at each learning rate of ``lrs`` (``cfg`` otherwise) and score it on
+    ``valid``; returns ``(best lr, best model, {lr: validation macro-F1})``. Only the best model is kept."""
+    scores, best, best_model = {}, None, None
+    for lr in lrs:
+        model, _ = ft.fine_tune(make_model(), train, replace(cfg, lr=lr), pad_id=pad_id, progress=False,
+                                **fine_tune_kw)
+        scores[lr] = classification_scores(model, valid, pad_id)["macro_f1"]
+        if best is None or scores[lr] > scores[best]:
+            best, best_model = lr, model
+    return best, best_model, scores
+
+
+def step_seconds(make_model, train, cfg: ft.FineTuneConfig, steps: int = 6, pad_id: int = 0, **fine_tune_kw) -> float:
+    """Seconds per optimizer step of ``fine_tune(make_model(), ...)`` over its first ``steps + 1`` batches, the
+    first left out (it pays one-time costs): a training-cost ratio measured in the same run even when the trained
+    model itself comes from a cache."""
+    n = (steps + 1) * cfg.batch_size
+    if len(train) < n:
+        raise ValueError(f"step_seconds: {steps + 1} batches of {cfg.batch_size} need {n} rows, train has {len(train)}")
+    _, history = ft.fine_tune(make_model(), train.select(range(n)), replace(cfg, epochs=1.0), pad_id=pad_id,
+                              progress=False, **fine_tune_kw)
+    return history.attrs["train_seconds"] / (steps + 1)
 
 
 def efficiency_row(model, test, pad_id: int, batch: dict, train_seconds: float | None, repeats: int = 5,
@@ -73,6 +114,8 @@ def efficiency_table(rows: dict[str, dict], reference: str) -> pd.DataFrame:
     ``reference`` and ``f1_gap`` (points of macro-F1 below it: positive = worse), accuracy and F1 in percent."""
     if reference not in rows:
         raise ValueError(f"efficiency_table: the reference row {reference!r} is not among {list(rows)}")
+    if not rows[reference].get("train_s") or not rows[reference].get("latency_ms"):
+        raise ValueError(f"efficiency_table: the reference row {reference!r} needs train_s and latency_ms > 0")
     frame = pd.DataFrame.from_dict(rows, orient="index")
     ref = frame.loc[reference]
     frame["train_time_ratio"] = frame["train_s"] / ref["train_s"]
@@ -80,9 +123,24 @@ def efficiency_table(rows: dict[str, dict], reference: str) -> pd.DataFrame:
     frame["f1_gap"] = 100 * (ref["macro_f1"] - frame["macro_f1"])
     frame[["accuracy", "macro_f1"]] = 100 * frame[["accuracy", "macro_f1"]]
     frame["trainable_share"] = 100 * frame["trainable_share"]
+    frame["trainable"] = frame["trainable"].astype("Int64")  # a count; NaN (<NA>) for rows that train nothing
     return frame[["trainable", "trainable_share", "checkpoint_mb", "train_time_ratio", "latency_ratio", "accuracy",
                   "macro_f1", "f1_gap"]].rename(columns={"trainable_share": "trainable_%", "accuracy": "accuracy_%",
                                                          "macro_f1": "macro_f1_%"})
 
 
-__all__ = ["forward_latency", "trainable_megabytes", "classification_scores", "efficiency_row", "efficiency_table"]
+def goal_verdicts(goals) -> pd.DataFrame:
+    """``goals``: ``(goal, measured, comparison, bound)`` tuples with comparison ``"<="``, ``"<"`` or ``">="``;
+    returns one row per goal: ``measured``, ``bound`` (as text) and ``met``."""
+    ops = {"<=": lambda v, b: v <= b, "<": lambda v, b: v < b, ">=": lambda v, b: v >= b}
+    rows = []
+    for goal, measured, op, bound in goals:
+        if op not in ops:
+            raise ValueError(f"goal_verdicts: comparison must be one of {list(ops)}, got {op!r} for {goal!r}")
+        rows.append({"goal": goal, "measured": round(float(measured), 3), "bound": f"{op} {bound}",
+                     "met": bool(ops[op](float(measured), bound))})
+    return pd.DataFrame(rows).set_index("goal")
+
+
+__all__ = ["forward_latency", "trainable_megabytes", "classification_scores", "scores_from_logits", "correct",
+           "choose_lr", "step_seconds", "efficiency_row", "efficiency_table", "goal_verdicts"]

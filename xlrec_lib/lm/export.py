@@ -45,8 +45,10 @@ def _example(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
 
 def export_onnx(model: nn.Module, path: str | Path, opset: int = 18) -> Path:
     """Write ``model`` (a ``transformers`` sequence-classification model on the CPU, e.g. ``BertMeanPoolClassifier``)
-    to ``path`` as ONNX with dynamic ``batch`` and ``sequence`` axes; returns the path. The model is put in eval
-    mode (and left there)."""
+    to ``path`` as ONNX with dynamic ``batch`` and ``sequence`` axes; returns the path. The weights are inside the
+    one file (``external_data=False``: the exporter's default writes them to a separate ``.onnx.data`` file, and a
+    size read from the ``.onnx`` alone would be the graph's; protobuf's 2 GB limit is far above the course's
+    models). The model is put in eval mode (and left there)."""
     if not hasattr(model, "config") or not hasattr(model.config, "max_position_embeddings"):
         raise ValueError(f"export_onnx: expected a transformers model with a config, got {type(model).__name__}")
     path = Path(path)
@@ -60,7 +62,7 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = 18) -> Path:
     with torch.no_grad():
         torch.onnx.export(_LogitsOnly(model).eval(), _example(model), str(path), input_names=list(INPUTS),
                           output_names=["logits"], dynamic_shapes={name: axes for name in INPUTS}, opset_version=opset,
-                          dynamo=True, verbose=False)
+                          dynamo=True, external_data=False, verbose=False)
     return path
 
 
@@ -86,6 +88,24 @@ def onnx_logits(session, input_ids, attention_mask) -> np.ndarray:
         raise ValueError(f"onnx_logits: input_ids {feeds['input_ids'].shape} and attention_mask "
                          f"{feeds['attention_mask'].shape} must both be (batch, sequence)")
     return session.run(["logits"], feeds)[0]
+
+
+def onnx_predict_logits(session, data, pad_id: int = 0, batch_size: int = 128) -> torch.Tensor:
+    """``(n, num_labels)`` logits of the ONNX model on every row of a ``fine_tuning.tokenize`` dataset, in order:
+    what ``fine_tuning.predict_logits`` gives for the torch model, so both are scored on the same rows."""
+    from xlrec_lib.lm.fine_tuning import collate
+
+    out = [torch.from_numpy(onnx_logits(session, **{k: v for k, v in collate(data, range(i, min(i + batch_size,
+           len(data))), pad_id).items() if k in INPUTS})) for i in range(0, len(data), batch_size)]
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def onnx_latency(session, batch: dict, repeats: int = 5) -> float:
+    """Seconds of one ``onnx_logits`` call on ``batch`` (``input_ids``, ``attention_mask``): the fastest of
+    ``repeats`` after a warm-up, as ``lm.efficiency.forward_latency`` times torch."""
+    from xlrec_lib.timing import time_call
+
+    return time_call(lambda: onnx_logits(session, batch["input_ids"], batch["attention_mask"]), repeats, warmup=1)
 
 
 def max_abs_error(model: nn.Module, session, batches: Iterable[dict], atol: float = 1e-4) -> float:

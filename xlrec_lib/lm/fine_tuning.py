@@ -485,6 +485,9 @@ def fine_tune(model, train, cfg: FineTuneConfig, valid=None, pad_id: int = 0, pr
     steps = cfg.steps(n)
     per_epoch = max(1, math.ceil(n / cfg.batch_size))
     eval_every = max(1, per_epoch // cfg.evals_per_epoch)
+    if after_step is not None and valid is not None:
+        raise ValueError("fine_tune: after_step changes the model outside the optimizer (AdaLoRA's masks); early "
+                         "stopping would restore a state from before it. Train without valid")
     if loss_fn is not None and cfg.weighted:
         raise ValueError("fine_tune: cfg.weighted weights the classification loss; a custom loss_fn replaces it")
     weight = class_weights(train["labels"], num_classes) if cfg.weighted else None

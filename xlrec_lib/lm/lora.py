@@ -161,6 +161,22 @@ def unmerge_lora(model: nn.Module) -> int:
     return len(layers)
 
 
+def randomise_lora_b(model: nn.Module, std: float = 0.1, seed: int = 0) -> int:
+    """Fill every LoRA ``B`` matrix of ``model`` (ours or ``peft``'s: parameters whose name holds ``lora_B``) with
+    normal noise of ``std``, in place; returns how many. B starts at zero, where every LoRA model computes its base
+    model's function: a comparison of two implementations must give B a value first to test the update."""
+    g = torch.Generator().manual_seed(seed)
+    count = 0
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(std * torch.randn(p.shape, generator=g))
+                count += 1
+    if not count:
+        raise ValueError(f"randomise_lora_b: {type(model).__name__} has no lora_B parameter")
+    return count
+
+
 def copy_peft_lora(ours: nn.Module, peft_model: nn.Module, adapter: str = "default") -> int:
     """Copy ``peft``'s A and B of every layer (state keys ``...<name>.lora_A.<adapter>.weight``) into the
     ``LoRALinear`` of the same name in ``ours`` (built by ``apply_lora`` on a copy of the same base model): the two

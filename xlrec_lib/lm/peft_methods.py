@@ -36,6 +36,8 @@ def peft_model(model, method: str, r: int = 8, alpha: float = 16, dropout: float
 
     if method not in METHODS:
         raise ValueError(f"peft_model: method must be one of {METHODS}, got {method!r}")
+    if method != "ia3" and (isinstance(r, bool) or not isinstance(r, int) or r < 1):
+        raise ValueError(f"peft_model: the rank r must be an integer >= 1, got {r!r}")
     if method == "lora":
         config = peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules),
                                  modules_to_save=[head])
@@ -55,8 +57,9 @@ def peft_model(model, method: str, r: int = 8, alpha: float = 16, dropout: float
 
 def adalora_after_step(model):
     """``after_step(step)`` for ``fine_tune``: AdaLoRA's importance update and rank reallocation
-    (``update_and_allocate``), which must see the gradients of the step just taken."""
-    return lambda step: model.base_model.update_and_allocate(step)
+    (``update_and_allocate``), which must see the gradients of the step just taken. It changes the model outside
+    the optimizer, so ``fine_tune`` refuses it with early stopping (restoring an earlier state would undo masks)."""
+    return lambda step: model.base_model.update_and_allocate(step - 1)  # fit counts from 1, peft from 0
 
 
 def adalora_ranks(model) -> dict[str, int]:
@@ -71,13 +74,22 @@ def adalora_ranks(model) -> dict[str, int]:
     return out
 
 
+def _is_peft(model) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
+
+
 def labels_loss_fn():
     """``loss_fn(model, batch)`` that passes the labels to the model and trains on its own ``loss``: the course
     classifier's ``classification_loss``, plus what a ``peft`` wrapper adds to it (AdaLoRA's orthogonality
     penalty)."""
 
     def loss_fn(model, batch):
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+        # a PeftModel without a task type forwards straight to the wrapped model and would skip the tuner's
+        # forward, where AdaLoRA adds its penalty: call the tuner (model.base_model) itself
+        target = model.base_model if _is_peft(model) else model
+        out = target(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
         accuracy = (predicted_labels(out.logits.detach()) == batch["labels"]).float().mean().item()
         return out.loss, {"accuracy": accuracy}
 
