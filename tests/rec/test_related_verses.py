@@ -201,3 +201,58 @@ def test_real_task_holds_out_mark_and_john_from_the_training_graph():
     # measured: 12,212 undirected pairs; 342 John and 122 Mark verses have cross-references; 10,390 training edges
     assert (s["test_queries"], s["valid_queries"], s["train_edges"]) == (342, 122, 10390)
     assert s["catalogue"] == 31102
+
+
+def _unit(x):
+    return torch.nn.functional.normalize(torch.as_tensor(x, dtype=torch.float32), dim=1)
+
+
+def test_language_grid_and_the_crosslingual_penalty():
+    task = toy_task()
+    rng = np.random.default_rng(2)
+    en = _unit(rng.normal(size=(len(task.catalogue), 6)))
+    # "zh" is en rotated: the same geometry within the language, not across
+    rotation = torch.linalg.qr(torch.from_numpy(rng.normal(size=(6, 6))).float())[0]
+    vectors = {"en": en, "zh": en @ rotation}
+    grid = rv.language_grid(task, {"en": vectors["en"], "zh": vectors["zh"]}, queries="test", k=3)
+    assert len(grid) == 4 and set(zip(grid["src"], grid["tgt"], strict=True)) == {
+        ("en", "en"), ("en", "zh"), ("zh", "en"), ("zh", "zh")}
+    cell = grid.set_index(["src", "tgt"])["NDCG@3"]
+    assert cell["en", "en"] == cell["zh", "zh"]  # rotating both sides changes no cosine
+    torch.testing.assert_close(rv.text_scores(task, "test", vectors["zh"], vectors["zh"]),
+                               rv.text_scores(task, "test", en, en))
+    penalty = rv.crosslingual_penalty(pd.DataFrame({"src": ["a", "a", "b", "b"], "tgt": ["a", "b", "a", "b"],
+                                                    "NDCG@10": [0.4, 0.15, 0.2, 0.2]}))
+    assert penalty["penalty"].round(6).tolist() == [0.0, 0.5, round(1 - 0.2 / 0.3, 6), 0.0]
+    with pytest.raises(ValueError, match="no monolingual cell"):
+        rv.crosslingual_penalty(pd.DataFrame({"src": ["a"], "tgt": ["b"], "NDCG@10": [0.1]}))
+    with pytest.raises(ValueError, match="n_catalogue"):
+        rv.text_scores(task, "test", en[:3], en)
+
+
+def test_fusion_of_graph_and_text_by_alpha():
+    task = toy_task()
+    rng = np.random.default_rng(3)
+    en = _unit(rng.normal(size=(len(task.catalogue), 5)))
+    graph = task.adjacency()
+    text = rv.text_scores(task, "test", en, en)
+    # a huge alpha ranks by the text alone; alpha 0 by the graph (ties by verse id)
+    text_only = rv.fused_score_fn(graph, alpha=1e6)(task, "test", en, en)
+    assert rv.rank_related(task, "test", 5, scores=text_only) == rv.rank_related(task, "test", 5, scores=text)
+    g = rv.graph_scores(task, "test", en, en, graph, n_neighbors=3)
+    graph_only = rv.fused_score_fn(graph, alpha=0.0, n_neighbors=3)(task, "test", en, en)
+    assert rv.rank_related(task, "test", 5, scores=graph_only) == rv.rank_related(task, "test", 5, scores=g)
+    sweep = rv.alpha_grid(task, {"en": en, "de": en}, graph, alphas=[0.0, 1.0, 1e6], n_neighbors=3)
+    assert sweep.shape == (4, 3) and list(sweep.index.names) == ["src", "tgt"]
+    assert ((sweep >= 0) & (sweep <= 1)).all().all()
+
+
+def test_sample_catalogue_keeps_the_held_out_books_and_their_references():
+    refs = pd.DataFrame(PAIRS, columns=["verse_id", "related_id"])
+    refs = pd.concat([refs, refs.rename(columns={"verse_id": "related_id", "related_id": "verse_id"})])
+    small = rv.sample_catalogue(CATALOGUE, refs, size=8, seed=0)
+    assert len(small) == 8 and np.all(np.diff(small) > 0)
+    assert {J1, J2, J3, M1, M2, G1, G3, E2} == set(small.tolist())  # held-out verses and what they cite: 8
+    assert set(rv.sample_catalogue(CATALOGUE, refs, size=10, seed=1).tolist()) >= set(small.tolist())
+    with pytest.raises(ValueError, match="below the 8 verses"):
+        rv.sample_catalogue(CATALOGUE, refs, size=5)

@@ -170,6 +170,25 @@ def related_verse_task(verse_ids, cross_references: pd.DataFrame, test_books=cor
     )
 
 
+def sample_catalogue(verse_ids, cross_references: pd.DataFrame, size: int, test_books=corpus.TEST_BOOKS,
+                     valid_books=corpus.VALID_BOOKS, seed: int = 0) -> np.ndarray:
+    """A smaller catalogue for quick runs: every verse of the held-out books, every verse they cross-reference,
+    and verses drawn at random (``seed``) from the rest up to ``size`` (sorted verse ids). The task on it is
+    easier than on the whole catalogue (fewer distractors) and its numbers do not compare with the full one."""
+    ids = np.unique(_verse_ids(verse_ids, "verse_ids"))
+    held = _books(test_books, "test_books") + _books(valid_books, "valid_books")
+    refs = cross_references
+    a, b = refs["verse_id"].to_numpy(), refs["related_id"].to_numpy()
+    from_held = np.isin(a // 1_000_000, held)
+    must = np.intersect1d(np.union1d(ids[np.isin(ids // 1_000_000, held)], b[from_held]), ids)
+    if size < len(must):
+        raise ValueError(f"sample_catalogue: size {size} is below the {len(must)} verses the held-out books and "
+                         "their cross-references need")
+    rest = np.setdiff1d(ids, must)
+    extra = np.random.default_rng(seed).choice(rest, size=min(size - len(must), len(rest)), replace=False)
+    return np.sort(np.concatenate([must, extra]))
+
+
 def _check_graph(graph, n: int, name: str = "graph") -> sp.csr_matrix:
     if not sp.issparse(graph):
         raise ValueError(f"{name} must be a scipy sparse matrix, got {type(graph).__name__}")
@@ -300,5 +319,95 @@ def queries_per_book(task: RelatedVerseTask, names: dict[int, str] | None = None
     return pd.Series(counts, name="queries")
 
 
-__all__ = ["RelatedVerseTask", "related_verse_task", "cocitation", "graph_via_text",
-                          "rank_related", "evaluate_related", "queries_per_book", "SPLITS"]
+# --- one language pair, and every pair ----------------------------------------------------------------------------
+
+
+def text_scores(task: RelatedVerseTask, queries, query_vectors, catalogue_vectors) -> torch.Tensor:
+    """``(n_queries, n_catalogue)`` cosine of each query, encoded in language A, with every catalogue verse in B.
+    ``query_vectors`` and ``catalogue_vectors``: the whole catalogue encoded in A and in B, ``(n_catalogue, d)``
+    unit rows in ``task.catalogue`` order (the queries are catalogue verses: their rows are taken from A)."""
+    a = finite_matrix(query_vectors, "query_vectors").float()
+    b = finite_matrix(catalogue_vectors, "catalogue_vectors").float()
+    n = len(task.catalogue)
+    if a.shape[0] != n or b.shape[0] != n or a.shape[1] != b.shape[1]:
+        raise ValueError(f"query_vectors and catalogue_vectors must both be (n_catalogue, d) = ({n}, d); got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    return a[torch.from_numpy(task.index(task._query_ids(queries)))] @ b.T
+
+
+def graph_scores(task: RelatedVerseTask, queries, query_vectors, catalogue_vectors, graph,
+                 n_neighbors: int = 20) -> torch.Tensor:
+    """:func:`graph_via_text` for a cell: each query (its row of ``query_vectors``, language A) reaches the graph
+    through its ``n_neighbors`` nearest catalogue verses in language B (``catalogue_vectors``)."""
+    own = task.index(task._query_ids(queries))
+    a = finite_matrix(query_vectors, "query_vectors").float()
+    return graph_via_text(a[torch.from_numpy(own)], catalogue_vectors, graph, n_neighbors, own=own)
+
+
+def fused_score_fn(graph, alpha: float, n_neighbors: int = 20, how: str = "zscore"):
+    """A ``score_fn`` for :func:`language_grid`: ``fusion.fuse(graph score, text score, alpha)``, the chapter-8
+    fusion ``P = N(graph) + alpha N(text)`` with each score standardised per query over its candidates."""
+    from xlrec_lib.rec.fusion import fuse
+
+    def score(task, queries, query_vectors, catalogue_vectors):
+        text = text_scores(task, queries, query_vectors, catalogue_vectors)
+        g = graph_scores(task, queries, query_vectors, catalogue_vectors, graph, n_neighbors)
+        return fuse(g, text, alpha, task.exclude_own(queries), how)
+
+    return score
+
+
+def alpha_grid(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], graph, alphas, n_neighbors: int = 20,
+               queries="valid", k: int = 10, how: str = "zscore", progress: bool = False) -> pd.DataFrame:
+    """nDCG@k of the fused score for every ``alpha`` (columns) in every language cell (rows ``(src, tgt)``), on
+    ``queries`` (the validation books by default): choose alpha on it, never on the test books."""
+    from tqdm.auto import tqdm
+
+    from xlrec_lib.rec.fusion import alpha_sweep
+
+    ids = task._query_ids(queries)
+    relevant = task.relevant_for(ids)
+    exclude = task.exclude_own(ids)
+    langs = list(vectors)
+    out = {}
+    for src, tgt in tqdm([(a, b) for a in langs for b in langs], desc="alpha sweep", disable=not progress):
+        text = text_scores(task, ids, vectors[src], vectors[tgt])
+        g = graph_scores(task, ids, vectors[src], vectors[tgt], graph, n_neighbors)
+        out[(src, tgt)] = alpha_sweep(g, text, alphas, exclude, relevant, ids.tolist(), task.catalogue.tolist(), k,
+                                      how)
+    return pd.DataFrame(out).T.rename_axis(["src", "tgt"])
+
+
+def language_grid(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], score_fn=None, queries="test",
+                  k: int = 10, progress: bool = False) -> pd.DataFrame:
+    """Every ordered pair of languages ``(src, tgt)`` of ``vectors`` (``{lang: (n_catalogue, d)}``): the metrics of
+    :func:`evaluate_related` for queries read in ``src`` and the catalogue in ``tgt``. ``score_fn(task, queries,
+    src_vectors, tgt_vectors) -> (n_queries, n_catalogue)`` scores a cell (default :func:`text_scores`). Returns one
+    row per cell: ``src, tgt, R@k, NDCG@k, MRR@k``."""
+    from tqdm.auto import tqdm
+
+    score_fn = score_fn or text_scores
+    langs = list(vectors)
+    rows = []
+    for src, tgt in tqdm([(a, b) for a in langs for b in langs], desc="language pairs", disable=not progress):
+        scores = score_fn(task, queries, vectors[src], vectors[tgt])
+        rows.append({"src": src, "tgt": tgt, **evaluate_related(task, queries, k, scores=scores)})
+    return pd.DataFrame(rows)
+
+
+def crosslingual_penalty(grid: pd.DataFrame, metric: str = "NDCG@10") -> pd.DataFrame:
+    """``grid`` (from :func:`language_grid`) with ``penalty`` = 1 - cell / mean of the two monolingual cells of its
+    languages (``src -> src`` and ``tgt -> tgt``): 0 for a monolingual cell, 0.4 for a cell that keeps 60% of
+    what the two languages reach on their own."""
+    mono = grid[grid["src"] == grid["tgt"]].set_index("src")[metric]
+    missing = set(grid["src"]) - set(mono.index)
+    if missing:
+        raise ValueError(f"crosslingual_penalty: no monolingual cell for {sorted(missing)}")
+    base = (grid["src"].map(mono) + grid["tgt"].map(mono)) / 2
+    return grid.assign(penalty=1 - grid[metric] / base)
+
+
+__all__ = ["RelatedVerseTask", "related_verse_task", "cocitation", "graph_via_text", "rank_related",
+           "evaluate_related", "queries_per_book", "sample_catalogue", "text_scores", "graph_scores",
+           "fused_score_fn", "alpha_grid",
+           "language_grid", "crosslingual_penalty", "SPLITS"]
