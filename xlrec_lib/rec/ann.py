@@ -105,8 +105,9 @@ def build_ivfpq(catalogue, nlist: int | None = None, m: int | None = None, nbits
     """An IVF-PQ inner-product index of ``catalogue (n, d)`` (module docstring); ids are row positions.
 
     Defaults: ``nlist = round(sqrt(n))``, ``m = d / 8`` sub-vectors (``d`` must then be a multiple of 8; else pass
-    an ``m`` dividing ``d``), trained on a seeded sample of ``train_size = min(n, IVF_TRAIN_PER_LIST * nlist)``
-    rows (k-means cost grows with it; faiss asks for 39 per centroid at least).
+    an ``m`` dividing ``d``), trained on a seeded sample of ``train_size = min(n, max(IVF_TRAIN_PER_LIST * nlist,
+    39 * 2^nbits))`` rows (k-means cost grows with it; faiss asks for 39 points per centroid at least, for the
+    coarse lists and for every sub-quantizer).
     """
     x = check_vectors(catalogue)
     n, d = x.shape
@@ -117,8 +118,9 @@ def build_ivfpq(catalogue, nlist: int | None = None, m: int | None = None, nbits
         m = d // 8
     if d % _positive(m, "m"):
         raise ValueError(f"build_ivfpq: m = {m} sub-vectors must divide d = {d}")
-    train_size = _positive(train_size if train_size is not None else min(n, IVF_TRAIN_PER_LIST * nlist),
-                           "train_size")
+    # faiss wants 39 points per centroid: nlist coarse centroids, and 2^nbits for each sub-quantizer
+    default = min(n, max(IVF_TRAIN_PER_LIST * nlist, 39 * 2 ** nbits))
+    train_size = _positive(train_size if train_size is not None else default, "train_size")
     if train_size > n or train_size < max(nlist, 2 ** nbits):
         raise ValueError(f"build_ivfpq: train_size {train_size} must lie in max(nlist, 2^nbits) = "
                          f"{max(nlist, 2 ** nbits)} .. n = {n}")

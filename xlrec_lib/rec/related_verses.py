@@ -136,7 +136,8 @@ def related_verse_task(verse_ids, cross_references: pd.DataFrame, test_books=cor
     Pairs are undirected; a self-reference is ignored. ``dropped`` counts undirected pairs with an end outside the
     catalogue (``pairs_outside_catalogue``), held-out verses with cross-references outside the catalogue
     (``queries_outside_catalogue``) and held-out verses whose every cross-reference lies outside it
-    (``queries_without_relevant``).
+    (``queries_without_relevant``), and validation links into a test book (``valid_pairs_into_test``: the same
+    pair is a test label, so it is no validation label).
     """
     catalogue = np.unique(_verse_ids(verse_ids, "verse_ids"))
     if len(catalogue) == 0:
@@ -155,6 +156,9 @@ def related_verse_task(verse_ids, cross_references: pd.DataFrame, test_books=cor
     both = np.concatenate([pairs[inside], pairs[inside][:, ::-1]])  # each kept pair in both directions
     held = np.isin(both // 1_000_000, held_books)
     frame = pd.DataFrame(both[held[:, 0]], columns=["q", "r"])
+    # a validation verse's link into a test book is the same pair as a test label: never choose anything on it
+    into_test = np.isin(frame["q"] // 1_000_000, valid_books) & np.isin(frame["r"] // 1_000_000, test_books)
+    frame = frame[~into_test]
     relevant = {int(q): frozenset(r.tolist()) for q, r in frame.groupby("q")["r"]}
     queries = np.array(sorted(relevant), dtype=np.int64)
     train = both[~held.any(1)]
@@ -165,26 +169,25 @@ def related_verse_task(verse_ids, cross_references: pd.DataFrame, test_books=cor
         relevant=relevant, train_edges=train[np.lexsort((train[:, 1], train[:, 0]))], test_books=test_books,
         valid_books=valid_books,
         dropped={"pairs_outside_catalogue": int((~inside).sum()),
+                 "valid_pairs_into_test": int(into_test.sum()),
                  "queries_without_relevant": n_held_inside - len(queries),
                  "queries_outside_catalogue": len(linked_held) - n_held_inside},
     )
 
 
-def sample_catalogue(verse_ids, cross_references: pd.DataFrame, size: int, test_books=corpus.TEST_BOOKS,
-                     valid_books=corpus.VALID_BOOKS, seed: int = 0) -> np.ndarray:
-    """A smaller catalogue for quick runs: every verse of the held-out books, every verse they cross-reference,
-    and verses drawn at random (``seed``) from the rest up to ``size`` (sorted verse ids). The task on it is
-    easier than on the whole catalogue (fewer distractors) and its numbers do not compare with the full one."""
+def sample_catalogue(verse_ids, size: int, test_books=corpus.TEST_BOOKS, valid_books=corpus.VALID_BOOKS,
+                     seed: int = 0) -> np.ndarray:
+    """A smaller catalogue for quick runs (sorted verse ids): every verse of the held-out books, and verses drawn
+    uniformly at random (``seed``) from the rest up to ``size``. The labels play no part in the draw (a sample that
+    kept the verses the queries cite would hand the graph and the text their answers); the relevant sets then
+    shrink to what the sample holds, and queries with none left drop out. Its numbers do not compare with the
+    whole catalogue's."""
     ids = np.unique(_verse_ids(verse_ids, "verse_ids"))
     held = _books(test_books, "test_books") + _books(valid_books, "valid_books")
-    refs = cross_references
-    a, b = refs["verse_id"].to_numpy(), refs["related_id"].to_numpy()
-    from_held = np.isin(a // 1_000_000, held)
-    must = np.intersect1d(np.union1d(ids[np.isin(ids // 1_000_000, held)], b[from_held]), ids)
+    must = ids[np.isin(ids // 1_000_000, held)]
     if size < len(must):
-        raise ValueError(f"sample_catalogue: size {size} is below the {len(must)} verses the held-out books and "
-                         "their cross-references need")
-    rest = np.setdiff1d(ids, must)
+        raise ValueError(f"sample_catalogue: size {size} is below the {len(must)} verses of the held-out books")
+    rest = ids[~np.isin(ids // 1_000_000, held)]
     extra = np.random.default_rng(seed).choice(rest, size=min(size - len(must), len(rest)), replace=False)
     return np.sort(np.concatenate([must, extra]))
 
@@ -207,7 +210,7 @@ def cocitation(adjacency, shrink: float = 0.0) -> sp.csr_matrix:
     """
     if shrink < 0:
         raise ValueError(f"cocitation: shrink must be >= 0, got {shrink}")
-    a = _check_graph(adjacency, 0, "adjacency")
+    a = _check_graph(adjacency, 0, "adjacency").copy()  # binarised below: never the caller's matrix
     if (a != a.T).nnz:
         raise ValueError("cocitation: adjacency must be symmetric (cross-references are undirected)")
     a.data[:] = 1.0
