@@ -34,6 +34,8 @@ REQUIRED: dict[str, list[str]] = {
                    "fused_top10_overlap_with_popularity"],
     "08_collaborative_filtering_and_fusion": ["ndcg10_best", "ndcg10_ease", "ndcg10_als", "ndcg10_popularity",
                                               "ndcg10_best_liked", "fusion_gain_cold_items"],
+    "09_cross_lingual_recommendation": ["ndcg10_mean_best", "ndcg10_mean_use", "cells_beating_use",
+                                        "ndcg10_min_crosslingual_best", "ndcg10_en_en_use", "ann_recall10_hnsw"],
     "11_interests_diversity_feedback": ["ndcg10_keywords", "ndcg10_popularity", "ndcg10_cf_best", "mmr_diversity_gain",
                                         "mmr_ndcg_loss", "recall_feedback_round5", "recall_no_feedback"],
 }

@@ -20,7 +20,11 @@ MEASURED = {
     "31 s": "01 quick", "33 s": "02 and 07 quick", "144 s": "03 quick", "112 s": "04 quick",
     "244 s": "05 quick (a single run, its own models trained in it)",
     "180 s": "06 quick (a single run, e5-small's fine-tuning cached)",
-    "552 s": "06 full (a single run, e5-small's fine-tuning cached)", "92 s": "06 full: e5-small's fine-tuning, first run",
+    "109 s": "09 quick (a single run, its encodings made in it)",
+    "238 s": "09 full (a single run, encodings cached)",
+    "9 min": "09 full: first-run encodings (USE about 6, aligned 3)",
+    "552 s": "06 full (a single run, e5-small's fine-tuning cached)",
+    "92 s": "06 full: e5-small's fine-tuning, first run",
     "29 s": "08 quick", "37 s": "11 quick", "322 s": "08 full", "386 s": "11 full",
     "29 min": "04 full, the en-zh-only edition (about)", "15 min": "03 full (about)",
 }
