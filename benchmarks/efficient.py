@@ -48,8 +48,10 @@ pruning (``compression.magnitude_prune``) of the reference's encoder: its F1 los
 
 Where the time goes: e5-small's forward passes (about 70 ms per review on one thread here) over the teacher's
 training reviews, every student training review (the soft targets) and the test sample; then ONNX export (~12 s).
-Measured on a 2-core machine with another job on the other core, one thread: ``--quick`` 100 s wall (not the minute
-aimed at: e5-small's passes alone take about 50 s), full about 8.5 minutes.
+Measured on a 2-core machine, one thread: ``--quick`` 73 s wall on an otherwise idle machine (100 s with another
+job on the other core; not the minute aimed at: e5-small's passes alone take about 50 s), full about 8.5 minutes.
+Smaller quick samples were tried and rejected: with 300 / 120 / 64 reviews (54 s) the student and the teacher
+predicted one class (macro-F1 0.35 each), and every ratio of the RESULT line lost its meaning.
 
     python benchmarks/efficient.py --quick      # small samples
     python benchmarks/efficient.py              # larger samples

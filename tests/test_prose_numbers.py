@@ -58,6 +58,7 @@ ALLOWED = {
     "06_efficient_fine_tuning": {
         "2.13": "the installed torch version (its deprecated quantization API)",
         "95%": "the level of the bootstrap intervals (intervals.paired_difference's default)",
+        "2%": "issue 19's goal for LoRA's trainable share",
         "87.2": "LoRA on RoBERTa-base, GLUE average, cited (Hu et al., 2021)",
         "86.4": "full fine-tuning of RoBERTa-base, GLUE average, cited (Hu et al., 2021)",
         "97%": "DistilBERT's retained GLUE score, cited (Sanh et al., 2019); the issue's goal",
