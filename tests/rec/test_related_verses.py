@@ -264,3 +264,13 @@ def test_cocitation_leaves_its_input_alone():
     before = weighted.toarray().copy()
     rv.cocitation(weighted)
     assert np.array_equal(weighted.toarray(), before)
+
+
+def test_plot_language_grids_draws_one_panel_per_grid():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    grid = pd.DataFrame({"src": ["a", "a", "b", "b"], "tgt": ["a", "b", "a", "b"], "NDCG@10": [0.4, 0.1, 0.2, 0.3]})
+    fig = rv.plot_language_grids({"one": grid, "two": grid}, ["a", "b"], title="t")
+    assert len(fig.axes) == 2 and fig.axes[1].get_title() == "two"
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0.400", "0.100", "0.200", "0.300"]

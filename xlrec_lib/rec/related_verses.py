@@ -410,7 +410,28 @@ def crosslingual_penalty(grid: pd.DataFrame, metric: str = "NDCG@10") -> pd.Data
     return grid.assign(penalty=1 - grid[metric] / base)
 
 
+def plot_language_grids(grids: dict[str, pd.DataFrame], langs, metric: str = "NDCG@10", title: str = ""):
+    """One heatmap per grid (``{panel title: language_grid frame}``): query language in rows, catalogue language in
+    columns, each cell's ``metric`` written in it; every panel has its own colour scale (compare panels by the
+    numbers). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    langs = list(langs)
+    fig, axes = plt.subplots(1, len(grids), figsize=(4.2 * len(grids), 3.8), squeeze=False)
+    for ax, (name, grid) in zip(axes[0], grids.items(), strict=True):
+        square = grid.pivot(index="src", columns="tgt", values=metric).reindex(index=langs, columns=langs).to_numpy()
+        top = float(np.nanmax(square))
+        ax.imshow(square, vmin=0, vmax=top, cmap="viridis")
+        for (i, j), v in np.ndenumerate(square):
+            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7, color="white" if v < top / 2 else "black")
+        ax.set(xticks=range(len(langs)), xticklabels=langs, yticks=range(len(langs)), yticklabels=langs, title=name,
+               xlabel="catalogue language", ylabel="query language")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 __all__ = ["RelatedVerseTask", "related_verse_task", "cocitation", "graph_via_text", "rank_related",
            "evaluate_related", "queries_per_book", "sample_catalogue", "text_scores", "graph_scores",
            "fused_score_fn", "alpha_grid",
-           "language_grid", "crosslingual_penalty", "SPLITS"]
+           "language_grid", "crosslingual_penalty", "plot_language_grids", "SPLITS"]
