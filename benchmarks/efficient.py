@@ -97,10 +97,6 @@ def macro_f1(model, data, pad_id: int) -> float:
     return classification_scores(model, data, pad_id)["macro_f1"]
 
 
-def latency(model, batch: dict, repeats: int) -> float:
-    return forward_latency(model, batch, repeats)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small samples (see the timings in the docstring)")
@@ -167,19 +163,19 @@ def main() -> None:
     f1["distilled student"] = macro_f1(student, test, pad)
 
     # latency: teacher, student, int8, pruned, ONNX
-    ms = {"teacher (e5-small)": latency(teacher, ft.collate(e5_test, range(n_batch), e5_pad), repeats),
-          "full fine-tuning": latency(full, timing_batch, repeats),
-          "distilled student": latency(student, timing_batch, repeats)}
+    ms = {"teacher (e5-small)": forward_latency(teacher, ft.collate(e5_test, range(n_batch), e5_pad), repeats),
+          "full fine-tuning": forward_latency(full, timing_batch, repeats),
+          "distilled student": forward_latency(student, timing_batch, repeats)}
     int8 = quantize_dynamic_int8(full, embeddings=True)
     linear_only_mb = state_dict_megabytes(quantize_dynamic_int8(full))
-    ms["int8"], f1["int8"] = latency(int8, timing_batch, repeats), macro_f1(int8, test, pad)
+    ms["int8"], f1["int8"] = forward_latency(int8, timing_batch, repeats), macro_f1(int8, test, pad)
     size = {"fp32": state_dict_megabytes(full), "int8": state_dict_megabytes(int8)}
     teacher_int8 = quantize_dynamic_int8(teacher)
-    ms["teacher int8"] = latency(teacher_int8, ft.collate(e5_test, range(n_batch), e5_pad), repeats)
+    ms["teacher int8"] = forward_latency(teacher_int8, ft.collate(e5_test, range(n_batch), e5_pad), repeats)
     teacher_size_ratio = state_dict_megabytes(teacher) / state_dict_megabytes(teacher_int8)
     pruned = copy.deepcopy(full)
     magnitude_prune(pruned.bert, 0.5)
-    ms["pruned 50%"], f1["pruned 50%"] = latency(pruned, timing_batch, repeats), macro_f1(pruned, test, pad)
+    ms["pruned 50%"], f1["pruned 50%"] = forward_latency(pruned, timing_batch, repeats), macro_f1(pruned, test, pad)
     with tempfile.TemporaryDirectory() as tmp:
         session = onnx_session(export_onnx(full, Path(tmp) / "student.onnx"), threads=args.threads)
     error = max_abs_error(full, session, [timing_batch, ft.collate(test, range(n_batch, 2 * n_batch), pad)])
