@@ -1,0 +1,144 @@
+"""Chapter 10's settings where an ID cannot help: a new domain, cold items, items seen only a few times.
+
+- ``genre_domain_split``: the items with any of the ``target`` genres form a new domain; every interaction with
+  one of them leaves training (``source``) and becomes the test (``target``), ranked among target items only.
+- ``staged_items`` and ``reveal_first``: items drawn for stages of 0, 1, 2, ... training interactions, and their
+  earliest test interactions moved into training accordingly (the gate's curve).
+- ``interaction_counts``: training interactions per item, in ``item_ids`` order.
+- ``evaluate``: nDCG@k and recall@k of a score matrix over some candidate columns, ties broken at random.
+- ``random_ndcg``: the expected nDCG@k of a uniformly random ranking of the candidates, the chance line of
+  every table. With ``R`` relevant items among ``N`` candidates each rank holds a relevant one with probability
+  ``R / N``, so ``E[DCG@k] = (R / N) * sum_{r<=k} 1 / log(1 + r)``, divided by the ideal ``IDCG@k`` (the same
+  binary-gain nDCG as :func:`xlrec_lib.rec.ranking_metrics.ndcg_at_k`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+from xlrec_lib.rec import ranking_metrics
+
+
+def _require(frame: pd.DataFrame, cols: Iterable[str], what: str) -> None:
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} has no column(s) {missing}; columns are {list(frame.columns)}")
+
+
+def domain_items(items: pd.DataFrame, target: Iterable[str]) -> np.ndarray:
+    """Sorted ids of the items with at least one genre in ``target`` (``items.genres``: a list per row).
+
+    A genre of ``target`` that no item has is a ``ValueError`` listing the genres that exist (a typo would
+    otherwise give an empty domain)."""
+    _require(items, ["item_id", "genres"], "items")
+    if isinstance(target, str):
+        raise ValueError(f"domain_items: target must be a collection of genres, got the string {target!r}")
+    target = set(target)
+    known = {g for genres in items["genres"] for g in genres}
+    unknown = sorted(target - known)
+    if not target or unknown:
+        raise ValueError(f"domain_items: genres {unknown or '(none given)'} are not among the item genres "
+                         f"{sorted(known)}")
+    hit = items["genres"].map(lambda genres: bool(target.intersection(genres)))
+    return np.sort(items.loc[hit, "item_id"].to_numpy())
+
+
+def genre_domain_split(ratings: pd.DataFrame, items: pd.DataFrame, target: Iterable[str],
+                       col_item: str = "item_id") -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """``(source, target_rows, target_items)``: the rows of items outside the target genres, the rows of items
+    inside them, and the target items' ids. No row is lost: ``len(source) + len(target_rows) == len(ratings)``."""
+    _require(ratings, [col_item], "ratings")
+    target_items = domain_items(items, target)
+    inside = ratings[col_item].isin(target_items)
+    return ratings[~inside], ratings[inside], target_items
+
+
+def reveal_first(train: pd.DataFrame, test: pd.DataFrame, counts: Mapping, col_item: str = "item_id",
+                 col_timestamp: str = "timestamp") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Move the ``counts[item]`` earliest rows of each item of ``counts`` from ``test`` to ``train`` (all of them
+    when an item has fewer; ties in time keep ``test``'s order). No row is lost or duplicated."""
+    _require(test, [col_item, col_timestamp], "test")
+    n = pd.Series(counts, dtype="int64")
+    if (n < 0).any():
+        raise ValueError(f"reveal_first: counts must be >= 0, got {int(n.min())} for item {n.idxmin()!r}")
+    chosen = test[test[col_item].isin(n.index)].sort_values(col_timestamp, kind="stable")
+    rank = chosen.groupby(col_item).cumcount()
+    moved = chosen.index[rank.to_numpy() < n.reindex(chosen[col_item]).to_numpy()]
+    return pd.concat([train, test.loc[moved]]), test.drop(index=moved)
+
+
+def staged_items(ratings: pd.DataFrame, stages, per_stage: int, min_rows: int, seed: int = 0,
+                 col_item: str = "item_id") -> dict:
+    """``{item: stage}``: ``per_stage`` items for each value of ``stages`` (a number of interactions to reveal),
+    drawn without replacement with ``numpy.random.default_rng(seed)`` among the items with at least ``min_rows``
+    rows, so that every item keeps rows to test after its stage's are revealed."""
+    _require(ratings, [col_item], "ratings")
+    stages = list(stages)
+    rows = ratings[col_item].value_counts()
+    pool = np.sort(rows.index[rows >= min_rows].to_numpy())
+    if len(pool) < per_stage * len(stages):
+        raise ValueError(f"staged_items: {len(pool)} items have >= {min_rows} rows, fewer than the "
+                         f"{per_stage} x {len(stages)} asked for; lower per_stage or min_rows")
+    if max(stages) >= min_rows:
+        raise ValueError(f"staged_items: stage {max(stages)} would leave an item with {min_rows} rows nothing to test")
+    drawn = np.random.default_rng(seed).choice(pool, size=per_stage * len(stages), replace=False)
+    return {item: stages[i // per_stage] for i, item in enumerate(drawn.tolist())}
+
+
+def interaction_counts(train: pd.DataFrame, item_ids, col_item: str = "item_id") -> np.ndarray:
+    """``(len(item_ids),)`` int64: training rows per item, 0 for an item without any."""
+    _require(train, [col_item], "train")
+    counts = train[col_item].value_counts()
+    return counts.reindex(np.asarray(item_ids)).fillna(0).to_numpy(np.int64)
+
+
+def top_k_random_ties(scores: torch.Tensor, k: int, exclude: torch.Tensor | None = None,
+                      seed: int = 0) -> np.ndarray:
+    """``(n_users, k)`` column indices of each row's ``k`` highest scores; equal scores are ordered at random
+    (``numpy.random.default_rng(seed)``), not by column, so a model that scores every candidate alike is at
+    chance. ``exclude``: a bool ``(n_users, n_items)`` mask of columns never to return (a user's training items)."""
+    s = scores.detach().cpu().double().numpy()
+    if not np.isfinite(s).all():
+        raise ValueError("top_k_random_ties: the scores hold NaN or inf; fix the model before ranking")
+    if exclude is not None:
+        s = np.where(exclude.cpu().numpy(), -np.inf, s)
+        if (np.isfinite(s).sum(axis=1) < k).any():
+            raise ValueError(f"top_k_random_ties: a user has fewer than k={k} candidates left after exclusion")
+    tie = np.random.default_rng(seed).random(s.shape)
+    return np.lexsort((tie, -s), axis=-1)[:, :k]
+
+
+def evaluate(scores: torch.Tensor, relevant: Mapping, user_ids, candidate_ids, k: int = 10,
+             exclude: torch.Tensor | None = None, seed: int = 0) -> dict[str, float]:
+    """nDCG@k and recall@k of the ranking of ``candidate_ids`` (the columns of ``scores``, one row per entry of
+    ``user_ids``) against ``relevant`` (user -> set of ids), ties broken at random (``top_k_random_ties``)."""
+    candidate_ids = np.asarray(candidate_ids)
+    top = top_k_random_ties(scores, k, exclude, seed)
+    ranked = {u: candidate_ids[row].tolist() for u, row in zip(np.asarray(user_ids).tolist(), top, strict=True)}
+    return {f"nDCG@{k}": ranking_metrics.ndcg_at_k(ranked, relevant, k),
+            f"recall@{k}": ranking_metrics.recall_at_k(ranked, relevant, k)}
+
+
+def random_ndcg(relevant: Mapping, n_candidates: int, k: int) -> float:
+    """Expected nDCG@k of a random ordering of ``n_candidates`` items, averaged over the users of ``relevant``
+    (user -> set of relevant candidate ids) who have at least one relevant item (as the metric functions do)."""
+    if n_candidates < 1 or k < 1:
+        raise ValueError(f"random_ndcg needs n_candidates >= 1 and k >= 1, got {n_candidates} and {k}")
+    disc = 1.0 / np.log1p(np.arange(1, k + 1))
+    sizes = np.array([len(r) for r in relevant.values() if len(r)])
+    if len(sizes) == 0:
+        raise ValueError("random_ndcg: no user has a relevant item")
+    if sizes.max() > n_candidates:
+        raise ValueError(f"random_ndcg: a user has {sizes.max()} relevant items but there are only {n_candidates} "
+                         "candidates")
+    shown = disc[: min(k, n_candidates)].sum()
+    ideal = np.cumsum(disc)[np.minimum(sizes, k) - 1]
+    return float(np.mean(sizes / n_candidates * shown / ideal))
+
+
+__all__ = ["domain_items", "genre_domain_split", "reveal_first", "staged_items", "interaction_counts",
+           "top_k_random_ties", "evaluate", "random_ndcg"]
