@@ -74,6 +74,10 @@ ALLOWED = {
         "1,000": "the anchor protocol's number of query verses, cited in issue 16",
         "31,102": "the anchor protocol's candidate verses (all of the KJV), cited in issue 16",
     },
+    "10_cross_domain_and_cold_start": {
+        "0.2": "the ID dropout setting (ID_DROPOUT)",
+        "0.02": "issue 17's goal: within 0.02 nDCG@10 of the CF chapter's best",
+    },
     "07_scoring": {
         "0.1": "seed 000's softmax cut-off, quoted; and an example probability in the definition of calibration",
         "0.5": "thresholds quoted from seeds 000 and 004",

@@ -36,6 +36,9 @@ REQUIRED: dict[str, list[str]] = {
                                               "ndcg10_best_liked", "fusion_gain_cold_items"],
     "09_cross_lingual_recommendation": ["ndcg10_mean_best", "ndcg10_mean_use", "cells_beating_use",
                                         "ndcg10_min_crosslingual_best", "ndcg10_en_en_use", "ann_recall10_hnsw"],
+    "10_cross_domain_and_cold_start": ["ndcg10_target_id", "ndcg10_target_text", "ndcg10_target_fused",
+                                       "ndcg10_cold_text", "ndcg10_cold_fused", "ndcg10_warm_id",
+                                       "ndcg10_warm_fused", "ndcg10_warm_cf_best"],
     "11_interests_diversity_feedback": ["ndcg10_keywords", "ndcg10_popularity", "ndcg10_cf_best", "mmr_diversity_gain",
                                         "mmr_ndcg_loss", "recall_feedback_round5", "recall_no_feedback"],
 }

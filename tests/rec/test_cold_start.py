@@ -84,3 +84,12 @@ def test_evaluate_reports_ndcg_and_recall_of_the_candidates():
     out = cold_start.evaluate(scores, {10: {"a"}, 20: {"c"}}, [10, 20], ["a", "b", "c"], k=2)
     assert out["recall@2"] == pytest.approx(0.5)  # user 10 finds a; user 20's c is ranked last
     assert out["nDCG@2"] == pytest.approx(0.5)
+
+
+def test_random_recall_matches_a_simulation():
+    rng = np.random.default_rng(1)
+    relevant = {u: set(rng.choice(30, size=rng.integers(1, 8), replace=False).tolist()) for u in range(40)}
+    simulated = np.mean([ranking_metrics.recall_at_k({u: rng.permutation(30)[:10].tolist() for u in relevant},
+                                                     relevant, 10) for _ in range(400)])
+    assert cold_start.random_recall(30, 10) == pytest.approx(1 / 3) == pytest.approx(simulated, abs=0.01)
+    assert cold_start.random_recall(5, 10) == 1.0

@@ -9,7 +9,7 @@
 - ``random_ndcg``: the expected nDCG@k of a uniformly random ranking of the candidates, the chance line of
   every table. With ``R`` relevant items among ``N`` candidates each rank holds a relevant one with probability
   ``R / N``, so ``E[DCG@k] = (R / N) * sum_{r<=k} 1 / log(1 + r)``, divided by the ideal ``IDCG@k`` (the same
-  binary-gain nDCG as :func:`xlrec_lib.rec.ranking_metrics.ndcg_at_k`).
+  binary-gain nDCG as :func:`xlrec_lib.rec.ranking_metrics.ndcg_at_k`); ``random_recall``, its recall@k.
 """
 
 from __future__ import annotations
@@ -100,14 +100,14 @@ def top_k_random_ties(scores: torch.Tensor, k: int, exclude: torch.Tensor | None
                       seed: int = 0) -> np.ndarray:
     """``(n_users, k)`` column indices of each row's ``k`` highest scores; equal scores are ordered at random
     (``numpy.random.default_rng(seed)``), not by column, so a model that scores every candidate alike is at
-    chance. ``exclude``: a bool ``(n_users, n_items)`` mask of columns never to return (a user's training items)."""
+    chance. ``exclude``: a bool ``(n_users, n_items)`` mask of a user's training items, ranked after every other
+    column (a user with fewer than ``k`` other candidates gets some at the end of the list, where, being training
+    items, they can never count as hits)."""
     s = scores.detach().cpu().double().numpy()
     if not np.isfinite(s).all():
         raise ValueError("top_k_random_ties: the scores hold NaN or inf; fix the model before ranking")
     if exclude is not None:
         s = np.where(exclude.cpu().numpy(), -np.inf, s)
-        if (np.isfinite(s).sum(axis=1) < k).any():
-            raise ValueError(f"top_k_random_ties: a user has fewer than k={k} candidates left after exclusion")
     tie = np.random.default_rng(seed).random(s.shape)
     return np.lexsort((tie, -s), axis=-1)[:, :k]
 
@@ -140,5 +140,13 @@ def random_ndcg(relevant: Mapping, n_candidates: int, k: int) -> float:
     return float(np.mean(sizes / n_candidates * shown / ideal))
 
 
+def random_recall(n_candidates: int, k: int) -> float:
+    """Expected recall@k of a random ordering of ``n_candidates`` items: each relevant item is in the top ``k``
+    with probability ``min(k, N) / N``, whatever the user's number of relevant items."""
+    if n_candidates < 1 or k < 1:
+        raise ValueError(f"random_recall needs n_candidates >= 1 and k >= 1, got {n_candidates} and {k}")
+    return min(k, n_candidates) / n_candidates
+
+
 __all__ = ["domain_items", "genre_domain_split", "reveal_first", "staged_items", "interaction_counts",
-           "top_k_random_ties", "evaluate", "random_ndcg"]
+           "top_k_random_ties", "evaluate", "random_ndcg", "random_recall"]

@@ -116,8 +116,10 @@ class HybridScorer(nn.Module):
         text = self.text()
         return (self.user_text if self.user_text is not None else self.history @ text), text
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits ``(batch,)`` of the pairs ``(users[b], items[b])``; ``drop[b]`` true hides item ``b``'s ID."""
+    def forward(self, users: torch.Tensor, items: torch.Tensor, drop: torch.Tensor | None = None,
+                texts: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits ``(batch,)`` of the pairs ``(users[b], items[b])``; ``drop[b]`` true hides item ``b``'s ID.
+        ``texts``: ``_texts()`` computed once by a caller that scores many batches with the same weights."""
         keep = self.known[items]
         if drop is not None:
             keep = keep * (~drop).to(keep.dtype)
@@ -125,7 +127,7 @@ class HybridScorer(nn.Module):
         p = self.user_id[users]
         if self.variant == "id":
             return (p * q).sum(-1) + b
-        user_text, item_text = self._texts()
+        user_text, item_text = texts if texts is not None else self._texts()
         w_i = self.text_bias(item_text)[items, 0]
         # map every user and item text once, then gather: a batch repeats them many times
         a_u, b_i = self.user_map(user_text)[users], self.item_map(item_text)[items]
@@ -148,11 +150,12 @@ class HybridScorer(nn.Module):
         n_users, n_items = self.user_id.shape[0], self.item_id.shape[0]
         device = self.user_id.device
         items = torch.arange(n_items, device=device)
+        texts = self._texts() if self.variant != "id" else None  # a tuned text tower runs once, not per chunk
         rows = []
         for start in range(0, n_users, users_per_chunk):
             users = torch.arange(start, min(start + users_per_chunk, n_users), device=device)
             uu = users.repeat_interleave(n_items)
-            rows.append(self(uu, items.repeat(len(users))).view(len(users), n_items).float().cpu())
+            rows.append(self(uu, items.repeat(len(users)), texts=texts).view(len(users), n_items).float().cpu())
         self.train(was_training)
         return torch.cat(rows)
 
@@ -205,8 +208,9 @@ def interaction_batches(train: sp.csr_matrix, negatives: int, batch_size: int, i
             all_users = np.concatenate([u, np.repeat(u, negatives)])
             all_items = np.concatenate([items[idx], neg.ravel()])
             labels = np.concatenate([np.ones(len(idx)), np.zeros(neg.size)]).astype(np.float32)
+            drop = rng.random(len(all_items)) < id_dropout
             yield {"users": torch.from_numpy(all_users), "items": torch.from_numpy(all_items),
-                   "labels": torch.from_numpy(labels), "drop": torch.from_numpy(rng.random(len(all_items)) < id_dropout)}
+                   "labels": torch.from_numpy(labels), "drop": torch.from_numpy(drop)}
 
 
 def bce_loss(model: HybridScorer, batch: dict):
@@ -232,3 +236,37 @@ def train_scorer(model: HybridScorer, train: sp.csr_matrix, epochs: float, lr: f
 
 __all__ = ["VARIANTS", "FixedText", "TunedText", "history_weights", "HybridScorer", "sample_negatives",
            "interaction_batches", "bce_loss", "steps_per_epoch", "train_scorer"]
+
+
+def seed003_loop(encoder, tokenizer, texts: list[str], labels: list[int], lr: float, epochs: int = 5,
+                 seed: int = 0) -> tuple[np.ndarray, torch.Tensor]:
+    """Seed 003's training as written, on a copy of ``encoder`` plus a linear head over mean-pooled tokens: Adam at
+    ``lr`` on every weight, batch size 1, ``epochs`` passes over ``texts`` in a seeded random order.
+
+    Returns every step's loss, ``(epochs, len(texts))`` in training order (the seed prints only the last column:
+    one sentence's loss per epoch), and the trained model's probabilities for ``texts`` (``(len(texts),)``)."""
+    import copy
+
+    from xlrec_lib.encoders.pooling import mean_pool
+
+    torch.manual_seed(seed)
+    model = copy.deepcopy(encoder).train()
+    head = nn.Linear(model.config.hidden_size, 1)
+    optimizer = torch.optim.Adam([*model.parameters(), *head.parameters()], lr=lr)
+    rng = np.random.default_rng(seed)
+
+    def logits(batch_texts):
+        enc = tokenizer(batch_texts, padding=True, return_tensors="pt")
+        return head(mean_pool(model(**enc).last_hidden_state, enc["attention_mask"])).squeeze(-1)
+
+    losses = np.zeros((epochs, len(texts)))
+    for epoch in range(epochs):
+        for step, i in enumerate(rng.permutation(len(texts))):
+            loss = nn.functional.binary_cross_entropy_with_logits(logits([texts[i]]), torch.tensor([float(labels[i])]))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses[epoch, step] = loss.item()
+    model.eval()
+    with torch.no_grad():
+        return losses, torch.sigmoid(logits(list(texts)))
