@@ -33,5 +33,8 @@ def test_only_the_copies_train(tiny_tokenizer):
     top(states, mask).sum().backward()
     assert all(p.grad is not None for p in top.parameters())
     assert all(p.grad is None for p in model.parameters())  # the copies, not the model's own layers
-    with pytest.raises(ValueError, match="n_top must be between 1 and the model's 2 layers"):
-        lower_states(model, tiny_tokenizer, TEXTS, n_top=3)
+    for n_top in (0, 3):
+        with pytest.raises(ValueError, match="n_top must be an integer between 1 and the model's 2 layers"):
+            lower_states(model, tiny_tokenizer, TEXTS, n_top=n_top)
+        with pytest.raises(ValueError, match="between 1 and the model's 2 layers"):
+            TopLayers(model, n_top)

@@ -31,11 +31,16 @@ def test_domain_split_rejects_an_unknown_genre_and_a_bare_string():
 
 def test_reveal_first_moves_each_items_earliest_rows():
     train, test = RATINGS.iloc[:0], RATINGS
-    new_train, new_test = cold_start.reveal_first(train, test, {4: 1, 2: 5, 1: 0})
-    assert sorted(new_train.index.tolist()) == [1, 4, 6]  # item 4's earliest (t=1); item 2 both rows; item 1 none
+    new_train, new_test = cold_start.reveal_first(train, test, {4: 1, 2: 5, 1: 1})
+    # item 4's earliest (t=1, row 4), both rows of item 2, and item 1's earliest: row 3 (t=2), not row 0 (t=5)
+    assert sorted(new_train.index.tolist()) == [1, 3, 4, 6]
     assert len(new_train) + len(new_test) == len(RATINGS) and not set(new_train.index) & set(new_test.index)
     with pytest.raises(ValueError, match="counts must be >= 0"):
         cold_start.reveal_first(train, test, {4: -1})
+    with pytest.raises(ValueError, match=r"items \['4'\] have no row in test"):
+        cold_start.reveal_first(train, test, {"4": 1})
+    with pytest.raises(ValueError, match="repeated index labels"):
+        cold_start.reveal_first(train, pd.concat([test, test]), {4: 1})
 
 
 def test_staged_items_draws_disjoint_items_with_enough_rows():
@@ -77,6 +82,11 @@ def test_random_ndcg_matches_a_hand_case_and_a_simulation():
     simulated = np.mean([ranking_metrics.ndcg_at_k({u: rng.permutation(40)[:10].tolist() for u in relevant},
                                                    relevant, 10) for _ in range(400)])
     assert cold_start.random_ndcg(relevant, 40, 10) == pytest.approx(simulated, abs=0.005)
+    # per-user candidates: each user's own expectation, then the mean
+    per_user = cold_start.random_ndcg({1: {1, 2}, 2: {3}}, {1: 5, 2: 10}, 2)
+    alone = [cold_start.random_ndcg({1: {1, 2}}, 5, 2), cold_start.random_ndcg({2: {3}}, 10, 2)]
+    assert per_user == pytest.approx(np.mean(alone))
+    assert cold_start.random_ndcg({1: [1, 1]}, 5, 2) == cold_start.random_ndcg({1: {1}}, 5, 2)  # a set, as ndcg_at_k
 
 
 def test_evaluate_reports_ndcg_and_recall_of_the_candidates():
@@ -84,6 +94,17 @@ def test_evaluate_reports_ndcg_and_recall_of_the_candidates():
     out = cold_start.evaluate(scores, {10: {"a"}, 20: {"c"}}, [10, 20], ["a", "b", "c"], k=2)
     assert out["recall@2"] == pytest.approx(0.5)  # user 10 finds a; user 20's c is ranked last
     assert out["nDCG@2"] == pytest.approx(0.5)
+    per_user = cold_start.evaluate(scores, {10: {"a"}, 20: {"c"}}, [10, 20], ["a", "b", "c"], k=2, per_user=True)
+    assert per_user["recall@2"] == {10: 1.0, 20: 0.0}
+    excluded = cold_start.evaluate(scores, {20: {"c"}}, [10, 20], ["a", "b", "c"], k=2,
+                                   exclude=torch.tensor([[False] * 3, [True, True, False]]))
+    assert excluded["recall@2"] == 1.0  # user 20's training items go last, so c comes first
+    with pytest.raises(ValueError, match="scores have shape"):
+        cold_start.evaluate(scores, {10: {"a"}}, [10, 20], ["a", "b"], k=2)
+    with pytest.raises(ValueError, match="is not a candidate"):
+        cold_start.evaluate(scores, {10: {"z"}}, [10, 20], ["a", "b", "c"], k=2)
+    with pytest.raises(ValueError, match="exclude has shape"):
+        cold_start.evaluate(scores, {10: {"a"}}, [10, 20], ["a", "b", "c"], k=2, exclude=torch.zeros(3, dtype=bool))
 
 
 def test_random_recall_matches_a_simulation():
@@ -91,5 +112,7 @@ def test_random_recall_matches_a_simulation():
     relevant = {u: set(rng.choice(30, size=rng.integers(1, 8), replace=False).tolist()) for u in range(40)}
     simulated = np.mean([ranking_metrics.recall_at_k({u: rng.permutation(30)[:10].tolist() for u in relevant},
                                                      relevant, 10) for _ in range(400)])
-    assert cold_start.random_recall(30, 10) == pytest.approx(1 / 3) == pytest.approx(simulated, abs=0.01)
-    assert cold_start.random_recall(5, 10) == 1.0
+    assert cold_start.random_recall(relevant, 30, 10) == pytest.approx(1 / 3)
+    assert cold_start.random_recall(relevant, 30, 10) == pytest.approx(simulated, abs=0.01)
+    assert cold_start.random_recall({1: {1}}, 5, 10) == 1.0
+    assert cold_start.random_recall({1: {1}, 2: {2}}, {1: 20, 2: 40}, 10) == pytest.approx((0.5 + 0.25) / 2)

@@ -45,18 +45,63 @@ def test_history_weights_average_the_users_items():
 
 def test_gate_is_in_zero_one_and_follows_the_count():
     m = model("gate")
+    assert torch.all(m.gate(torch.tensor([0.0, 5.0, 500.0])) == 0.5)  # it starts flat: the data make it move
     with torch.no_grad():
         m.gate_slope.fill_(50.0)
         m.gate_shift.fill_(-20.0)
     g = m.gate(torch.tensor([0.0, 1.0, 10.0, 1e6]))
     assert torch.all((g >= 0) & (g <= 1)) and torch.all(g[1:] >= g[:-1])
-    # a cold item's gate sees a count of 0, so its score is the text part alone
-    m.eval()
-    text_only = model("text").eval()
-    text_only.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("gate")}, strict=False)
-    items = torch.tensor([6, 7])
-    gate0 = m.gate(torch.tensor(0.0))
-    torch.testing.assert_close(m(torch.tensor([1, 2]), items), (1 - gate0) * text_only(torch.tensor([1, 2]), items))
+
+
+def test_a_cold_or_dropped_item_is_scored_by_the_text_part_alone():
+    m = model("gate").eval()
+    with torch.no_grad():
+        m.gate_shift.fill_(float(np.log(0.3 / 0.7)))  # g(0) = 0.3: a missing (1 - g) factor would show
+        m.gate_slope.fill_(1.0)
+        m.user_taste.normal_()
+    g0 = m.gate(0.0)
+    torch.testing.assert_close(g0, torch.tensor(0.3))
+    users, items = torch.tensor([1, 2, 3]), torch.tensor([6, 7, 1])  # two cold items, one warm item dropped
+    drop = torch.tensor([False, False, True])
+    user_text, item_text = m._texts()
+    a_u = m.user_map(user_text)[users] + m.user_taste[users]
+    text_part = (a_u * m.item_map(item_text)[items]).sum(-1) + m.text_bias(item_text)[items, 0]
+    torch.testing.assert_close(m(users, items, drop), (1 - g0) * text_part)
+    assert m(users[2:], items[2:]) != m(users[2:], items[2:], drop[2:])  # not dropped: the ID part counts
+
+
+def test_a_seed_fixes_every_weight_and_the_training():
+    first, second = model("concat", seed=3), model("concat", seed=3)
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    torch.manual_seed(123)  # whatever ran before must not matter
+    hybrid.train_scorer(first, TRAIN, epochs=3, lr=0.05, batch_size=8, seed=1, progress=False)
+    torch.manual_seed(456)
+    hybrid.train_scorer(second, TRAIN, epochs=3, lr=0.05, batch_size=8, seed=1, progress=False)
+    torch.testing.assert_close(first.score_matrix(), second.score_matrix(), rtol=0, atol=0)
+    assert not torch.equal(model("concat", seed=4).mlp[1].weight, first.mlp[1].weight)
+
+
+def test_tuned_text_trains_the_top_layers_through_the_scorer(tiny_tokenizer):
+    from transformers import BertConfig, BertModel
+
+    from xlrec_lib.encoders.top_layers import TopLayers, lower_states
+
+    torch.manual_seed(0)
+    bert = BertModel(BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=8, num_hidden_layers=2,
+                                num_attention_heads=2, intermediate_size=16, max_position_embeddings=16),
+                     add_pooling_layer=False).eval()
+    texts = ["a b", "c", "d e f", "g", "h x", "y z", "a", "b c"]
+    states, mask = lower_states(bert, tiny_tokenizer, texts)
+    tuned = hybrid.TunedText(TopLayers(bert), states, mask, extra=np.ones((8, 2)))
+    m = hybrid.HybridScorer("text", TRAIN, tuned, dim=4)
+    assert m.user_text is None and tuned().dtype == torch.float32 and tuned().shape == (8, 10)
+    before = [p.detach().clone() for p in tuned.top.parameters()]
+    hybrid.train_scorer(m, TRAIN, epochs=2, lr=0.01, batch_size=8, progress=False)
+    assert any(not torch.equal(b, p) for b, p in zip(before, tuned.top.parameters(), strict=True))
+    assert "text.states" not in m.state_dict()  # the cached states are not saved with the weights
+    with pytest.raises(ValueError, match="one row per item"):
+        hybrid.TunedText(TopLayers(bert), states, mask, extra=np.ones((3, 2)))
 
 
 def test_variants_are_checked():
@@ -78,6 +123,8 @@ def test_negatives_are_never_positives_and_come_from_the_candidates():
     assert not dense[users[:, None], neg].any()
     with pytest.raises(ValueError, match="has every candidate"):
         hybrid.sample_negatives(np.array([0]), TRAIN, np.array([0, 1, 2]), 1, rng)
+    with pytest.raises(ValueError, match="has every candidate"):  # repeated candidates count once
+        hybrid.sample_negatives(np.array([0]), TRAIN, np.array([0, 0, 1, 2]), 1, rng)
 
 
 def test_batches_hold_positives_then_negatives_from_known_items():
@@ -90,6 +137,20 @@ def test_batches_hold_positives_then_negatives_from_known_items():
     assert batch["drop"].dtype == torch.bool
     with pytest.raises(ValueError, match="id_dropout"):
         next(hybrid.interaction_batches(TRAIN, 1, 5, id_dropout=1.0))
+    with pytest.raises(ValueError, match="no interaction"):
+        next(hybrid.interaction_batches(sp.csr_matrix((6, 8)), 1, 5))
+
+
+def test_the_text_loss_adds_the_text_parts_bce():
+    m = model("gate", text_weight=0.5).eval()
+    batch = next(hybrid.interaction_batches(TRAIN, 2, 14, seed=0))
+    loss, parts = hybrid.bce_loss(m, batch)
+    logits, text_logits = m(batch["users"], batch["items"], batch["drop"], with_text=True)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    torch.testing.assert_close(loss, bce(logits, batch["labels"]) + 0.5 * bce(text_logits, batch["labels"]))
+    assert parts["text loss"] == pytest.approx(bce(text_logits, batch["labels"]).item())
+    with pytest.raises(ValueError, match="text_weight"):
+        model("gate", text_weight=-1.0)
 
 
 def test_bce_loss_is_torchs_and_training_lowers_it():

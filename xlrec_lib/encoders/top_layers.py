@@ -20,14 +20,21 @@ from tqdm.auto import tqdm
 from xlrec_lib.encoders.pooling import mean_pool
 
 
+def check_n_top(model, n_top: int) -> int:
+    """The model's number of layers, if ``1 <= n_top <= layers``; else a ``ValueError``."""
+    layers = model.config.num_hidden_layers
+    if isinstance(n_top, bool) or not isinstance(n_top, int) or not 1 <= n_top <= layers:
+        raise ValueError(f"n_top must be an integer between 1 and the model's {layers} layers, got {n_top!r}")
+    return layers
+
+
 @torch.no_grad()
-def lower_states(model, tokenizer, texts: list[str], n_top: int = 1, batch_size: int = 64, max_length: int = 64,
+def lower_states(model, tokenizer, texts: list[str], n_top: int = 1, batch_size: int = 64, max_length: int = 128,
                  progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """``(states (n, seq, dim), mask (n, seq))``: the token vectors entering the top ``n_top`` layers of ``model``
-    (a ``transformers`` BERT-like encoder) for every text, padded to the longest text, float32 on the CPU."""
-    layers = model.config.num_hidden_layers
-    if not 1 <= n_top <= layers:
-        raise ValueError(f"lower_states: n_top must be between 1 and the model's {layers} layers, got {n_top}")
+    (a ``transformers`` BERT-like encoder) for every text, padded to the longest text, float32 on the CPU. The
+    default ``max_length`` is ``minilm_encoder``'s, so that the top layers reproduce its vectors."""
+    layers = check_n_top(model, n_top)
     texts = list(texts)
     enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     was_training = model.training
@@ -48,6 +55,7 @@ class TopLayers(nn.Module):
 
     def __init__(self, model, n_top: int = 1):
         super().__init__()
+        check_n_top(model, n_top)
         self.layers = nn.ModuleList(copy.deepcopy(layer) for layer in model.encoder.layer[-n_top:])
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -60,4 +68,4 @@ class TopLayers(nn.Module):
         return nn.functional.normalize(mean_pool(hidden, mask), dim=-1)
 
 
-__all__ = ["lower_states", "TopLayers"]
+__all__ = ["check_n_top", "lower_states", "TopLayers"]

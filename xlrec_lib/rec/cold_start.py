@@ -60,11 +60,18 @@ def genre_domain_split(ratings: pd.DataFrame, items: pd.DataFrame, target: Itera
 def reveal_first(train: pd.DataFrame, test: pd.DataFrame, counts: Mapping, col_item: str = "item_id",
                  col_timestamp: str = "timestamp") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Move the ``counts[item]`` earliest rows of each item of ``counts`` from ``test`` to ``train`` (all of them
-    when an item has fewer; ties in time keep ``test``'s order). No row is lost or duplicated."""
+    when an item has fewer; ties in time keep ``test``'s order). No row is lost or duplicated. ``test`` needs a
+    unique index, and every item of ``counts`` must have a row in it."""
     _require(test, [col_item, col_timestamp], "test")
+    if not test.index.is_unique:
+        raise ValueError("reveal_first: test has repeated index labels; reset_index() it first")
     n = pd.Series(counts, dtype="int64")
     if (n < 0).any():
         raise ValueError(f"reveal_first: counts must be >= 0, got {int(n.min())} for item {n.idxmin()!r}")
+    missing = n.index[~n.index.isin(test[col_item])]
+    if len(missing):
+        raise ValueError(f"reveal_first: items {missing[:5].tolist()} have no row in test (ids are compared as "
+                         "they are: 1 != '1')")
     chosen = test[test[col_item].isin(n.index)].sort_values(col_timestamp, kind="stable")
     rank = chosen.groupby(col_item).cumcount()
     moved = chosen.index[rank.to_numpy() < n.reindex(chosen[col_item]).to_numpy()]
@@ -78,6 +85,9 @@ def staged_items(ratings: pd.DataFrame, stages, per_stage: int, min_rows: int, s
     rows, so that every item keeps rows to test after its stage's are revealed."""
     _require(ratings, [col_item], "ratings")
     stages = list(stages)
+    if not stages or min(stages) < 0 or per_stage < 1:
+        raise ValueError(f"staged_items needs at least one stage, stages >= 0 and per_stage >= 1; got {stages} "
+                         f"and {per_stage}")
     rows = ratings[col_item].value_counts()
     pool = np.sort(rows.index[rows >= min_rows].to_numpy())
     if len(pool) < per_stage * len(stages):
@@ -104,6 +114,11 @@ def top_k_random_ties(scores: torch.Tensor, k: int, exclude: torch.Tensor | None
     column (a user with fewer than ``k`` other candidates gets some at the end of the list, where, being training
     items, they can never count as hits)."""
     s = scores.detach().cpu().double().numpy()
+    if s.ndim != 2 or not 1 <= k <= s.shape[1]:
+        raise ValueError(f"top_k_random_ties: scores must be (n_users, n_items) with 1 <= k <= n_items, got "
+                         f"shape {s.shape} and k={k}")
+    if exclude is not None and tuple(exclude.shape) != s.shape:
+        raise ValueError(f"top_k_random_ties: exclude has shape {tuple(exclude.shape)}, the scores {s.shape}")
     if not np.isfinite(s).all():
         raise ValueError("top_k_random_ties: the scores hold NaN or inf; fix the model before ranking")
     if exclude is not None:
@@ -113,39 +128,61 @@ def top_k_random_ties(scores: torch.Tensor, k: int, exclude: torch.Tensor | None
 
 
 def evaluate(scores: torch.Tensor, relevant: Mapping, user_ids, candidate_ids, k: int = 10,
-             exclude: torch.Tensor | None = None, seed: int = 0) -> dict[str, float]:
+             exclude: torch.Tensor | None = None, seed: int = 0, per_user: bool = False) -> dict:
     """nDCG@k and recall@k of the ranking of ``candidate_ids`` (the columns of ``scores``, one row per entry of
-    ``user_ids``) against ``relevant`` (user -> set of ids), ties broken at random (``top_k_random_ties``)."""
-    candidate_ids = np.asarray(candidate_ids)
+    ``user_ids``) against ``relevant`` (user -> set of ids, all among the candidates), ties broken at random
+    (``top_k_random_ties``). ``per_user=True`` gives ``{metric: {user: value}}`` instead of the means."""
+    candidate_ids, user_ids = np.asarray(candidate_ids), np.asarray(user_ids)
+    if tuple(scores.shape) != (len(user_ids), len(candidate_ids)):
+        raise ValueError(f"evaluate: scores have shape {tuple(scores.shape)}, but there are {len(user_ids)} users "
+                         f"and {len(candidate_ids)} candidates")
+    known = set(candidate_ids.tolist())
+    stray = next(((u, i) for u, r in relevant.items() for i in r if i not in known), None)
+    if stray is not None:
+        raise ValueError(f"evaluate: user {stray[0]!r}'s relevant item {stray[1]!r} is not a candidate, so no "
+                         "ranking could find it; restrict relevant to the candidates")
     top = top_k_random_ties(scores, k, exclude, seed)
-    ranked = {u: candidate_ids[row].tolist() for u, row in zip(np.asarray(user_ids).tolist(), top, strict=True)}
-    return {f"nDCG@{k}": ranking_metrics.ndcg_at_k(ranked, relevant, k),
-            f"recall@{k}": ranking_metrics.recall_at_k(ranked, relevant, k)}
+    ranked = {u: candidate_ids[row].tolist() for u, row in zip(user_ids.tolist(), top, strict=True)}
+    return {f"nDCG@{k}": ranking_metrics.ndcg_at_k(ranked, relevant, k, per_user=per_user),
+            f"recall@{k}": ranking_metrics.recall_at_k(ranked, relevant, k, per_user=per_user)}
 
 
-def random_ndcg(relevant: Mapping, n_candidates: int, k: int) -> float:
-    """Expected nDCG@k of a random ordering of ``n_candidates`` items, averaged over the users of ``relevant``
-    (user -> set of relevant candidate ids) who have at least one relevant item (as the metric functions do)."""
-    if n_candidates < 1 or k < 1:
-        raise ValueError(f"random_ndcg needs n_candidates >= 1 and k >= 1, got {n_candidates} and {k}")
-    disc = 1.0 / np.log1p(np.arange(1, k + 1))
-    sizes = np.array([len(r) for r in relevant.values() if len(r)])
-    if len(sizes) == 0:
+def _candidates_per_user(n_candidates, users) -> np.ndarray:
+    if isinstance(n_candidates, Mapping):
+        return np.array([n_candidates[u] for u in users], dtype=np.int64)
+    return np.full(len(users), n_candidates, dtype=np.int64)
+
+
+def random_ndcg(relevant: Mapping, n_candidates: int | Mapping, k: int) -> float:
+    """Expected nDCG@k of a random ordering of the candidates, averaged over the users of ``relevant`` (user -> set
+    of relevant candidate ids) who have at least one relevant item (as the metric functions do). ``n_candidates``:
+    one number for everyone, or user -> number (e.g. the items a user has not met in training)."""
+    users = [u for u, r in relevant.items() if len(set(r))]
+    if not users:
         raise ValueError("random_ndcg: no user has a relevant item")
-    if sizes.max() > n_candidates:
-        raise ValueError(f"random_ndcg: a user has {sizes.max()} relevant items but there are only {n_candidates} "
-                         "candidates")
-    shown = disc[: min(k, n_candidates)].sum()
-    ideal = np.cumsum(disc)[np.minimum(sizes, k) - 1]
-    return float(np.mean(sizes / n_candidates * shown / ideal))
+    sizes = np.array([len(set(relevant[u])) for u in users])
+    n = _candidates_per_user(n_candidates, users)
+    if k < 1 or (n < 1).any():
+        raise ValueError(f"random_ndcg needs k >= 1 and at least one candidate per user, got k={k}")
+    if (sizes > n).any():
+        raise ValueError(f"random_ndcg: a user has {sizes[sizes > n][0]} relevant items but only "
+                         f"{n[sizes > n][0]} candidates")
+    cumulative = np.cumsum(1.0 / np.log1p(np.arange(1, k + 1)))
+    shown = cumulative[np.minimum(k, n) - 1]
+    ideal = cumulative[np.minimum(sizes, k) - 1]
+    return float(np.mean(sizes / n * shown / ideal))
 
 
-def random_recall(n_candidates: int, k: int) -> float:
-    """Expected recall@k of a random ordering of ``n_candidates`` items: each relevant item is in the top ``k``
-    with probability ``min(k, N) / N``, whatever the user's number of relevant items."""
-    if n_candidates < 1 or k < 1:
-        raise ValueError(f"random_recall needs n_candidates >= 1 and k >= 1, got {n_candidates} and {k}")
-    return min(k, n_candidates) / n_candidates
+def random_recall(relevant: Mapping, n_candidates: int | Mapping, k: int) -> float:
+    """Expected recall@k of a random ordering, averaged like :func:`random_ndcg`: each relevant item is in the top
+    ``k`` with probability ``min(k, N) / N``, whatever the user's number of relevant items."""
+    users = [u for u, r in relevant.items() if len(set(r))]
+    if not users or k < 1:
+        raise ValueError(f"random_recall needs a user with a relevant item and k >= 1, got k={k}")
+    n = _candidates_per_user(n_candidates, users)
+    if (n < 1).any():
+        raise ValueError("random_recall: a user has no candidate")
+    return float(np.mean(np.minimum(k, n) / n))
 
 
 __all__ = ["domain_items", "genre_domain_split", "reveal_first", "staged_items", "interaction_counts",

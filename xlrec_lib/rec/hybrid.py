@@ -1,19 +1,26 @@
 """Seed 003's scorer made to work: a user ID, an item ID, the item's text and the user's text profile, one logit,
 trained with ``BCEWithLogitsLoss`` on observed interactions against sampled negatives.
 
-Notation: ``p_u, q_i`` ID embeddings, ``b_i`` an item bias, ``t_i`` the item's text vector (``text()`` row ``i``),
-``t_u = mean of t_j over u's training items`` (the user's text profile), ``A, B`` linear maps of text to ``dim``,
-``w`` a vector. The variants of :class:`HybridScorer`:
+Notation: ``p_u, q_i`` ID embeddings, ``c_i`` an item bias, ``t_i`` the item's text vector (``text()`` row ``i``),
+``t_u = mean of t_j over u's training items`` (the user's text profile), ``A, B`` affine maps of text to ``dim``
+numbers (``nn.Linear``), ``w`` an affine map to one number, ``r_u`` a free user vector (the user's taste in the
+text space, which the mean of their history misses; ``taste=False`` leaves it out). The variants of
+:class:`HybridScorer`:
 
-- ``"id"``:     ``s = p_u . q_i + b_i``
-- ``"text"``:   ``s = (A t_u) . (B t_i) + w . t_i``  (``w . t_i``: how popular this kind of item is, from its text)
-- ``"concat"``: ``s = MLP([p_u * q_i, A t_u * B t_i]) + b_i + w . t_i``  (both interactions into one small MLP)
-- ``"gate"``:   ``s = g_i s_id + (1 - g_i) s_text`` with ``g_i = sigmoid(a log(1 + n_i) + c)``, ``n_i`` the item's
-  training interactions: one learned curve that says how far to trust the ID at each count.
+- ``"id"``:     ``s = p_u . q_i + c_i``
+- ``"text"``:   ``s = (A t_u) . (B t_i) + w(t_i)``  (``w(t_i)``: how popular this kind of item is, from its text)
+- ``"concat"``: ``s = p_u . q_i + a_u . v_i + MLP([p_u * q_i, a_u * v_i]) + c_i + w(t_i)`` with ``a_u = A t_u + r_u``,
+  ``v_i = B t_i``: both interactions, concatenated into one small MLP (dropout 0.5 on its input), on top of their
+  dot products
+- ``"gate"``:   ``s = g_i (p_u . q_i + c_i) + (1 - g_i) (a_u . v_i + w(t_i))`` with
+  ``g_i = sigmoid(alpha log(1 + n_i) + beta)``, ``n_i`` the item's training interactions (users who have it): one
+  learned curve that says how far to trust the ID at each count. It starts flat (``alpha = beta = 0``, ``g = 1/2``).
 
-An item without training interactions has no ID to learn: its ``q_i`` and ``b_i`` are set to 0 (``known``), so
+An item without training interactions has no ID to learn: its ``q_i`` and ``c_i`` are set to 0 (``known``), so
 every variant gives it the same ID part. Training drops an item's ID with probability ``id_dropout`` (ID and count
-set to 0, as for a new item: DropoutNet's recipe), so the text part learns to carry an item alone.
+set to 0, as for a new item: DropoutNet's recipe), so the text part learns to carry an item alone; a positive
+``text_weight`` adds the loss of the text part alone, ``a_u . v_i + w(t_i)``, to the fused forms' loss, so that it
+is trained to score by itself, as it must for a new item.
 
 The text is a module: :class:`FixedText` (frozen vectors) or :class:`TunedText` (an encoder's top layers trained
 with the scorer, :mod:`xlrec_lib.encoders.top_layers`).
@@ -47,14 +54,19 @@ class FixedText(nn.Module):
 
 class TunedText(nn.Module):
     """``[top(states, mask), extra]``: the encoder's trainable top layers over the cached lower-layer states of every
-    item, then fixed ``extra`` columns (e.g. knowledge-graph tags); ``forward() -> (n_items, dim + extra)``."""
+    item, then fixed ``extra`` columns (e.g. knowledge-graph tags); ``forward() -> (n_items, dim + extra)``. Every
+    call runs the top layers over all items (the scorer calls it once per training step)."""
 
-    def __init__(self, top: nn.Module, states: torch.Tensor, mask: torch.Tensor, extra: torch.Tensor | None = None):
+    def __init__(self, top: nn.Module, states: torch.Tensor, mask: torch.Tensor, extra=None):
         super().__init__()
+        extra = torch.zeros(len(states), 0) if extra is None else torch.as_tensor(extra, dtype=torch.float32)
+        if not len(states) == len(mask) == len(extra):
+            raise ValueError(f"TunedText: states, mask and extra must have one row per item, got {len(states)}, "
+                             f"{len(mask)} and {len(extra)}")
         self.top = top
-        self.register_buffer("states", states)
-        self.register_buffer("mask", mask)
-        self.register_buffer("extra", torch.zeros(len(states), 0) if extra is None else torch.as_tensor(extra))
+        self.register_buffer("states", states, persistent=False)  # recomputable, ~100 MB: not in the state dict
+        self.register_buffer("mask", mask, persistent=False)
+        self.register_buffer("extra", extra, persistent=False)
 
     def forward(self) -> torch.Tensor:
         return torch.cat([self.top(self.states, self.mask), self.extra], dim=1)
@@ -72,12 +84,16 @@ class HybridScorer(nn.Module):
     """One logit per (user, item) pair; ``variant`` in ``VARIANTS`` (module docstring).
 
     ``train``: the ``(n_users, n_items)`` training matrix (histories and counts come from it); ``text``: a
-    :class:`FixedText` or :class:`TunedText` (unused by ``"id"``).
+    :class:`FixedText` or :class:`TunedText` (unused by ``"id"``). ``text_weight`` (fused forms): the weight of
+    a second loss on the text part alone (module docstring).
     """
 
     def __init__(self, variant: str, train: sp.csr_matrix, text: nn.Module | None = None, dim: int = 64,
-                 hidden: int = 64, seed: int = 0, taste: bool = True):
+                 hidden: int = 64, seed: int = 0, taste: bool = True, text_weight: float = 0.0):
         super().__init__()
+        if text_weight < 0:
+            raise ValueError(f"HybridScorer: text_weight must be >= 0, got {text_weight}")
+        self.text_weight = text_weight
         if variant not in VARIANTS:
             raise ValueError(f"HybridScorer: variant must be one of {VARIANTS}, got {variant!r}")
         if variant != "id" and text is None:
@@ -87,29 +103,37 @@ class HybridScorer(nn.Module):
         counts = np.asarray((train > 0).sum(axis=0)).ravel()
         self.register_buffer("counts", torch.from_numpy(counts.astype(np.float32)))
         self.register_buffer("known", torch.from_numpy((counts > 0).astype(np.float32)))
-        g = torch.Generator().manual_seed(seed)
-        self.user_id = nn.Parameter(0.1 * torch.randn(n_users, dim, generator=g))
-        self.item_id = nn.Parameter(0.1 * torch.randn(n_items, dim, generator=g))
-        self.item_bias = nn.Parameter(torch.zeros(n_items))
-        self.user_taste = nn.Parameter(torch.zeros(n_users, dim)) if variant in ("concat", "gate") and taste else None
-        self.text = text
-        if variant != "id":
-            text_dim = text().shape[1]
-            if text().shape[0] != n_items:
-                raise ValueError(f"HybridScorer: text has {text().shape[0]} rows, the training matrix {n_items} items")
-            self.register_buffer("history", history_weights(train))
-            self.user_map, self.item_map = nn.Linear(text_dim, dim), nn.Linear(text_dim, dim)
-            self.text_bias = nn.Linear(text_dim, 1)
-            frozen = not any(p.requires_grad for p in text.parameters())
-            self.register_buffer("user_text", self.history @ text() if frozen else None, persistent=False)
-        if variant == "concat":
-            self.mlp = nn.Sequential(nn.Dropout(0.5), nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-        if variant == "gate":
-            self.gate_slope, self.gate_shift = nn.Parameter(torch.tensor(1.0)), nn.Parameter(torch.tensor(0.0))
+        with torch.random.fork_rng(devices=[]):  # every weight from ``seed``, whatever ran before
+            torch.manual_seed(seed)
+            self.user_id = nn.Parameter(0.1 * torch.randn(n_users, dim))
+            self.item_id = nn.Parameter(0.1 * torch.randn(n_items, dim))
+            self.item_bias = nn.Parameter(torch.zeros(n_items))
+            fused = variant in ("concat", "gate")
+            self.user_taste = nn.Parameter(torch.zeros(n_users, dim)) if fused and taste else None
+            self.text = text
+            if variant != "id":
+                with torch.no_grad():
+                    item_text = text()
+                if item_text.shape[0] != n_items:
+                    raise ValueError(f"HybridScorer: text has {item_text.shape[0]} rows, the training matrix "
+                                     f"{n_items} items")
+                text_dim = item_text.shape[1]
+                self.register_buffer("history", history_weights(train))
+                self.user_map, self.item_map = nn.Linear(text_dim, dim), nn.Linear(text_dim, dim)
+                self.text_bias = nn.Linear(text_dim, 1)
+                frozen = not any(p.requires_grad for p in text.parameters())
+                self.register_buffer("user_text", self.history @ item_text if frozen else None, persistent=False)
+            if variant == "concat":
+                self.mlp = nn.Sequential(nn.Dropout(0.5), nn.Linear(2 * dim, hidden), nn.ReLU(),
+                                         nn.Linear(hidden, 1))
+            if variant == "gate":
+                self.gate_slope, self.gate_shift = nn.Parameter(torch.tensor(0.0)), nn.Parameter(torch.tensor(0.0))
 
-    def gate(self, counts: torch.Tensor) -> torch.Tensor:
-        """``g = sigmoid(a log(1 + n) + c)`` in [0, 1]: the weight of the ID score at ``n`` training interactions."""
-        return torch.sigmoid(self.gate_slope * torch.log1p(counts) + self.gate_shift)
+    def gate(self, counts) -> torch.Tensor:
+        """``g = sigmoid(alpha log(1 + n) + beta)`` in [0, 1]: the weight of the ID score at ``n`` interactions
+        (``counts``: a number or a tensor of them, on any device)."""
+        n = torch.as_tensor(counts, dtype=torch.float32, device=self.gate_slope.device)
+        return torch.sigmoid(self.gate_slope * torch.log1p(n) + self.gate_shift)
 
     def _texts(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(user text (n_users, text_dim), item text (n_items, text_dim))``."""
@@ -117,9 +141,10 @@ class HybridScorer(nn.Module):
         return (self.user_text if self.user_text is not None else self.history @ text), text
 
     def forward(self, users: torch.Tensor, items: torch.Tensor, drop: torch.Tensor | None = None,
-                texts: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                texts: tuple[torch.Tensor, torch.Tensor] | None = None, with_text: bool = False):
         """Logits ``(batch,)`` of the pairs ``(users[b], items[b])``; ``drop[b]`` true hides item ``b``'s ID.
-        ``texts``: ``_texts()`` computed once by a caller that scores many batches with the same weights."""
+        ``texts``: ``_texts()`` computed once by a caller that scores many batches with the same weights;
+        ``with_text`` (fused forms): also return the text part's logits, ``(logits, text logits)``."""
         keep = self.known[items]
         if drop is not None:
             keep = keep * (~drop).to(keep.dtype)
@@ -138,25 +163,29 @@ class HybridScorer(nn.Module):
             return s_text
         if self.variant == "concat":
             pq, ab = p * q, a_u * b_i
-            return pq.sum(-1) + ab.sum(-1) + self.mlp(torch.cat([pq, ab], dim=-1)).squeeze(-1) + b + w_i
-        g = self.gate(self.counts[items] * keep)
-        return g * ((p * q).sum(-1) + b) + (1 - g) * s_text
+            s = pq.sum(-1) + ab.sum(-1) + self.mlp(torch.cat([pq, ab], dim=-1)).squeeze(-1) + b + w_i
+        else:
+            g = self.gate(self.counts[items] * keep)
+            s = g * ((p * q).sum(-1) + b) + (1 - g) * s_text
+        return (s, s_text) if with_text else s
 
     @torch.no_grad()
     def score_matrix(self, users_per_chunk: int = 64) -> torch.Tensor:
         """``(n_users, n_items)`` float32 logits of every pair, in eval mode, on the CPU."""
         was_training = self.training
         self.eval()
-        n_users, n_items = self.user_id.shape[0], self.item_id.shape[0]
-        device = self.user_id.device
-        items = torch.arange(n_items, device=device)
-        texts = self._texts() if self.variant != "id" else None  # a tuned text tower runs once, not per chunk
-        rows = []
-        for start in range(0, n_users, users_per_chunk):
-            users = torch.arange(start, min(start + users_per_chunk, n_users), device=device)
-            uu = users.repeat_interleave(n_items)
-            rows.append(self(uu, items.repeat(len(users)), texts=texts).view(len(users), n_items).float().cpu())
-        self.train(was_training)
+        try:
+            n_users, n_items = self.user_id.shape[0], self.item_id.shape[0]
+            device = self.user_id.device
+            items = torch.arange(n_items, device=device)
+            texts = self._texts() if self.variant != "id" else None  # a tuned text tower runs once, not per chunk
+            rows = []
+            for start in range(0, n_users, users_per_chunk):
+                users = torch.arange(start, min(start + users_per_chunk, n_users), device=device)
+                pairs = self(users.repeat_interleave(n_items), items.repeat(len(users)), texts=texts)
+                rows.append(pairs.view(len(users), n_items).float().cpu())
+        finally:
+            self.train(was_training)
         return torch.cat(rows)
 
 
@@ -165,7 +194,8 @@ def sample_negatives(users: np.ndarray, positives: sp.csr_matrix, candidates: np
     """``(len(users), n)`` item columns drawn uniformly from ``candidates``, never one of the user's ``positives``
     (redrawn until none is). A user who has every candidate is a ``ValueError``."""
     x = sp.csr_matrix(positives)
-    candidates = np.asarray(candidates, dtype=np.int64)
+    x.eliminate_zeros()
+    candidates = np.unique(np.asarray(candidates, dtype=np.int64))
     n_items = x.shape[1]
     codes = np.sort(np.repeat(np.arange(x.shape[0]), np.diff(x.indptr)).astype(np.int64) * n_items + x.indices)
     has = np.isin(codes % n_items, candidates)
@@ -194,7 +224,12 @@ def interaction_batches(train: sp.csr_matrix, negatives: int, batch_size: int, i
     probability ``id_dropout``. A batch holds ``batch_size`` positives and their negatives."""
     if not 0 <= id_dropout < 1:
         raise ValueError(f"id_dropout must be in [0, 1), got {id_dropout}")
+    if batch_size < 1 or negatives < 0:
+        raise ValueError(f"batch_size must be >= 1 and negatives >= 0, got {batch_size} and {negatives}")
     x = sp.csr_matrix(train)
+    x.eliminate_zeros()
+    if x.nnz == 0:
+        raise ValueError("interaction_batches: the training matrix has no interaction")
     users = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
     items = x.indices.astype(np.int64)
     candidates = np.flatnonzero(np.diff(x.tocsc().indptr))
@@ -214,7 +249,14 @@ def interaction_batches(train: sp.csr_matrix, negatives: int, batch_size: int, i
 
 
 def bce_loss(model: HybridScorer, batch: dict):
-    """``BCEWithLogitsLoss`` of the batch's logits against its 1/0 labels (the loop's ``loss_fn``)."""
+    """``BCEWithLogitsLoss`` of the batch's logits against its 1/0 labels (the loop's ``loss_fn``), plus
+    ``model.text_weight`` times the same loss of the fused forms' text part alone."""
+    weight = model.text_weight
+    if weight and model.variant in ("concat", "gate"):
+        logits, text_logits = model(batch["users"], batch["items"], batch["drop"], with_text=True)
+        main = nn.functional.binary_cross_entropy_with_logits(logits, batch["labels"])
+        aux = nn.functional.binary_cross_entropy_with_logits(text_logits, batch["labels"])
+        return main + weight * aux, {"text loss": aux.item()}
     logits = model(batch["users"], batch["items"], batch["drop"])
     return nn.functional.binary_cross_entropy_with_logits(logits, batch["labels"]), {}
 
@@ -231,11 +273,9 @@ def train_scorer(model: HybridScorer, train: sp.csr_matrix, epochs: float, lr: f
     steps = max(1, round(epochs * steps_per_epoch(train, batch_size)))
     cfg = TrainConfig(steps=steps, lr=lr, weight_decay=weight_decay, warmup=0.05, log_every=20)
     batches = interaction_batches(train, negatives, batch_size, id_dropout, seed)
-    return fit(model, bce_loss, batches, cfg, progress=progress, desc=desc or f"{model.variant} scorer")
-
-
-__all__ = ["VARIANTS", "FixedText", "TunedText", "history_weights", "HybridScorer", "sample_negatives",
-           "interaction_batches", "bce_loss", "steps_per_epoch", "train_scorer"]
+    with torch.random.fork_rng(devices=[]):  # the MLP's dropout draws from torch's generator: seed it here
+        torch.manual_seed(seed)
+        return fit(model, bce_loss, batches, cfg, progress=progress, desc=desc or f"{model.variant} scorer")
 
 
 def seed003_loop(encoder, tokenizer, texts: list[str], labels: list[int], lr: float, epochs: int = 5,
@@ -249,24 +289,30 @@ def seed003_loop(encoder, tokenizer, texts: list[str], labels: list[int], lr: fl
 
     from xlrec_lib.encoders.pooling import mean_pool
 
-    torch.manual_seed(seed)
+    device = next(encoder.parameters()).device
     model = copy.deepcopy(encoder).train()
-    head = nn.Linear(model.config.hidden_size, 1)
-    optimizer = torch.optim.Adam([*model.parameters(), *head.parameters()], lr=lr)
     rng = np.random.default_rng(seed)
 
     def logits(batch_texts):
-        enc = tokenizer(batch_texts, padding=True, return_tensors="pt")
+        enc = tokenizer(batch_texts, padding=True, return_tensors="pt").to(device)
         return head(mean_pool(model(**enc).last_hidden_state, enc["attention_mask"])).squeeze(-1)
 
     losses = np.zeros((epochs, len(texts)))
-    for epoch in range(epochs):
-        for step, i in enumerate(rng.permutation(len(texts))):
-            loss = nn.functional.binary_cross_entropy_with_logits(logits([texts[i]]), torch.tensor([float(labels[i])]))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses[epoch, step] = loss.item()
+    with torch.random.fork_rng(devices=[]):  # the head's init and BERT's dropout, from ``seed``
+        torch.manual_seed(seed)
+        head = nn.Linear(encoder.config.hidden_size, 1).to(device)
+        optimizer = torch.optim.Adam([*model.parameters(), *head.parameters()], lr=lr)
+        for epoch in range(epochs):
+            for step, i in enumerate(rng.permutation(len(texts))):
+                label = torch.tensor([float(labels[i])], device=device)
+                loss = nn.functional.binary_cross_entropy_with_logits(logits([texts[i]]), label)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses[epoch, step] = loss.item()
     model.eval()
     with torch.no_grad():
-        return losses, torch.sigmoid(logits(list(texts)))
+        return losses, torch.sigmoid(logits(list(texts))).cpu()
+
+__all__ = ["VARIANTS", "FixedText", "TunedText", "history_weights", "HybridScorer", "sample_negatives",
+           "interaction_batches", "bce_loss", "steps_per_epoch", "train_scorer", "seed003_loop"]
