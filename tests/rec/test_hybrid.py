@@ -79,6 +79,7 @@ def test_a_seed_fixes_every_weight_and_the_training():
     torch.manual_seed(456)
     hybrid.train_scorer(second, TRAIN, epochs=3, lr=0.05, batch_size=8, seed=1, progress=False)
     torch.testing.assert_close(first.score_matrix(), second.score_matrix(), rtol=0, atol=0)
+    assert not torch.are_deterministic_algorithms_enabled()  # the global switch is given back
     assert not torch.equal(model("concat", seed=4).mlp[1].weight, first.mlp[1].weight)
 
 
