@@ -189,21 +189,22 @@ class HybridScorer(nn.Module):
         return torch.cat(rows)
 
 
-def sample_negatives(users: np.ndarray, positives: sp.csr_matrix, candidates: np.ndarray, n: int,
-                     rng: np.random.Generator) -> np.ndarray:
-    """``(len(users), n)`` item columns drawn uniformly from ``candidates``, never one of the user's ``positives``
-    (redrawn until none is). A user who has every candidate is a ``ValueError``."""
-    x = sp.csr_matrix(positives)
-    x.eliminate_zeros()
-    candidates = np.unique(np.asarray(candidates, dtype=np.int64))
-    n_items = x.shape[1]
-    codes = np.sort(np.repeat(np.arange(x.shape[0]), np.diff(x.indptr)).astype(np.int64) * n_items + x.indices)
+def _pair_codes(x: sp.csr_matrix) -> np.ndarray:
+    """The stored (row, column) pairs of ``x`` as sorted codes ``row * n_items + column``."""
+    return np.sort(np.repeat(np.arange(x.shape[0]), np.diff(x.indptr)).astype(np.int64) * x.shape[1] + x.indices)
+
+
+def _check_negatives_exist(users: np.ndarray, codes: np.ndarray, n_users: int, n_items: int,
+                           candidates: np.ndarray) -> None:
     has = np.isin(codes % n_items, candidates)
-    full = np.bincount(codes[has] // n_items, minlength=x.shape[0]) >= len(candidates)
+    full = np.bincount(codes[has] // n_items, minlength=n_users) >= len(candidates)
     if full[users].any():
         raise ValueError(f"sample_negatives: user row {int(users[full[users]][0])} has every candidate item, so no "
                          "negative can be drawn; drop that user or widen the candidates")
 
+
+def _draw_negatives(users: np.ndarray, codes: np.ndarray, n_items: int, candidates: np.ndarray, n: int,
+                    rng: np.random.Generator) -> np.ndarray:
     def hits(j):
         c = users[:, None].astype(np.int64) * n_items + j
         pos = np.searchsorted(codes, c)
@@ -215,6 +216,18 @@ def sample_negatives(users: np.ndarray, positives: sp.csr_matrix, candidates: np
         j[bad] = candidates[rng.integers(0, len(candidates), int(bad.sum()))]
         bad = hits(j)
     return j
+
+
+def sample_negatives(users: np.ndarray, positives: sp.csr_matrix, candidates: np.ndarray, n: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """``(len(users), n)`` item columns drawn uniformly from ``candidates``, never one of the user's ``positives``
+    (redrawn until none is). A user who has every candidate is a ``ValueError``."""
+    x = sp.csr_matrix(positives)
+    x.eliminate_zeros()
+    candidates = np.unique(np.asarray(candidates, dtype=np.int64))
+    codes = _pair_codes(x)
+    _check_negatives_exist(users, codes, x.shape[0], x.shape[1], candidates)
+    return _draw_negatives(users, codes, x.shape[1], candidates, n, rng)
 
 
 def interaction_batches(train: sp.csr_matrix, negatives: int, batch_size: int, id_dropout: float = 0.0,
@@ -233,13 +246,15 @@ def interaction_batches(train: sp.csr_matrix, negatives: int, batch_size: int, i
     users = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
     items = x.indices.astype(np.int64)
     candidates = np.flatnonzero(np.diff(x.tocsc().indptr))
+    codes = _pair_codes(x)  # once, not per batch
+    _check_negatives_exist(users, codes, x.shape[0], x.shape[1], candidates)
     rng = np.random.default_rng(seed)
     while True:
         order = rng.permutation(len(users))
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             u = users[idx]
-            neg = sample_negatives(u, x, candidates, negatives, rng)
+            neg = _draw_negatives(u, codes, x.shape[1], candidates, negatives, rng)
             all_users = np.concatenate([u, np.repeat(u, negatives)])
             all_items = np.concatenate([items[idx], neg.ravel()])
             labels = np.concatenate([np.ones(len(idx)), np.zeros(neg.size)]).astype(np.float32)
