@@ -25,7 +25,7 @@ MEASURED = {
     "9 min": "09 full: first-run encodings (USE about 6, aligned 3)",
     "552 s": "06 full (a single run, e5-small's fine-tuning cached)",
     "92 s": "06 full: e5-small's fine-tuning, first run",
-    "137 s": "10 quick (a single run, its title encodings cached)",
+    "113 s": "10 quick (a single run, its title encodings cached)",
     "669 s": "10 full (a single run, its title encodings cached)",
     "29 s": "08 quick", "37 s": "11 quick", "322 s": "08 full", "386 s": "11 full",
     "29 min": "04 full, the en-zh-only edition (about)", "15 min": "03 full (about)",
