@@ -73,8 +73,8 @@ from xlrec_lib.data import chinese_reviews
 from xlrec_lib.encoders.e5_small import e5_small_encoder
 from xlrec_lib.lm import fine_tuning as ft
 from xlrec_lib.lm.compression import magnitude_prune, quantize_dynamic_int8, state_dict_megabytes
-from xlrec_lib.lm.distillation import distill
-from xlrec_lib.lm.efficiency import classification_scores, forward_latency
+from xlrec_lib.lm.distillation import cached_teacher_logits, distill
+from xlrec_lib.lm.efficiency import classification_scores, forward_latency, scores_from_logits
 from xlrec_lib.lm.export import export_onnx, max_abs_error, onnx_logits, onnx_session
 from xlrec_lib.lm.lora import apply_lora, lora_parameter_count, trainable_parameters
 from xlrec_lib.lm.pretrained import load_or_train
@@ -149,14 +149,23 @@ def main() -> None:
     e5_pad = e5.tokenizer.pad_token_id
     e5_train, e5_test = (ft.tokenize(e5.tokenizer, f["text"], f["label"], max_length=MAX_LENGTH, prefix="query: ")
                          for f in (train_df, test_df))
-    teacher = ft.classifier_from_encoder(e5.model, 2, seed=SEED)
-    ft.freeze(teacher, train_layers=2)
+
+    def teacher_start():
+        model = ft.classifier_from_encoder(e5.model, 2, seed=SEED)
+        ft.freeze(model, train_layers=2)
+        return model
+
     teacher_cfg = ft.FineTuneConfig(lr=1e-3, batch_size=8, epochs=1, patience=None, seed=SEED)
-    ft.fine_tune(teacher, e5_train.select(range(n_teacher)), teacher_cfg, pad_id=e5_pad, progress=False)
+    teacher, _ = ft.cached_fine_tune("bench-e5-teacher", teacher_start, {"encoder": e5.key, "train_layers": 2,
+                                     "seed": SEED}, e5_train.select(range(n_teacher)), teacher_cfg, e5.tokenizer,
+                                     progress=False)
+    teacher.eval()
     t["teacher"] = time.perf_counter() - t0
-    f1["teacher (e5-small)"] = macro_f1(teacher, e5_test, e5_pad)
+    logits_key = {"encoder": e5.key, "teacher reviews": n_teacher, "seed": SEED}
+    test_logits = cached_teacher_logits(f"bench-test-{n_test}", logits_key, teacher, e5_test, e5_pad)
+    f1["teacher (e5-small)"] = scores_from_logits(test_logits, e5_test["labels"])["macro_f1"]
     t0 = time.perf_counter()
-    soft = ft.predict_logits(teacher, e5_train, pad_id=e5_pad)  # (n_train, 2) on every training review
+    soft = cached_teacher_logits(f"bench-train-{n_train}", logits_key, teacher, e5_train, e5_pad)  # (n_train, 2)
     student, _ = distill(ft.classifier_from_encoder(mlm, 2, seed=SEED), train, soft, cfg, pad_id=pad,
                          temperature=TEMPERATURE, weight=KD_WEIGHT, progress=False)
     t["distillation"] = time.perf_counter() - t0
