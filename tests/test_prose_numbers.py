@@ -40,6 +40,7 @@ ALLOWED = {
         "0.3": "XLM-R's sampling exponent, cited (Conneau et al., 2020)",
         "0.5": "XLM's sampling exponent, cited (Lample and Conneau, 2019)",
         "1.5": "the quick-mode assert's margin below log V (nats)",
+        "0.01": "a p-value threshold named as a reading rule (the assert uses 0.001)",
         "10%": "BERT's masking rule (random / unchanged share)",
         "15%": "BERT's masking rule (share of tokens chosen)",
         "80%": "BERT's masking rule ([MASK] share)",
@@ -86,7 +87,8 @@ ALLOWED = {
         "10%": "an example rate in the definition of calibration",
         "25%": "split setting (stratified 75/25)",
         "75%": "split setting (stratified 75/25)",
-        "100,000": "benchmark size setting (benchmarks/topk.py)",
+        "20,000": "benchmark size setting (benchmarks/topk.py, users)",
+        "2,000": "benchmark size setting (benchmarks/topk.py --quick, users)",
         "50,000": "benchmark size setting (benchmarks/topk.py)",
     },
 }
