@@ -17,7 +17,8 @@ PAGE = ROOT / "book" / "schedule.md"
 # quick mode for every chapter (the quick book build of a fresh clone, 2026-12-02), full mode where it was measured
 # (08 and 11: single full runs on 2026-12-02). GPU times: none measured.
 MEASURED = {
-    "31 s": "01 quick", "33 s": "02 and 07 quick", "144 s": "03 quick", "112 s": "04 quick",
+    "31 s": "01 quick", "33 s": "02 and 07 quick", "144 s": "03 quick",
+    "112 s": "04 quick; 10 quick (a single run, its title encodings cached)",
     "244 s": "05 quick (a single run, its own models trained in it)",
     "180 s": "06 quick (a single run, e5-small's fine-tuning cached)",
     "109 s": "09 quick (a single run, its encodings made in it)",
@@ -25,8 +26,7 @@ MEASURED = {
     "9 min": "09 full: first-run encodings (USE about 6, aligned 3)",
     "552 s": "06 full (a single run, e5-small's fine-tuning cached)",
     "92 s": "06 full: e5-small's fine-tuning, first run",
-    "113 s": "10 quick (a single run, its title encodings cached)",
-    "669 s": "10 full (a single run, its title encodings cached)",
+    "561 s": "10 full (a single run, its title encodings cached)",
     "29 s": "08 quick", "37 s": "11 quick", "322 s": "08 full", "386 s": "11 full",
     "29 min": "04 full, the en-zh-only edition (about)", "15 min": "03 full (about)",
 }

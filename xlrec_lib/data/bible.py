@@ -293,5 +293,5 @@ def verse_cross_references() -> pd.DataFrame:
 
 
 __all__ = ["BibleTranslation", "parallel_verses", "verse_cross_references", "translation", "translations_table",
-           "align", "verse_id", "to_simplified", "read_bible_db", "read_cuv_h5", "read_cross_references",
-           "TRANSLATIONS", "LANGUAGES", "CUV"]
+           "align", "verse_id", "to_simplified", "read_bible_db", "read_book_names", "read_cuv_h5",
+           "read_cross_references", "TRANSLATIONS", "LANGUAGES", "CUV"]

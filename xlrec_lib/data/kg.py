@@ -86,4 +86,4 @@ def deduplicate_inverse(kg: pd.DataFrame, pairs: pd.DataFrame | None = None, min
     return out
 
 
-__all__ = ["inverse_relation_pairs", "deduplicate_inverse"]
+__all__ = ["COLUMNS", "check_columns", "inverse_relation_pairs", "deduplicate_inverse"]

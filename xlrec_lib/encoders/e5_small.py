@@ -308,6 +308,7 @@ class Engine:
 
 
 def prefix(is_query: bool) -> str:
+    """E5's instruction prefix: ``"query: "`` for a query, ``"passage: "`` for a document."""
     return "query: " if is_query else "passage: "
 
 
@@ -326,5 +327,5 @@ def verify_against_engine(tokenizer, model, engine: Engine, texts: list[str], is
 
 
 __all__ = ["PackedE5", "dequantize_q4_0", "read_packed", "bert_state_dict", "bert_config", "build_tokenizer",
-           "convert", "e5_small_folder", "e5_small_encoder", "Engine", "token_count_mismatches",
-           "verify_against_engine"]
+           "normalizer_rules", "prefix", "convert", "e5_small_folder", "e5_small_encoder", "Engine",
+           "token_count_mismatches", "verify_against_engine"]
