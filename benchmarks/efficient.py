@@ -8,7 +8,12 @@ the train split to train on and of the test split to score on (seed 0), texts cu
   (``fine_tuning.classifier_from_encoder``);
 - the teacher: multilingual-e5-small (12 layers of 384), its top 2 layers and a new head fine-tuned for one epoch
   (batches of 8, learning rate 1e-3) on the first reviews of the training sample
-  (``fine_tuning.freeze(model, train_layers=2)``; embeddings and lower layers frozen).
+  (``fine_tuning.freeze(model, train_layers=2)``; embeddings and lower layers frozen). The fine-tuned teacher and its
+  logits on the training and test samples are cached in the course cache (``fine_tuning.cached_fine_tune``,
+  ``distillation.cached_teacher_logits``: keyed on the teacher's start, data, configuration and, for the logits, a
+  digest of its weights), so a second run loads them; the RESULT line says which (``teacher_cached``). No ratio of
+  the RESULT line involves the teacher's training or its logits' time, so they are the same on either kind of run.
+  The cache holds one e5-small-sized model (about 450 MB) per mode.
 
 Sizes (student train / test / teacher train reviews, student epochs, latency batch): ``--quick`` 400 / 200 / 128,
 2 epochs, 8; full 1500 / 800 / 640, 3 epochs, 32.
@@ -46,10 +51,11 @@ step ten times slower). Extra keys after the seven: the macro-F1 of every model,
 teacher's own int8 size ratio and speedup (a 384-wide model, where int8 matmuls pay), and 50% global magnitude
 pruning (``compression.magnitude_prune``) of the reference's encoder: its F1 loss and speedup (dense kernels: none).
 
-Where the time goes: e5-small's forward passes (about 70 ms per review on one thread here) over the teacher's
-training reviews, every student training review (the soft targets) and the test sample; then ONNX export (~12 s).
-Measured on a 2-core machine, one thread: ``--quick`` 73 s wall on an otherwise idle machine (100 s with another
-job on the other core; not the minute aimed at: e5-small's passes alone take about 50 s), full about 8.5 minutes.
+Where the time goes on a first run: e5-small's forward passes (about 70 ms per review on one thread here) over the
+teacher's training reviews, every student training review (the soft targets) and the test sample; then ONNX export
+(~12 s). Measured on a 2-core machine, one thread, otherwise idle: ``--quick`` 41 s on a first run (teacher trained,
+its logits computed; an earlier measurement under load took 73-100 s) and 22 s on later runs, which load them; full
+about 8.5 minutes on a first run. Two runs give the same numbers: the run seeds torch's global generator first.
 Smaller quick samples were tried and rejected: with 300 / 120 / 64 reviews (54 s) the student and the teacher
 predicted one class (macro-F1 0.35 each), and every ratio of the RESULT line lost its meaning.
 
@@ -69,6 +75,7 @@ from pathlib import Path
 
 import torch
 
+from xlrec_lib.config import seed_everything
 from xlrec_lib.data import chinese_reviews
 from xlrec_lib.encoders.e5_small import e5_small_encoder
 from xlrec_lib.lm import fine_tuning as ft
@@ -87,10 +94,19 @@ LORA = {"r": 8, "alpha": 16, "target_modules": ("query", "value"), "trainable": 
 # (student train reviews, test reviews, teacher train reviews, student epochs, latency batch)
 SIZES = {True: (400, 200, 128, 2, 8), False: (1500, 800, 640, 3, 32)}
 LORA_LR = {True: 1e-2, False: 3e-3}  # quick model, course model (module docstring)
+TEACHER_LAYERS = 2  # e5-small's top layers fine-tuned with the new head (module docstring)
 
 
 def _load() -> str:
     return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "n/a"
+
+
+def _cached_models() -> set[str]:
+    """The model folders in the course cache (a teacher trained in this run adds one)."""
+    from xlrec_lib.config import cache_dir
+
+    folder = cache_dir("models")
+    return {p.name for p in folder.iterdir()} if folder.exists() else set()
 
 
 def macro_f1(model, data, pad_id: int) -> float:
@@ -107,6 +123,7 @@ def main() -> None:
     if repeats < 1 or args.threads < 1:
         parser.error("--repeats and --threads must be >= 1")
     start = time.perf_counter()
+    seed_everything(SEED)  # LoRA's A matrices draw from the global generator, which torch seeds at random
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message=".*(deprecated|torchvision|axis name).*")
     import datasets
@@ -152,16 +169,19 @@ def main() -> None:
 
     def teacher_start():
         model = ft.classifier_from_encoder(e5.model, 2, seed=SEED)
-        ft.freeze(model, train_layers=2)
+        ft.freeze(model, train_layers=TEACHER_LAYERS)
         return model
 
     teacher_cfg = ft.FineTuneConfig(lr=1e-3, batch_size=8, epochs=1, patience=None, seed=SEED)
-    teacher, _ = ft.cached_fine_tune("bench-e5-teacher", teacher_start, {"encoder": e5.key, "train_layers": 2,
-                                     "seed": SEED}, e5_train.select(range(n_teacher)), teacher_cfg, e5.tokenizer,
-                                     progress=False)
+    teacher_key = {"encoder": e5.key, "train_layers": TEACHER_LAYERS, "head": "mean pool, 2 classes", "seed": SEED}
+    teacher_train = e5_train.select(range(n_teacher))
+    cached_before = _cached_models()
+    teacher, _ = ft.cached_fine_tune("bench-e5-teacher", teacher_start, teacher_key, teacher_train, teacher_cfg,
+                                     e5.tokenizer, progress=False)
+    teacher_cached = _cached_models() == cached_before  # no new folder: loaded, not trained
     teacher.eval()
     t["teacher"] = time.perf_counter() - t0
-    logits_key = {"encoder": e5.key, "teacher reviews": n_teacher, "seed": SEED}
+    logits_key = {"teacher": teacher_key, "teacher reviews": n_teacher}
     test_logits = cached_teacher_logits(f"bench-test-{n_test}", logits_key, teacher, e5_test, e5_pad)
     f1["teacher (e5-small)"] = scores_from_logits(test_logits, e5_test["labels"])["macro_f1"]
     t0 = time.perf_counter()
@@ -215,7 +235,7 @@ def main() -> None:
           f"teacher_int8_speedup={ms['teacher (e5-small)'] / ms['teacher int8']:.2f} "
           f"prune50_f1_loss={100 * (f1['full fine-tuning'] - f1['pruned 50%']):.1f} "
           f"prune50_speedup={ms['full fine-tuning'] / ms['pruned 50%']:.2f} onnx_max_error={error:.1e} "
-          f"threads={args.threads} batch={n_batch} train={n_train} test={n_test} "
+          f"threads={args.threads} batch={n_batch} train={n_train} test={n_test} teacher_cached={int(teacher_cached)} "
           f"seconds={time.perf_counter() - start:.0f} load={_load()} quick={int(args.quick)}")
 
 

@@ -56,9 +56,32 @@ def test_effective_tolerances():
 
 
 def test_default_tolerances_match_torch():
-    from torch.testing._comparison import default_tolerances  # private: this test notices if torch changes them
+    from torch.testing._comparison import (
+        _DTYPE_PRECISIONS,
+        default_tolerances,  # private: this test notices if torch changes them
+    )
 
     from xlrec_lib.checks import DEFAULT_TOLERANCES
 
+    assert set(DEFAULT_TOLERANCES) == set(_DTYPE_PRECISIONS)
     for dtype, pair in DEFAULT_TOLERANCES.items():
         assert pair == default_tolerances(dtype), dtype
+
+
+def test_equal_infinities_nan_and_complex_values():
+    checks = FormulaChecks()
+    inf, nan = float("inf"), float("nan")
+    checks.check("inf and nan", torch.tensor([inf, nan, 1.0]), torch.tensor([inf, nan, 1.0]), equal_nan=True)
+    row = checks.table().iloc[0]
+    assert (row[["max_abs_error", "max_rel_error", "tolerance_used"]] == 0).all()
+    checks.check("complex", torch.tensor([1 + 1.0000001j], dtype=torch.complex128),
+                 torch.tensor([1 + 1j], dtype=torch.complex128))
+    # the imaginary parts differ: a float64 cast would have dropped them and shown 0
+    assert checks.table()["max_abs_error"].iloc[-1] == pytest.approx(1e-7, rel=1e-3)
+
+
+def test_mixed_dtypes_use_the_looser_default():
+    from xlrec_lib.checks import effective_tolerances
+
+    assert effective_tolerances(torch.zeros(1), torch.zeros(1, dtype=torch.float64)) == (1.3e-6, 1e-5)
+    assert effective_tolerances(torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long)) == (0.0, 0.0)

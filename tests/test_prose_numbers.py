@@ -40,7 +40,7 @@ ALLOWED = {
         "0.3": "XLM-R's sampling exponent, cited (Conneau et al., 2020)",
         "0.5": "XLM's sampling exponent, cited (Lample and Conneau, 2019)",
         "1.5": "the quick-mode assert's margin below log V (nats)",
-        "0.01": "a p-value threshold named as a reading rule (the assert uses 0.001)",
+        "0.001": "the p-value threshold of the sampling tests (the assert uses the same)",
         "10%": "BERT's masking rule (random / unchanged share)",
         "15%": "BERT's masking rule (share of tokens chosen)",
         "80%": "BERT's masking rule ([MASK] share)",

@@ -3,10 +3,16 @@
 
 ``assert_close`` passes an element when ``|actual - expected| <= atol + rtol |expected|``. The table keeps, per
 check, the largest absolute error, the largest relative error ``|actual - expected| / |expected|``, and
-``tolerance_used``, the largest ``|actual - expected| / (atol + rtol |expected|)`` (at most 1 for a check that
-passed). A relative error only means something where the expected value is larger than ``atol``: near 0 a harmless
+``tolerance_used``, the largest ``|actual - expected| / (atol + rtol |expected|)`` (about 1 at most for a check that
+passed: ``assert_close`` compares in the tensors' own precision, the table in float64). Elements equal on both
+sides (the same infinity, or NaN against NaN where ``equal_nan=True``) count as error 0; complex values count by the
+modulus of their difference.
+
+A relative error only means something where the expected value is larger than ``atol``: near 0 a harmless
 difference of 1e-12 against an expected 1e-11 reads as 10% (and against an exact 0 dividing by the smallest float
 once gave 1e+292), so elements with ``|expected| <= atol`` contribute their absolute error to ``max_rel_error``.
+Just above ``atol`` small expected values still give relative errors far above the dtype's precision while the
+check uses little of its tolerance: ``tolerance_used`` is the column to read.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from torch.testing import assert_close
 
 # torch.testing.assert_close's default (rtol, atol) per dtype (its documentation); other dtypes compare exactly
 DEFAULT_TOLERANCES = {torch.float16: (1e-3, 1e-5), torch.bfloat16: (1.6e-2, 1e-5), torch.float32: (1.3e-6, 1e-5),
-                      torch.float64: (1e-7, 1e-7), torch.complex64: (1.3e-6, 1e-5), torch.complex128: (1e-7, 1e-7)}
+                      torch.float64: (1e-7, 1e-7), torch.complex32: (1e-3, 1e-5), torch.complex64: (1.3e-6, 1e-5),
+                      torch.complex128: (1e-7, 1e-7), torch.quint8: (1.3e-6, 1e-5), torch.quint2x4: (1.3e-6, 1e-5),
+                      torch.quint4x2: (1.3e-6, 1e-5), torch.qint8: (1.3e-6, 1e-5), torch.qint32: (1.3e-6, 1e-5)}
 
 
 def effective_tolerances(actual: torch.Tensor, expected: torch.Tensor, rtol=None, atol=None) -> tuple[float, float]:
@@ -48,12 +56,14 @@ class FormulaChecks:
         actual, expected = torch.as_tensor(actual), torch.as_tensor(expected)
         assert_close(actual, expected, **tolerances)
         rtol, atol = effective_tolerances(actual, expected, tolerances.get("rtol"), tolerances.get("atol"))
-        a, e = actual.detach().double(), expected.detach().double()
-        abs_err = (a - e).abs()
+        wide = torch.complex128 if actual.is_complex() or expected.is_complex() else torch.float64
+        a, e = actual.detach().to(wide), expected.detach().to(wide)
+        same = (a == e) | (a.isnan() & e.isnan())  # equal infinities, NaN vs NaN: no error (assert_close passed)
+        abs_err = torch.where(same, 0.0, (a - e).abs())
         large = e.abs() > atol  # where a relative error means something (module docstring)
-        rel_err = torch.where(large, abs_err / torch.where(large, e.abs(), torch.ones_like(e)), abs_err)
+        rel_err = torch.where(large, abs_err / torch.where(large, e.abs(), torch.ones_like(abs_err)), abs_err)
         allowed = atol + rtol * e.abs()
-        used = torch.where(allowed > 0, abs_err / torch.where(allowed > 0, allowed, torch.ones_like(e)),
+        used = torch.where(allowed > 0, abs_err / torch.where(allowed > 0, allowed, torch.ones_like(allowed)),
                            (abs_err > 0).double())  # exact comparison: 0 if equal
         self.rows.append({
             "check": name,

@@ -107,3 +107,14 @@ def test_train_contrastive_evaluates_every_k_steps(tiny_tokenizer, tiny_bert_fac
     assert history["score"].dropna().tolist() == [1.0, 2.0, 3.0] and calls == [True, True, True]
     assert history["loss"].tolist() == plain["loss"].tolist()  # evaluating changes nothing in training
     assert not model.training
+
+
+def test_plateau_steps_counts_the_longest_run_in_the_band():
+    from xlrec_lib.crosslingual.contrastive import plateau_steps
+
+    log_b = 4.0
+    losses = [6.0, 4.02, 5.0, 4.01, 3.99, 4.04, 4.0, 3.0, 4.01, 2.0]
+    assert plateau_steps(losses, log_b) == 4  # steps 3-6; the single visits before and after are shorter
+    assert plateau_steps(losses, log_b, tol=0.001) == 1
+    assert plateau_steps([], log_b) == 0
+    assert plateau_steps([1.0, 2.0], log_b) == 0

@@ -87,3 +87,14 @@ def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], 
     history = fit(encoder, loss_fn, pair_batches(), cfg, evaluate=evaluate, progress=progress, desc="contrastive")
     encoder.eval()
     return history
+
+
+def plateau_steps(losses: Sequence[float], level: float, tol: float = 0.05) -> int:
+    """The longest run of consecutive steps whose loss is within ``tol`` of ``level`` (for InfoNCE, ``log B``: the
+    loss of a batch whose vectors all coincide). Steps that only pass through the band on the way down count as
+    a run of their own, so they do not add up to a plateau."""
+    longest = run = 0
+    for loss in losses:
+        run = run + 1 if abs(float(loss) - level) < tol else 0
+        longest = max(longest, run)
+    return longest
