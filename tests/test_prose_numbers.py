@@ -41,6 +41,7 @@ ALLOWED = {
         "0.5": "XLM's sampling exponent, cited (Lample and Conneau, 2019)",
         "1.5": "the quick-mode assert's margin below log V (nats)",
         "0.001": "the p-value threshold of the sampling tests (the assert uses the same)",
+        "95%": "the bootstrap interval's level (intervals.bootstrap_mean, paired_difference)",
         "10%": "BERT's masking rule (random / unchanged share)",
         "15%": "BERT's masking rule (share of tokens chosen)",
         "80%": "BERT's masking rule ([MASK] share)",
