@@ -25,10 +25,11 @@ MEASURED = {
     "238 s": "09 full (a single run, encodings cached)",
     "9 min": "09 full: first-run encodings (USE about 6, aligned 3)",
     "552 s": "06 full (a single run, e5-small's fine-tuning cached)",
-    "92 s": "06 full: e5-small's fine-tuning, first run",
+    "92 s": "06 full: e5-small's fine-tuning, first run; 03 full, models cached",
     "561 s": "10 full (a single run, its title encodings cached)",
     "29 s": "08 quick", "37 s": "11 quick", "322 s": "08 full", "386 s": "11 full",
-    "29 min": "04 full, the en-zh-only edition (about)", "15 min": "03 full (about)",
+    "29 min": "04 full, the en-zh-only edition (about)", "15 min": "03 full, first run (about)",
+    "28 s": "01 full", "20 s": "02 full", "21 s": "07 full",
 }
 
 
