@@ -204,6 +204,8 @@ def test_bert_parameter_count_matches_transformers():
                  max_position_embeddings=40, type_vocab_size=2)
     model = BertModel(BertConfig(num_attention_heads=4, **small), add_pooling_layer=False)
     assert model_size.bert_parameter_count(pooler=False, **small) == sum(p.numel() for p in model.parameters())
+    small.pop("num_hidden_layers"), small.pop("intermediate_size")
+    assert model_size.bert_embedding_count(**small) == sum(p.numel() for p in model.embeddings.parameters())
 
 
 def test_attention_cost_reports_quadratic_weights_memory():

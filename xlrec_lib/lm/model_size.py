@@ -9,6 +9,13 @@ from torch import nn
 from xlrec_lib.lm.transformer import attention_weights, scaled_dot_product_attention
 
 
+def bert_embedding_count(vocab_size: int = 30522, hidden_size: int = 768, max_position_embeddings: int = 512,
+                         type_vocab_size: int = 2) -> int:
+    """Parameters of BERT's embedding block: word, position and segment tables, ``(V + P + T) H``, and its
+    LayerNorm, ``2H``."""
+    return (vocab_size + max_position_embeddings + type_vocab_size) * hidden_size + 2 * hidden_size
+
+
 def bert_parameter_count(vocab_size: int = 30522, hidden_size: int = 768, num_hidden_layers: int = 12,
                          intermediate_size: int = 3072, max_position_embeddings: int = 512,
                          type_vocab_size: int = 2, pooler: bool = True) -> int:
@@ -19,7 +26,7 @@ def bert_parameter_count(vocab_size: int = 30522, hidden_size: int = 768, num_hi
     pooler:     H^2 + H
     """
     H, I = hidden_size, intermediate_size
-    embeddings = (vocab_size + max_position_embeddings + type_vocab_size) * H + 2 * H
+    embeddings = bert_embedding_count(vocab_size, H, max_position_embeddings, type_vocab_size)
     layer = 4 * (H * H + H) + 2 * H + (H * I + I) + (I * H + H) + 2 * H
     return embeddings + num_hidden_layers * layer + (H * H + H if pooler else 0)
 
