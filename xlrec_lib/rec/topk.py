@@ -75,11 +75,11 @@ def _ranked(scores: torch.Tensor, k: int, ids: torch.Tensor | None = None) -> tu
     by lower ``ids`` (default: lower column). ``torch.topk`` orders ties arbitrarily, so the rows where a tie
     could matter (two equal finite scores among the k, or one equal to the k-th outside them) are redone with a
     stable sort."""
-    values, cols = torch.topk(scores, k, dim=1)
-    kth = values[:, -1:]
+    # one more than k: the (k+1)-th best equals the k-th exactly when an item outside the k ties it
+    values, cols = torch.topk(scores, min(k + 1, scores.shape[1]), dim=1)
     finite = values > -math.inf
-    tied = ((scores >= kth).sum(1) > k) & finite[:, -1]
-    tied |= ((values[:, 1:] == values[:, :-1]) & finite[:, 1:]).any(1)
+    tied = ((values[:, 1:] == values[:, :-1]) & finite[:, 1:]).any(1)
+    values, cols = values[:, :k].contiguous(), cols[:, :k].contiguous()
     if tied.any():
         rows = tied.nonzero()[:, 0]
         sub = scores[rows]
@@ -110,11 +110,16 @@ class _Plan(NamedTuple):
         return self.tiles * self.width
 
 
+def _plain(n_items: int, group: int) -> bool:
+    return n_items < PLAIN_BELOW or group <= 1
+
+
 def _plan(n_users, n_items, k, group, tile_bytes, memory_budget, workers) -> _Plan:
-    if n_items < PLAIN_BELOW or group <= 1:  # one tile of every item, no groups
-        rows = max(MIN_ROWS, tile_bytes // (4 * n_items))
-        rows = min(rows, chunk_rows(n_items, 0, k, 1, memory_budget // workers))
-        return _Plan(1, n_items, 1, max(1, min(rows, -(-n_users // (2 * workers)))))
+    if _plain(n_items, group):  # one tile of every item, no groups
+        rows = chunk_rows(n_items, 0, k, 1, memory_budget // workers)
+        if workers > 1:
+            rows = min(max(MIN_ROWS, tile_bytes // (4 * n_items)), rows, -(-n_users // (2 * workers)))
+        return _Plan(1, n_items, 1, max(1, min(rows, n_users)))
     tiles = -(-n_items // TILE_ITEMS)
     per_tile_items = -(-n_items // tiles)
     g = max(1, min(group, n_items // (4 * k)))  # k * g candidates: at most a quarter of the catalogue
@@ -205,9 +210,10 @@ def topk(
 
     Memory: beyond the inputs and the output, a float32 copy of the items and at most ``memory_budget`` bytes of
     working sets (:func:`chunk_rows`, split between workers).
-    Threads: on CPU, ``workers`` threads (default ``torch.get_num_threads()``) each take whole chunks while
-    torch runs single-threaded inside them (restored afterwards): coarse-grained parallelism, as faiss does,
-    which avoids a barrier per operation and keeps each worker's tile in its own core's cache. Do not call this
+    Threads: on CPU, ``workers`` threads (default ``torch.get_num_threads()``; 1 on the plain way, whose few
+    large products and topk calls use torch's own threads) each take whole chunks while torch runs
+    single-threaded inside them (restored afterwards): coarse-grained parallelism, as faiss does, which avoids a
+    barrier per operation and keeps each worker's tile in its own core's cache. Do not call this
     from several threads at once (it changes torch's global thread count for its duration).
     """
     if nonfinite not in ("raise", "mask"):
@@ -236,7 +242,9 @@ def topk(
     u, it = u.float().contiguous(), it.float().contiguous()
     indptr, seen = seen_csr(exclude, n_users, n_items) if exclude is not None else (None, None)
 
-    workers = max(1, workers or (1 if u.device.type != "cpu" else torch.get_num_threads()))
+    if workers is None:  # the plain way's product and topk already use torch's threads, with fewer calls
+        workers = 1 if u.device.type != "cpu" or _plain(n_items, group) else torch.get_num_threads()
+    workers = max(1, workers)
     plan = _plan(n_users, n_items, k, group, tile_bytes, memory_budget, workers)
     s, w, dev = plan.per_tile, plan.width, u.device
     items_t = torch.zeros(plan.n_pad, it.shape[1], dtype=torch.float32, device=dev)
