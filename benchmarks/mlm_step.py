@@ -43,7 +43,7 @@ def run_variant(variant: str, quick: bool, steps: int, repeats: int) -> dict:
 
     config.seed_everything(0)
     # a sample of the training verses is enough to time steps, and keeps the set-up short
-    cfg = replace(course_config(quick), train_fraction=0.05 if quick else 0.2)
+    cfg = replace(course_config(quick), train_fraction=0.02 if quick else 0.2)
     verses, extra = load_verses(cfg.langs), extra_training_texts()
     tokenizer = load_or_train_tokenizer(cfg, verses, extra)
     streams, probs = build_streams(cfg, tokenizer, *subsample_training(cfg, verses, extra))
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small model, few steps (under a minute)")
     parser.add_argument("--variant", choices=["reference", "ours"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    steps, repeats = (10, 5) if args.quick else (40, 7)
+    steps, repeats = (8, 5) if args.quick else (40, 7)
     if args.variant:  # child process: one variant, JSON on stdout
         print(json.dumps(run_variant(args.variant, args.quick, steps, repeats)))
         return
