@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from xlrec_lib.rec.cf import ImplicitALS
+from xlrec_lib.rec.cf import ImplicitALS, als
 from xlrec_lib.rec.cf.als import confidence_step
 
 
@@ -84,3 +84,12 @@ def test_bad_parameters_raise():
         ImplicitALS(factors=0)
     with pytest.raises(ValueError, match="alpha"):
         ImplicitALS(alpha=-1)
+
+
+def test_als_settings_are_chapter_8s_grids():
+    quick, full = als.als_settings(True, seed=3), als.als_settings(False)
+    assert [(s["reg"], s["alpha"]) for s in quick] == [(10.0, 0.0), (10.0, 2.0), (30.0, 0.0), (30.0, 2.0)]
+    assert len(full) == 16 and {(s["reg"], s["alpha"]) for s in quick} <= {(s["reg"], s["alpha"]) for s in full}
+    assert all(s["factors"] == 64 and s["seed"] == 3 for s in quick)
+    model = als.ImplicitALS(**full[-1])
+    assert (model.reg, model.alpha, model.factors) == (100.0, 10.0, 64)

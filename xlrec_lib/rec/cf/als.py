@@ -84,6 +84,14 @@ def confidence_step(r: sp.csr_matrix, y: torch.Tensor, x: torch.Tensor, reg: flo
     return xs
 
 
+def als_settings(quick: bool, seed: int = 0) -> list[dict]:
+    """The implicit-ALS settings chapter 8 chooses among on validation, one ``ImplicitALS(**setting)`` each (64
+    factors): reg (10, 30) x alpha (0, 2) in quick mode, reg (3, 10, 30, 100) x alpha (0, 2, 5, 10) in full mode.
+    Later chapters search the quick grid in both modes (16 fits of the full grid would break their budgets)."""
+    regs, alphas = ((10.0, 30.0), (0.0, 2.0)) if quick else ((3.0, 10.0, 30.0, 100.0), (0.0, 2.0, 5.0, 10.0))
+    return [{"factors": 64, "reg": r, "alpha": a, "seed": seed} for r in regs for a in alphas]
+
+
 class ImplicitALS(Recommender):
     """Hu-Koren-Volinsky ALS: ``min sum_ui (1 + alpha r_ui)(p_ui - x_u.y_i)^2 + reg (|X|^2 + |Y|^2)`` (module
     docstring), ``iterations`` rounds of a user half-step then an item half-step, ``cg_steps`` CG steps each.
