@@ -64,6 +64,26 @@ def test_topk_cosine_padding_and_errors():
         topk.topk(users, items, 5)
     # per user: 1024 scores (4096 bytes) + 128 group maxima (512 bytes) + 10 * 8 candidates of 20 bytes (1600 bytes)
     assert topk.chunk_rows(n_pad=1024, n_groups=128, k=10, group=8, memory_budget=6208 * 10 + 6207) == 10
+    # plain way: 1024 scores, the top 11 and their 10-wide copies, a tied row's sort copies (16 bytes per item)
+    assert topk.chunk_rows(n_pad=1024, n_groups=0, k=10, group=1, memory_budget=20_732 * 3 + 20_731) == 3
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        topk.topk(users, items, 2, workers=0)
+
+
+def test_plain_plan_fits_the_memory_budget_with_every_row_tied():
+    budget = 2**20
+    plan = topk._plan(943, 1682, 10, 32, 2**19, budget, 1)
+    assert plan.group == 1 and plan.rows * (20 * 1682 + 24 * 10 + 12) <= budget
+
+
+def test_a_k_too_large_for_groups_takes_the_plain_way():
+    # 9,000 items and k = 1,200: a group would hold one item (9000 // 4800 == 1); the tiles must not be cut short
+    gen = torch.Generator().manual_seed(0)
+    users, items = torch.randn(5, 8, generator=gen), torch.randn(9000, 8, generator=gen)
+    result = topk.topk(users, items, 1200)
+    expected_scores, expected_ids = _reference_topk(users, items, 1200, [[] for _ in range(5)])
+    torch.testing.assert_close(result.scores.double(), expected_scores, rtol=1e-5, atol=1e-5)
+    assert (result.ids == expected_ids).float().mean() > 0.999
 
 
 @pytest.mark.parametrize("options", [{}, {"workers": 1}, {"group": 4, "workers": 2}, {"group": 1}])

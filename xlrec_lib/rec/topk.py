@@ -61,8 +61,13 @@ def seen_csr(exclude, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarra
 
 def chunk_rows(n_pad: int, n_groups: int, k: int, group: int, memory_budget: int) -> int:
     """Users per chunk so that one worker's working set fits ``memory_budget`` bytes. Per user: ``n_pad`` float32
-    scores, ``n_groups`` float32 group maxima, and ``k * group`` candidates (float32 score, two int64 indices)."""
-    per_row = 4 * n_pad + 4 * n_groups + 20 * k * group
+    scores, ``n_groups`` float32 group maxima, and ``k * group`` candidates (float32 score, two int64 indices).
+    On the plain way (``n_groups == 0``) the candidates are the whole row: the top k + 1 scores and columns with
+    their k-wide copies, and for a row with a tie the stable sort's copies of its scores and int64 order."""
+    if n_groups == 0:
+        per_row = 4 * n_pad + 12 * (k + 1) + 12 * k + 16 * n_pad
+    else:
+        per_row = 4 * n_pad + 4 * n_groups + 20 * k * group
     rows = memory_budget // per_row
     if rows < 1:
         raise ValueError(f"{memory_budget} bytes (memory_budget per worker) cannot hold one user's {per_row}-byte "
@@ -110,19 +115,21 @@ class _Plan(NamedTuple):
         return self.tiles * self.width
 
 
-def _plain(n_items: int, group: int) -> bool:
-    return n_items < PLAIN_BELOW or group <= 1
+def _plain(n_items: int, k: int, group: int) -> bool:
+    """Whether one product and ``torch.topk`` per chunk run (no groups): small catalogues, ``group`` 1, or a k so
+    large that a group would hold one item."""
+    return n_items < PLAIN_BELOW or min(group, n_items // (4 * k)) <= 1
 
 
 def _plan(n_users, n_items, k, group, tile_bytes, memory_budget, workers) -> _Plan:
-    if _plain(n_items, group):  # one tile of every item, no groups
+    if _plain(n_items, k, group):  # one tile of every item, no groups
         rows = chunk_rows(n_items, 0, k, 1, memory_budget // workers)
         if workers > 1:
             rows = min(max(MIN_ROWS, tile_bytes // (4 * n_items)), rows, -(-n_users // (2 * workers)))
         return _Plan(1, n_items, 1, max(1, min(rows, n_users)))
     tiles = -(-n_items // TILE_ITEMS)
     per_tile_items = -(-n_items // tiles)
-    g = max(1, min(group, n_items // (4 * k)))  # k * g candidates: at most a quarter of the catalogue
+    g = min(group, n_items // (4 * k))  # k * g candidates: at most a quarter of the catalogue
     # groups per tile: a multiple of 32, the row lengths torch's max across rows vectorises (others ran 3-8x slower)
     per_tile = -(-per_tile_items // (32 * g)) * 32
     g = -(-per_tile_items // per_tile)
@@ -205,8 +212,8 @@ def topk(
     best group max, and those k groups already hold k items that large), so the final ``torch.topk`` runs over
     ``k * group`` candidates, read back from the chunk's scores at those positions only. A row where an item
     outside the candidates ties the k-th score is recomputed in full, so that the lower index wins ties exactly.
-    ``group=1``, or a catalogue under ``PLAIN_BELOW`` items (where per-call overhead dominates), runs one product
-    and ``torch.topk`` over whole rows instead.
+    ``group=1``, a catalogue under ``PLAIN_BELOW`` items (where per-call overhead dominates), or a k so large that
+    a group would hold one item, runs one product and ``torch.topk`` over whole rows instead.
 
     Memory: beyond the inputs and the output, a float32 copy of the items and at most ``memory_budget`` bytes of
     working sets (:func:`chunk_rows`, split between workers).
@@ -243,8 +250,9 @@ def topk(
     indptr, seen = seen_csr(exclude, n_users, n_items) if exclude is not None else (None, None)
 
     if workers is None:  # the plain way's product and topk already use torch's threads, with fewer calls
-        workers = 1 if u.device.type != "cpu" or _plain(n_items, group) else torch.get_num_threads()
-    workers = max(1, workers)
+        workers = 1 if u.device.type != "cpu" or _plain(n_items, k, group) else torch.get_num_threads()
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1 (or None for the default), got {workers}")
     plan = _plan(n_users, n_items, k, group, tile_bytes, memory_budget, workers)
     s, w, dev = plan.per_tile, plan.width, u.device
     items_t = torch.zeros(plan.n_pad, it.shape[1], dtype=torch.float32, device=dev)
