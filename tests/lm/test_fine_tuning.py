@@ -1,6 +1,7 @@
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -237,8 +238,55 @@ def test_fine_tune_with_early_stopping_returns_the_best_weights(encoder, tokeniz
     best = evals.loc[evals["valid_loss"].idxmin()]
     assert int(best["step"]) == history.attrs["best_step"]
     assert ft.evaluate(model, valid)["loss"] == pytest.approx(best["valid_loss"], abs=1e-5)
+    kept = ft.kept_validation(history)
+    assert kept["best_step"] == history.attrs["best_step"]
+    assert kept["valid_loss"] == pytest.approx(ft.evaluate(model, valid)["loss"], abs=1e-5)
+    assert kept["valid_accuracy"] == pytest.approx(ft.evaluate(model, valid)["accuracy"])
     assert evals["step"].iloc[0] == 0 and np.isnan(evals["loss"].iloc[0])  # the start is evaluated first
     assert history.attrs["stopped_early"] == (history["loss"].notna().sum() < cfg.steps(len(train)))
+
+
+def _history(valid_losses, best_step):
+    """A fine_tune-shaped history: evaluations every 10 steps from step 0, training losses between."""
+    rows = [{"step": 10 * i, "loss": np.nan if i == 0 else 0.5, "valid_loss": v, "valid_accuracy": 1 - v}
+            for i, v in enumerate(valid_losses)]
+    rows += [{"step": 10 * i + 5, "loss": 0.4, "valid_loss": np.nan, "valid_accuracy": np.nan}
+             for i in range(len(valid_losses) - 1)]
+    history = pd.DataFrame(rows).sort_values("step").reset_index(drop=True)
+    history.attrs["best_step"] = best_step
+    return history
+
+
+def test_choose_start_takes_the_best_kept_validation_value():
+    runs = {"probe, lr 2e-4": _history([0.60, 0.61, 0.62], best_step=0),  # kept its start: 0.60
+            "random head, lr 1e-3": _history([0.70, 0.55, 0.50, 0.52], best_step=20)}  # kept step 20: 0.50
+    frame = ft.choose_start(runs, by="valid_loss")
+    assert list(frame.index) == list(runs)
+    assert frame["best_step"].tolist() == [0, 20]
+    assert frame["valid_loss"].tolist() == pytest.approx([0.60, 0.50])
+    assert frame["valid_accuracy"].tolist() == pytest.approx([0.40, 0.50])
+    assert frame["chosen"].tolist() == [False, True]
+    runs["random head, lr 1e-3"].loc[runs["random head, lr 1e-3"]["step"] == 20, "valid_accuracy"] = 0.3
+    assert ft.choose_start(runs)["chosen"].tolist() == [True, False]  # by accuracy: 0.40 against 0.30
+    assert ft.choose_start(runs, by="valid_loss")["chosen"].tolist() == [False, True]
+    for by in ("valid_loss", "valid_accuracy"):  # a tie goes to the first run
+        tie = ft.choose_start({"a": _history([0.5], 0), "b": _history([0.9, 0.5], 10)}, by=by)
+        assert tie["chosen"].tolist() == [True, False]
+
+
+def test_choose_start_refuses_what_it_cannot_compare():
+    with pytest.raises(ValueError, match="at least one"):
+        ft.choose_start({})
+    with pytest.raises(ValueError, match=r"valid_loss for \['b'\].*diverged"):
+        ft.choose_start({"a": _history([0.5], 0), "b": _history([np.inf], 0)}, by="valid_loss")
+    with pytest.raises(ValueError, match="by must be"):
+        ft.choose_start({"a": _history([0.5], 0)}, by="loss")
+    no_attrs = _history([0.5], 0)
+    no_attrs.attrs.clear()
+    with pytest.raises(ValueError, match="valid="):
+        ft.kept_validation(no_attrs)
+    with pytest.raises(ValueError, match="0 evaluations at best_step 5"):
+        ft.kept_validation(_history([0.5, 0.4], best_step=5))
 
 
 def test_a_start_that_no_step_beats_is_kept(encoder, tokenizer):

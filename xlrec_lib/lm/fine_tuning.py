@@ -529,6 +529,40 @@ def fine_tune(model, train, cfg: FineTuneConfig, valid=None, pad_id: int = 0, pr
     return model, history
 
 
+def kept_validation(history: pd.DataFrame) -> dict:
+    """``{"best_step", "valid_loss", "valid_accuracy"}`` of the weights a ``fine_tune`` run kept: its evaluation at
+    ``history.attrs["best_step"]``."""
+    if "best_step" not in history.attrs or "valid_loss" not in history:
+        raise ValueError("kept_validation needs the history of a fine_tune run with valid= (no best_step or "
+                         "valid_loss in it)")
+    rows = history[(history["step"] == history.attrs["best_step"]) & history["valid_loss"].notna()]
+    if len(rows) != 1:
+        raise ValueError(f"kept_validation: {len(rows)} evaluations at best_step {history.attrs['best_step']}, "
+                         "expected 1")
+    row = rows.iloc[0]
+    return {"best_step": int(row["step"]), "valid_loss": float(row["valid_loss"]),
+            "valid_accuracy": float(row["valid_accuracy"])}
+
+
+def choose_start(histories: dict[str, pd.DataFrame], by: str = "valid_accuracy") -> pd.DataFrame:
+    """Choose between fine-tuning runs that differ in where they start (a probe's head or a random head, each with
+    its own learning rate), all evaluated on the same validation set: one row per run (``kept_validation``) and
+    ``chosen``, True for the best ``by``: the highest ``"valid_accuracy"`` (the metric reported) or the lowest
+    ``"valid_loss"`` (early stopping's criterion inside a run). A tie goes to the run given first. A non-finite
+    value raises ``ValueError`` naming the run."""
+    if by not in ("valid_accuracy", "valid_loss"):
+        raise ValueError(f"choose_start: by must be 'valid_accuracy' or 'valid_loss', got {by!r}")
+    if not histories:
+        raise ValueError("choose_start needs at least one run")
+    frame = pd.DataFrame.from_dict({name: kept_validation(h) for name, h in histories.items()}, orient="index")
+    bad = frame.index[~np.isfinite(frame[by].to_numpy(dtype=float))].tolist()
+    if bad:
+        raise ValueError(f"choose_start: non-finite {by} for {bad}; the run diverged, so lower its learning rate")
+    frame["chosen"] = False
+    frame.loc[frame[by].idxmax() if by == "valid_accuracy" else frame[by].idxmin(), "chosen"] = True
+    return frame
+
+
 def trainer_fine_tune(model, train, cfg: FineTuneConfig, tokenizer, output_dir, progress: bool = False):
     """The same run as ``fine_tune`` (no validation) through ``transformers.Trainer``: AdamW with the same groups,
     learning rate, weight decay, warm-up steps, linear decay, clipping, batch size and number of steps; only the
@@ -600,5 +634,6 @@ __all__ = ["VERSION", "bce_with_logits", "bce_logit_grad", "classification_loss"
            "dataset_fingerprint", "load_classifier", "freeze", "tokenize",
            "collate",
            "train_batches", "classification_loss_fn", "predict_logits", "evaluate", "seed_loop", "StopEarly",
-           "EarlyStopping", "FineTuneConfig", "fine_tune", "trainer_fine_tune", "cached_fine_tune",
+           "EarlyStopping", "FineTuneConfig", "fine_tune", "kept_validation", "choose_start",
+           "trainer_fine_tune", "cached_fine_tune",
            "load_or_fine_tune"]
