@@ -188,6 +188,18 @@ def test_novelty_and_popularity():
         beyond_accuracy.novelty({"a": [9]}, pop, 1)
 
 
+def test_novelty_with_add_one_smoothing_three_users():
+    # p(i) = (n_i + 1) / (n_users + 1) with 3 training users: "x" rated by all three -> 4/4 = 1, "y" by one (twice,
+    # counted once) -> 2/4, "z" by nobody but in the catalogue -> 1/4; novelty -log2 p = 0, 1, 2 bits
+    train = pd.DataFrame({"user_id": [1, 2, 3, 1, 1], "item_id": ["x", "x", "x", "y", "y"]})
+    pop = beyond_accuracy.item_popularity(train, items=["x", "y", "z"], smoothing=1)
+    assert pop == {"x": 1.0, "y": 0.5, "z": 0.25}
+    # slots: a [x, y, z] -> 0, 1, 2; b [z] -> 2: mean over the four slots (0 + 1 + 2 + 2) / 4 = 1.25
+    assert beyond_accuracy.novelty({"a": ["x", "y", "z"], "b": ["z"]}, pop, 3) == 1.25
+    # k cuts a to [x, y]: (0 + 1 + 2) / 3 = 1
+    assert beyond_accuracy.novelty({"a": ["x", "y", "z"], "b": ["z"]}, pop, 2) == pytest.approx(1.0, abs=1e-12)
+
+
 def test_auc_with_ties():
     # positives 0.9, 0.8, 0.3; negatives 0.8, 0.1; pairs won: 0.9 beats both (2), 0.8 ties 0.8 (1/2) and beats
     # 0.1 (1), 0.3 loses to 0.8 and beats 0.1 (1) -> 4.5 / 6 = 0.75

@@ -22,8 +22,9 @@ def item_popularity(
     """``p(i) = (n_i + smoothing) / (n_users + smoothing)``: the share of ``frame``'s distinct users who interacted
     with item ``i`` (``n_i`` of them), for :func:`novelty`.
 
-    ``items`` lists the whole catalogue (items absent from ``frame`` get ``n_i = 0``); with ``smoothing=0``
-    (recommenders' definition) they get ``p = 0`` and an infinite novelty, ``smoothing=1`` keeps it finite.
+    ``items`` lists the whole catalogue (items absent from ``frame`` get ``n_i = 0``); with ``smoothing=0`` they get
+    ``p = 0`` and an infinite novelty, ``smoothing=1`` keeps it finite. (recommenders' ``historical_item_novelty``
+    divides ``n_i`` by the number of training interactions instead, without smoothing.)
     """
     require_columns(frame, [col_user, col_item], "item_popularity")
     if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float, np.number)) or not smoothing >= 0 \
@@ -118,8 +119,10 @@ def intra_list_diversity(
 def novelty(ranked: Ranked, popularity: Mapping[Hashable, float], k: int) -> float:
     """Mean self-information of the recommended items, ``-log2 p(i)``, over every (user, slot) of the top-k lists.
 
-    ``p(i)`` is the share of users who interacted with ``i`` in training (:func:`item_popularity`), as in
-    recommenders' ``novelty`` (which weights each item's novelty by how often it is recommended: the same mean).
+    ``p(i)`` is the share of users who interacted with ``i`` in training (:func:`item_popularity`). recommenders'
+    ``novelty`` takes the same mean (it weights each item by how often it is recommended) of ``-log2 p(i)`` with
+    ``p(i) = n_i / (training interactions)``: with one row per (user, item) its value is ours at ``smoothing=0``
+    plus the constant ``log2(interactions per user)``, and it counts an item never seen in training as 0 bits.
     An item with no popularity (never seen in training) has infinite novelty and is an error.
     """
     k = check_k(k)
