@@ -29,13 +29,11 @@ ALLOWED = {
         "2.0": "a licence name (Apache-2.0)",
     },
     "02_data": {
-        "1,500": "MUSE split setting: test words",
-        "2,900": "MUSE split setting: frequency band the test words are drawn from",
         "10%": "cold-item split setting (item_ratio=0.1)",
         "4.0": "a licence name (CC BY-SA 4.0)",
-        "95%": "inverse_relation_pairs setting (min_share=0.95)",
     },
     "03_mlm_pretraining": {
+        "0.05": "the assert's margin below the starting model (nats)",
         "0.1": "the quick-mode assert's tolerance (nats)",
         "0.3": "XLM-R's sampling exponent, cited (Conneau et al., 2020)",
         "0.5": "XLM's sampling exponent, cited (Lample and Conneau, 2019)",

@@ -99,3 +99,25 @@ def test_output_bias_starts_at_the_unigram_prior(tiny, fake_verses_factory):
     unigram = mlm.unigram_loss(train, held, len(tok))
     assert abs(mlm.masked_lm_loss(with_prior, tok, held) - unigram) < 0.5
     assert mlm.masked_lm_loss(without, tok, held) > unigram + 0.5
+
+
+def test_starting_model_is_the_model_pretrain_steps_from(tiny, monkeypatch):
+    seen = {}
+
+    def no_training(model, *args, **kwargs):
+        seen.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        raise RuntimeError("stop before the first step")
+
+    monkeypatch.setattr(pretrained, "train", no_training)
+    with pytest.raises(RuntimeError, match="first step"):
+        pretrained.pretrain(tiny, progress=False)
+    tokenizer = pretrained.training_start(tiny)[0]
+    start = pretrained.starting_model(tiny)
+    assert not start.training
+    state = start.state_dict()
+    assert set(state) == set(seen) and all(torch.equal(state[k].cpu(), seen[k].cpu()) for k in seen)
+    monkeypatch.setattr(pretrained, "training_start", lambda cfg: pytest.fail("should load, not rebuild"))
+    again = pretrained.starting_model(tiny).state_dict()
+    assert all(torch.equal(again[k].cpu(), state[k].cpu()) for k in state)
+    no_prior = pretrained.build_model(tiny, tokenizer)
+    assert not torch.equal(state["cls.predictions.bias"].cpu(), no_prior.cls.predictions.bias)

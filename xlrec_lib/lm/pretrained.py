@@ -188,16 +188,42 @@ def build_model(cfg: PretrainConfig, tokenizer, log_prior: torch.Tensor | None =
     return model
 
 
-def pretrain(cfg: PretrainConfig, progress: bool = True):
-    """Train ``cfg`` from scratch: returns ``(tokenizer, model, history)``; saves nothing."""
+def training_start(cfg: PretrainConfig):
+    """Everything ``pretrain(cfg)`` starts from, seeded as it seeds: ``(tokenizer, verses, streams, probs, model)``,
+    where ``verses`` is the subsampled verse frame, ``streams, probs`` come from ``build_streams`` and ``model`` is
+    ``build_model`` with its output bias at the log-frequencies of the training tokens (on the CPU, untrained)."""
     xconfig.seed_everything(cfg.seed)
     verses, extra = load_verses(cfg.langs), extra_training_texts()
     tokenizer = load_or_train_tokenizer(cfg, verses, extra)
     verses, extra = subsample_training(cfg, verses, extra)
     streams, probs = build_streams(cfg, tokenizer, verses, extra)
-    held_out = held_out_examples(cfg, tokenizer, verses, "valid")
     log_prior = unigram_log_probs([s.examples for s in streams.values()], len(tokenizer))
-    model = build_model(cfg, tokenizer, log_prior).to(xconfig.device())
+    return tokenizer, verses, streams, probs, build_model(cfg, tokenizer, log_prior)
+
+
+def starting_model(cfg: PretrainConfig):
+    """The model ``pretrain(cfg)`` takes its first step from (``training_start``), in eval mode on ``device()``:
+    the step-0 baseline of a training curve. It already predicts the unigram distribution, so it scores far below
+    a model built without the prior (``build_model(cfg, tokenizer)``, loss near log(vocab)). Built once (it
+    tokenises the training streams) and cached beside the checkpoint as ``<key>-start``."""
+    from transformers import BertForMaskedLM, BertForPreTraining
+
+    cls = BertForPreTraining if "nsp" in cfg.objective else BertForMaskedLM
+
+    def build(folder: Path) -> None:
+        training_start(cfg)[-1].save_pretrained(folder)
+
+    def load(folder: Path):
+        return cls.from_pretrained(folder).to(xconfig.device()).eval()
+
+    return cache.load_or_build(cache.artefact_dir("models", f"{cfg.key()}-start"), build, load)
+
+
+def pretrain(cfg: PretrainConfig, progress: bool = True):
+    """Train ``cfg`` from scratch: returns ``(tokenizer, model, history)``; saves nothing."""
+    tokenizer, verses, streams, probs, model = training_start(cfg)
+    held_out = held_out_examples(cfg, tokenizer, verses, "valid")
+    model = model.to(xconfig.device())
 
     def evaluate(m):
         return {f"valid_ppl_{lang}": p for lang, p in perplexities(m, tokenizer, held_out).items()}
