@@ -279,6 +279,8 @@ def test_choose_start_refuses_what_it_cannot_compare():
         ft.choose_start({})
     with pytest.raises(ValueError, match=r"valid_loss for \['b'\].*diverged"):
         ft.choose_start({"a": _history([0.5], 0), "b": _history([np.inf], 0)}, by="valid_loss")
+    with pytest.raises(ValueError, match="run 'b': kept_validation: 0 evaluations"):
+        ft.choose_start({"a": _history([0.5], 0), "b": _history([0.5, 0.4], best_step=5)})
     with pytest.raises(ValueError, match="by must be"):
         ft.choose_start({"a": _history([0.5], 0)}, by="loss")
     no_attrs = _history([0.5], 0)

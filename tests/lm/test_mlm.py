@@ -121,6 +121,9 @@ def test_history_records_the_stream_of_each_step(tokenizer):
     share = hist["stream"].value_counts(normalize=True)
     assert set(share.index) == {"a", "b"} and share["a"] > share["b"]
     assert hist["tokens"].between(4 * 4, 4 * 64).all()  # 4 examples of 4 to 64 real tokens each
+    # the draws are stream_choices' (seed 0, train's default), so a chapter can redraw them with other seeds
+    draws = mlm.stream_choices({"a": 0.8, "b": 0.2}, seed=0)
+    assert hist["stream"].tolist() == [next(draws) for _ in range(50)]
     with pytest.raises(ValueError, match="'c'"):
         mlm.train(model, tokenizer, streams, {"c": 1.0}, steps=1)
 

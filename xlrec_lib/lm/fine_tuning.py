@@ -554,7 +554,13 @@ def choose_start(histories: dict[str, pd.DataFrame], by: str = "valid_accuracy")
         raise ValueError(f"choose_start: by must be 'valid_accuracy' or 'valid_loss', got {by!r}")
     if not histories:
         raise ValueError("choose_start needs at least one run")
-    frame = pd.DataFrame.from_dict({name: kept_validation(h) for name, h in histories.items()}, orient="index")
+    kept = {}
+    for name, history in histories.items():
+        try:
+            kept[name] = kept_validation(history)
+        except ValueError as err:
+            raise ValueError(f"choose_start: run {name!r}: {err}") from err
+    frame = pd.DataFrame.from_dict(kept, orient="index")
     bad = frame.index[~np.isfinite(frame[by].to_numpy(dtype=float))].tolist()
     if bad:
         raise ValueError(f"choose_start: non-finite {by} for {bad}; the run diverged, so lower its learning rate")

@@ -10,6 +10,7 @@ of its rows would be thrown away by ``ignore_index`` anyway. Seeds 000/001 train
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,6 +184,15 @@ def unigram_loss(train: list[Examples], held_out: Examples, vocab_size: int) -> 
 # --- the training loop ---------------------------------------------------------------------------------
 
 
+def stream_choices(probs: dict[str, float], seed: int = 0) -> Iterator[str]:
+    """The stream of each micro-batch, without end: drawn with ``probs`` by ``random.Random(seed)``, the draws
+    ``train`` makes (a redraw with another seed shows the spread that chance gives a run's shares)."""
+    names, weights = list(probs), [probs[n] for n in probs]
+    rng = random.Random(seed)
+    while True:
+        yield rng.choices(names, weights)[0]
+
+
 def train(model, tokenizer, streams: dict[str, Stream], probs: dict[str, float], steps: int, lr: float = 5e-4,
           seed: int = 0, evaluate=None, eval_every: int = 0, progress: bool = True, **options) -> pd.DataFrame:
     """Pretrain ``model`` for ``steps`` optimizer steps with ``training.fit``; returns its history, with the
@@ -196,12 +206,11 @@ def train(model, tokenizer, streams: dict[str, Stream], probs: dict[str, float],
     if set(probs) - set(streams):
         raise ValueError(f"probs names streams that do not exist: {sorted(set(probs) - set(streams))}")
     cfg = TrainConfig(steps=steps, lr=lr, eval_every=eval_every, **options)
-    names, weights = list(probs), [probs[n] for n in probs]
-    rng, gen = random.Random(seed), torch.Generator().manual_seed(seed)
+    names, gen = stream_choices(probs, seed), torch.Generator().manual_seed(seed)
 
     def micro_batches():
         while True:
-            name = rng.choices(names, weights)[0]
+            name = next(names)
             yield {**add_masks(next(streams[name]), tokenizer, generator=gen), "stream": name}
 
     def loss_fn(model, batch):

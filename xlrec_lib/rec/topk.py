@@ -19,7 +19,8 @@ import torch
 from xlrec_lib.rec.similarity import as_matrix, check_products_finite, finite_matrix, nonfinite_rows
 from xlrec_lib.vectors import normalize_rows
 
-TILE_ITEMS = 1024  # at most this many items per tile, so that a tile of many users still fits a core's L2 cache
+TILE_ITEMS = 1024  # about this many items per tile (a little more when a group does not divide it), so that a tile
+# of many users still fits a core's L2 cache
 PLAIN_BELOW = 8192  # below this many items, one product and torch.topk per chunk: fewer calls, measured faster
 MIN_ROWS = 64  # users per chunk at least: the matrix product reads each tile's item vectors once per chunk
 
@@ -205,7 +206,7 @@ def topk(
     ``nonfinite``: a user or item vector holding NaN or inf raises ``ValueError`` (``'raise'``), or with
     ``'mask'`` that item is never returned and that user gets an empty list (ids -1, scores -inf).
 
-    How: users go in chunks; a chunk's scores are computed one tile of at most ``TILE_ITEMS`` items at a time (a
+    How: users go in chunks; a chunk's scores are computed one tile of about ``TILE_ITEMS`` items at a time (a
     tile of the chunk's users, about ``tile_bytes``, fits a core's L2 cache). While a tile is in cache we take the
     max of each group of ``group`` items (strided, so the max runs across contiguous columns and vectorises). The k
     groups with the best maxima hold a whole top k (an item of any other group is <= its group's max <= the k-th

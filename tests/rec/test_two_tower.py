@@ -1,0 +1,84 @@
+"""Two towers on the related-verse task: training pairs come from training edges only, in the languages asked for;
+the fine-tuned towers are cached, leave the base encoder unchanged and encode unit rows."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from xlrec_lib.data.bible import verse_id
+from xlrec_lib.encoders.pooling import HFEncoder
+from xlrec_lib.rec import related_verses as rv
+from xlrec_lib.rec import two_tower
+
+GEN, MARK, JOHN = 1, 41, 43
+G = [verse_id(GEN, 1, v) for v in range(1, 9)]
+M1, J1, J2 = verse_id(MARK, 1, 1), verse_id(JOHN, 1, 1), verse_id(JOHN, 1, 2)
+CATALOGUE = sorted([*G, M1, J1, J2])
+PAIRS = [(G[0], G[1]), (G[1], G[2]), (G[2], G[3]), (G[4], G[5]), (G[6], G[7]), (J1, G[0]), (M1, G[3]), (J1, J2)]
+WORDS = ["a", "b", "c", "d", "e", "f", "g", "h", "x", "y", "z"]
+
+
+def toy_task():
+    return rv.related_verse_task(CATALOGUE, pd.DataFrame(PAIRS, columns=["verse_id", "related_id"]))
+
+
+def toy_texts(task):
+    """Verse i: an English text of two letters and a 'Chinese' one of one character, distinct per verse."""
+    en = [f"{WORDS[i % 11]} {WORDS[(i * 3 + 1) % 11]}" for i in range(len(task.catalogue))]
+    zh = ["甲 乙 丙 丁".split()[i % 4] + " " + WORDS[i % 11] for i in range(len(task.catalogue))]
+    return {"en": en, "zh": zh}
+
+
+def test_edge_text_pairs_are_the_training_edges_in_the_asked_languages():
+    task = toy_task()
+    texts = toy_texts(task)
+    src, tgt = two_tower.edge_text_pairs(task, texts, ["en"])
+    pos = {int(v): i for i, v in enumerate(task.catalogue)}
+    expected = [(texts["en"][pos[a]], texts["en"][pos[b]]) for a, b in task.train_edges.tolist() if a < b]
+    assert list(zip(src, tgt, strict=True)) == expected and len(expected) == task.summary()["train_edges"] == 5
+    held = {texts[lang][pos[v]] for lang in texts for v in (M1, J1, J2)}
+    assert not held & (set(src) | set(tgt))  # no held-out verse is ever trained on
+    src2, tgt2 = two_tower.edge_text_pairs(task, texts, ["en", "zh"], seed=3)
+    assert (src2, tgt2) == two_tower.edge_text_pairs(task, texts, ["en", "zh"], seed=3)  # seeded
+    for (a, b), s, t in zip(((a, b) for a, b in task.train_edges.tolist() if a < b), src2, tgt2, strict=True):
+        assert s in (texts["en"][pos[a]], texts["zh"][pos[a]]) and t in (texts["en"][pos[b]], texts["zh"][pos[b]])
+    drawn = [s in texts["zh"] for s in src2 + tgt2]
+    assert any(drawn) and not all(drawn)  # both languages drawn (10 ends, seed 3)
+
+
+def test_edge_text_pairs_refuses_bad_texts():
+    task = toy_task()
+    texts = toy_texts(task)
+    with pytest.raises(ValueError, match=r"no texts for languages \['fr'\]"):
+        two_tower.edge_text_pairs(task, texts, ["en", "fr"])
+    with pytest.raises(ValueError, match="one text per catalogue verse"):
+        two_tower.edge_text_pairs(task, {"en": texts["en"][:-1]}, ["en"])
+    with pytest.raises(ValueError, match="steps >= 1"):
+        two_tower.TwoTowerConfig(steps=0)
+
+
+def test_load_or_train_fine_tunes_a_copy_once_then_loads(tiny_bert, tiny_tokenizer, tmp_path, monkeypatch):
+    from xlrec_lib.crosslingual import contrastive
+
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
+    task = toy_task()
+    texts = toy_texts(task)
+    base = HFEncoder(tiny_bert, tiny_tokenizer, "tiny", max_length=16)
+    before = {k: v.clone() for k, v in tiny_bert.state_dict().items()}
+    cfg = two_tower.TwoTowerConfig(langs=("en", "zh"), steps=4, batch_size=2, lr=1e-2, max_length=16)
+    towers, info = two_tower.load_or_train(base, task, texts, cfg, progress=False)
+    assert all(torch.equal(v, before[k]) for k, v in tiny_bert.state_dict().items())  # the base is not changed
+    moved = [k for k, v in towers.model.state_dict().items() if not torch.equal(v.cpu(), before[k])]
+    assert moved and info["pairs"] == 5 and len(info["losses"]) == 4 and np.isfinite(info["losses"]).all()
+    vectors = towers.encode(texts["en"])
+    torch.testing.assert_close(vectors.norm(dim=1), torch.ones(len(texts["en"])))
+    assert towers.key != base.key
+    monkeypatch.setattr(contrastive, "train_contrastive", lambda *a, **k: pytest.fail("should load, not train"))
+    again, info2 = two_tower.load_or_train(base, task, texts, cfg, progress=False)
+    torch.testing.assert_close(again.encode(texts["en"]), vectors)
+    assert info2 == info and again.key == towers.key
+    with pytest.raises(pytest.fail.Exception):  # another config is another model: it would train
+        two_tower.load_or_train(base, task, texts, replace(cfg, langs=("en",)), progress=False)

@@ -1,0 +1,125 @@
+"""Two towers learned from interactions: the course encoder fine-tuned on the related-verse task's training links.
+
+A training edge of ``related_verses.RelatedVerseTask`` is an interaction between two items: a human linked verse a
+to verse b. A two-tower recommender embeds each side with an encoder and scores a pair by the cosine of the two
+vectors (seed 000's h_u, h_i and cos). Trained with in-batch negatives (``crosslingual.contrastive.
+train_contrastive``: the other pairs of a batch are the negatives), the towers learn which verses go together.
+Both towers are one shared encoder, since a verse is a query on one visit and a candidate on the next.
+
+The languages of the training pairs decide what there is to transfer: with ``langs=("en",)`` every pair is English
+and the other languages ride on the alignment the encoder already has; with all six, each end of a pair is drawn in
+a language of its own, so batches mix languages as the test grid does.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xlrec_lib import cache
+from xlrec_lib.config import device
+from xlrec_lib.encoders.pooling import HFEncoder
+
+VERSION = 1
+INFO_FILE = "xlrec_two_tower.json"
+
+
+@dataclass(frozen=True)
+class TwoTowerConfig:
+    """``langs``: the languages each end of a training pair is drawn from (uniformly, independently per end);
+    ``steps`` of ``batch_size`` pairs at ``lr`` (AdamW, warm-up and linear decay), InfoNCE at ``temperature``."""
+
+    langs: tuple[str, ...] = ("en",)
+    steps: int = 500
+    batch_size: int = 64
+    lr: float = 5e-4
+    temperature: float = 0.05
+    max_length: int = 128
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.langs or self.steps < 1 or self.batch_size < 2 or not self.lr > 0 or not self.temperature > 0:
+            raise ValueError(f"TwoTowerConfig needs langs, steps >= 1, batch_size >= 2, lr > 0 and temperature > 0; "
+                             f"got {self}")
+
+
+def edge_text_pairs(task, texts: Mapping[str, Sequence[str]], langs: Sequence[str],
+                    seed: int = 0) -> tuple[list[str], list[str]]:
+    """``(src, tgt)``: one pair of texts per undirected training edge of ``task``, in the order of
+    ``task.train_edges``. ``texts[lang][i]`` is catalogue verse ``i`` (``task.catalogue[i]``) in ``lang``; each end's
+    language is drawn uniformly from ``langs``, independently (a NumPy generator seeded with ``seed``)."""
+    langs = list(langs)
+    missing = [lang for lang in langs if lang not in texts]
+    if not langs or missing:
+        raise ValueError(f"edge_text_pairs: no texts for languages {missing or langs}; texts has {sorted(texts)}")
+    short = {lang: len(texts[lang]) for lang in langs if len(texts[lang]) != len(task.catalogue)}
+    if short:
+        raise ValueError(f"edge_text_pairs: texts must hold one text per catalogue verse ({len(task.catalogue)}); "
+                         f"got {short}")
+    edges = task.train_edges[task.train_edges[:, 0] < task.train_edges[:, 1]]  # each undirected edge once
+    if len(edges) < 2:
+        raise ValueError(f"edge_text_pairs: {len(edges)} training edge(s); in-batch negatives need at least 2")
+    a, b = task.index(edges[:, 0]), task.index(edges[:, 1])
+    rng = np.random.default_rng(seed)
+    lang_a, lang_b = rng.integers(len(langs), size=len(edges)), rng.integers(len(langs), size=len(edges))
+    src = [texts[langs[la]][i] for la, i in zip(lang_a.tolist(), a.tolist(), strict=True)]
+    tgt = [texts[langs[lb]][j] for lb, j in zip(lang_b.tolist(), b.tolist(), strict=True)]
+    return src, tgt
+
+
+def _texts_digest(texts: Mapping[str, Sequence[str]], langs: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for lang in langs:
+        h.update(lang.encode())
+        for t in texts[lang]:
+            h.update(t.encode("utf-8") + b"\0")
+    return h.hexdigest()[:16]
+
+
+def load_or_train(encoder: HFEncoder, task, texts: Mapping[str, Sequence[str]], cfg: TwoTowerConfig,
+                  name: str = "two-tower", progress: bool = True) -> tuple[HFEncoder, dict]:
+    """``(towers, info)``: a copy of ``encoder``'s model fine-tuned on ``edge_text_pairs(task, texts, cfg.langs)``
+    with ``train_contrastive`` (``encoder`` is not changed), behind the encoder protocol. Trained on first use and
+    cached (key: ``encoder.key``, the training edges and catalogue, the texts of ``cfg.langs``, ``cfg``);
+    ``info`` holds the number of pairs, the loss of every step and the training seconds."""
+    from transformers import BertModel
+
+    from xlrec_lib.crosslingual.contrastive import train_contrastive
+
+    edges = np.ascontiguousarray(task.train_edges, dtype=np.int64)
+    key = {"base": encoder.key, "edges": hashlib.sha256(edges.tobytes()).hexdigest()[:16],
+           "catalogue": hashlib.sha256(np.ascontiguousarray(task.catalogue, np.int64).tobytes()).hexdigest()[:16],
+           "texts": _texts_digest(texts, cfg.langs), "config": asdict(cfg)}
+    folder = cache.artefact_dir("models", f"two-tower-{cache.fingerprint(key, VERSION)}")
+
+    def build(tmp: Path) -> None:
+        model = copy.deepcopy(getattr(encoder.model, "base_model", encoder.model))
+        src, tgt = edge_text_pairs(task, texts, cfg.langs, cfg.seed)
+        start = time.perf_counter()
+        history = train_contrastive(model, encoder.tokenizer, src, tgt, steps=cfg.steps, batch_size=cfg.batch_size,
+                                    lr=cfg.lr, temperature=cfg.temperature, max_length=cfg.max_length,
+                                    seed=cfg.seed, center=False, progress=progress)
+        model.save_pretrained(tmp)
+        encoder.tokenizer.save_pretrained(tmp)
+        info = {"pairs": len(src), "losses": history["loss"].tolist(), "seconds": time.perf_counter() - start,
+                "config": asdict(cfg)}
+        (tmp / INFO_FILE).write_text(json.dumps(info), encoding="utf-8")
+
+    def load(path: Path) -> tuple[HFEncoder, dict]:
+        model = BertModel.from_pretrained(path, add_pooling_layer=False).to(device()).eval()
+        info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
+        towers = HFEncoder(model, encoder.tokenizer, name, prefix=encoder.prefix, max_length=encoder.max_length,
+                           batch_size=encoder.batch_size, weights_key=path.name)
+        return towers, info
+
+    return cache.load_or_build(folder, build, load)
+
+
+__all__ = ["VERSION", "TwoTowerConfig", "edge_text_pairs", "load_or_train"]
