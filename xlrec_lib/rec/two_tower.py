@@ -26,6 +26,7 @@ import numpy as np
 from xlrec_lib import cache
 from xlrec_lib.config import device
 from xlrec_lib.encoders.pooling import HFEncoder
+from xlrec_lib.encoders.protocol import texts_digest
 
 VERSION = 1
 INFO_FILE = "xlrec_two_tower.json"
@@ -74,15 +75,6 @@ def edge_text_pairs(task, texts: Mapping[str, Sequence[str]], langs: Sequence[st
     return src, tgt
 
 
-def _texts_digest(texts: Mapping[str, Sequence[str]], langs: Sequence[str]) -> str:
-    h = hashlib.sha256()
-    for lang in langs:
-        h.update(lang.encode())
-        for t in texts[lang]:
-            h.update(t.encode("utf-8") + b"\0")
-    return h.hexdigest()[:16]
-
-
 def load_or_train(encoder: HFEncoder, task, texts: Mapping[str, Sequence[str]], cfg: TwoTowerConfig,
                   name: str = "two-tower", progress: bool = True) -> tuple[HFEncoder, dict]:
     """``(towers, info)``: a copy of ``encoder``'s model fine-tuned on ``edge_text_pairs(task, texts, cfg.langs)``
@@ -96,7 +88,7 @@ def load_or_train(encoder: HFEncoder, task, texts: Mapping[str, Sequence[str]], 
     edges = np.ascontiguousarray(task.train_edges, dtype=np.int64)
     key = {"base": encoder.key, "edges": hashlib.sha256(edges.tobytes()).hexdigest()[:16],
            "catalogue": hashlib.sha256(np.ascontiguousarray(task.catalogue, np.int64).tobytes()).hexdigest()[:16],
-           "texts": _texts_digest(texts, cfg.langs), "config": asdict(cfg)}
+           "texts": {lang: texts_digest(texts[lang]) for lang in cfg.langs}, "config": asdict(cfg)}
     folder = cache.artefact_dir("models", f"two-tower-{cache.fingerprint(key, VERSION)}")
 
     def build(tmp: Path) -> None:
