@@ -52,7 +52,7 @@ class AlignConfig:
     max_length: int = 64
     train_fraction: float = 1.0  # share of the training pairs used (seeded)
     code_switch: float = 0.0  # code-switching rate (0 = off); see xlrec_lib.crosslingual.code_switching
-    center: bool = True  # batch-centred InfoNCE (crosslingual.contrastive.info_nce), which keeps the loss off log B
+    center: bool = True  # batch-centred InfoNCE (crosslingual.contrastive.info_nce)
     seed: int = 0
     eval_every: int = 0  # > 0: P@1 on Mark (valid) every this many steps, kept in the info as a curve
     eval_verses: int = 300  # first verses of Mark for that curve

@@ -24,9 +24,9 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.05, symmet
     if a.shape != b.shape:
         raise ValueError(f"info_nce: a {tuple(a.shape)} and b {tuple(b.shape)} must be paired row by row")
     if center:
-        # Without this, a model whose two languages start in separate clouds can take the shortcut of sending every
-        # sentence to one vector (loss = log B, no gradient left). Subtracting one mean for both sides removes that
-        # shared vector but keeps the gap between the languages' means, which the loss then closes.
+        # Subtracting one mean for both sides removes the vector every sentence shares but keeps the gap between the
+        # languages' means, which the loss then closes. It changes the gradient near a collapse, not the value: a
+        # fully collapsed batch still scores exactly log B (chapter 4 checks both).
         mean = torch.cat([a, b]).mean(0)
         a, b = a - mean, b - mean
     logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / temperature
