@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from xlrec_lib.intervals import bootstrap_mean, paired_difference
+from xlrec_lib.intervals import bootstrap_mean, paired_difference, proportion_interval
 
 
 def test_bootstrap_mean_brackets_the_mean_and_narrows_with_more_queries():
@@ -32,3 +32,19 @@ def test_paired_difference_uses_the_pairing():
         paired_difference(base, base[:-1])
     with pytest.raises(ValueError):
         bootstrap_mean([])
+
+
+def test_proportion_interval_is_clopper_pearson():
+    # 0 hits: the upper end solves (1 - p)^n = 0.025, in closed form
+    share, low, high = proportion_interval(0, 878)
+    assert (share, low) == (0.0, 0.0) and high == pytest.approx(1 - 0.025 ** (1 / 878), rel=1e-9)
+    assert proportion_interval(878, 878)[1:] == pytest.approx((0.025 ** (1 / 878), 1.0), rel=1e-9)
+    # each end: the binomial tail beyond the observed count is 2.5% (checked on the distribution itself)
+    from scipy.stats import binom
+
+    share, low, high = proportion_interval(1, 200)
+    assert share == 0.005
+    assert binom.sf(0, 200, low) == pytest.approx(0.025, rel=1e-6)  # P(X >= 1 | low)
+    assert binom.cdf(1, 200, high) == pytest.approx(0.025, rel=1e-6)  # P(X <= 1 | high)
+    with pytest.raises(ValueError, match="hits=5, n=3"):
+        proportion_interval(5, 3)

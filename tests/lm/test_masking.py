@@ -68,3 +68,16 @@ def test_apply_mask_labels_only_at_chosen():
     inputs, labels = apply_mask(ids, torch.tensor([[False, True, False]]), MASK, VOCAB, FIRST)
     assert labels.tolist() == [[IGNORE, 11, IGNORE]]
     assert inputs[0, 0] == 10 and inputs[0, 2] == 12
+
+
+def test_apply_mask_shares_scoring_rule_and_bad_shares():
+    ids = torch.arange(20, 2020).reshape(4, 500)
+    chosen = torch.ones_like(ids, dtype=torch.bool)
+    inputs, labels = apply_mask(ids, chosen, MASK, VOCAB, FIRST, torch.Generator().manual_seed(0), mask_share=1.0,
+                                random_share=0.0)
+    assert (inputs == MASK).all() and torch.equal(labels, ids)  # the scoring rule: every chosen token hidden
+    inputs, _ = apply_mask(ids, chosen, MASK, VOCAB, FIRST, torch.Generator().manual_seed(0))
+    kept = (inputs == ids).float().mean().item()
+    assert 0.07 < kept < 0.13 and 0.75 < (inputs == MASK).float().mean().item() < 0.85  # 80/10/10
+    with pytest.raises(ValueError, match="mask_share"):
+        apply_mask(ids, chosen, MASK, VOCAB, FIRST, mask_share=0.95, random_share=0.1)

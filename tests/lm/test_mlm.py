@@ -92,6 +92,28 @@ def test_masked_lm_loss_is_deterministic(tokenizer):
     assert model.training  # restored
 
 
+def test_masked_lm_loss_hides_every_scored_token(tokenizer):
+    """A model that copies its input scores well wherever a scored token is left in place (one in ten under 80/10/10);
+    held-out scoring hides them all, so the copier gets the loss of a model that predicts [MASK] everywhere."""
+    import math
+    from types import SimpleNamespace
+
+    vocab = len(tokenizer)
+
+    class Copier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.unused = torch.nn.Parameter(torch.zeros(1))  # a device to read
+            self.cls = SimpleNamespace(predictions=lambda h: h)
+
+        def bert(self, input_ids, attention_mask, token_type_ids):
+            return SimpleNamespace(last_hidden_state=20.0 * torch.nn.functional.one_hot(input_ids, vocab).float())
+
+    ex = mlm.tokenize_examples(tokenizer, texts=TEXTS * 4)
+    loss = mlm.masked_lm_loss(Copier(), tokenizer, ex, seed=0)
+    assert loss == pytest.approx(math.log(math.exp(20.0) + vocab - 1), rel=1e-5)
+
+
 def test_train_learns_a_tiny_corpus_and_repeats_exactly(tokenizer):
     def run(steps, eval_every):
         model = _model(tokenizer)

@@ -33,17 +33,21 @@ def choose_positions(word_ids: torch.Tensor, probability: float, generator: torc
 
 
 def apply_mask(input_ids: torch.Tensor, chosen: torch.Tensor, mask_token_id: int, vocab_size: int,
-               first_regular_id: int, generator: torch.Generator | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+               first_regular_id: int, generator: torch.Generator | None = None, mask_share: float = 0.8,
+               random_share: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
     """The 80/10/10 rule at the ``chosen`` positions: returns ``(inputs, labels)``, both ``(batch, seq)``.
 
-    Random replacements are drawn from the regular vocabulary ``[first_regular_id, vocab_size)`` so that a
-    special token is never inserted.
+    ``mask_share`` of them become ``[MASK]``, ``random_share`` a random token, the rest stay. Random
+    replacements are drawn from the regular vocabulary ``[first_regular_id, vocab_size)`` so that a special
+    token is never inserted. Scoring uses ``mask_share=1, random_share=0`` (``mlm.masked_lm_loss``): a
+    position that keeps its token would reward a model for copying its input.
     """
+    if not (0.0 <= mask_share and 0.0 <= random_share and mask_share + random_share <= 1.0):
+        raise ValueError(f"mask_share={mask_share} and random_share={random_share} must be >= 0 with a sum <= 1")
     labels = torch.where(chosen, input_ids, torch.full_like(input_ids, IGNORE))
     u = torch.rand(input_ids.shape, generator=generator)
-    to_mask = chosen & (u < 0.8)
-    to_random = chosen & (u >= 0.8) & (u < 0.9)
+    to_mask = chosen & (u < mask_share)
+    to_random = chosen & (u >= mask_share) & (u < mask_share + random_share)
     random_ids = torch.randint(first_regular_id, vocab_size, input_ids.shape, generator=generator)
     inputs = torch.where(to_mask, torch.full_like(input_ids, mask_token_id), input_ids)
     inputs = torch.where(to_random, random_ids, inputs)
@@ -51,8 +55,9 @@ def apply_mask(input_ids: torch.Tensor, chosen: torch.Tensor, mask_token_id: int
 
 
 def mask_tokens(input_ids: torch.Tensor, word_ids: torch.Tensor, mask_token_id: int, vocab_size: int,
-                first_regular_id: int, probability: float = 0.15, generator: torch.Generator | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                first_regular_id: int, probability: float = 0.15, generator: torch.Generator | None = None,
+                mask_share: float = 0.8, random_share: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
     """Whole-word masking with the 80/10/10 rule: ``choose_positions`` then ``apply_mask``."""
     chosen = choose_positions(word_ids, probability, generator)
-    return apply_mask(input_ids, chosen, mask_token_id, vocab_size, first_regular_id, generator)
+    return apply_mask(input_ids, chosen, mask_token_id, vocab_size, first_regular_id, generator, mask_share,
+                      random_share)

@@ -99,11 +99,12 @@ class Stream:
         return collate(self.examples, self._batches.pop(), self.pad_id)
 
 
-def add_masks(batch: dict, tokenizer, probability: float = 0.15, generator: torch.Generator | None = None) -> dict:
-    """``batch`` with ``input_ids`` masked by the 80/10/10 rule and ``labels`` added."""
+def add_masks(batch: dict, tokenizer, probability: float = 0.15, generator: torch.Generator | None = None,
+              mask_share: float = 0.8, random_share: float = 0.1) -> dict:
+    """``batch`` with ``input_ids`` masked by the 80/10/10 rule (``masking.apply_mask``) and ``labels`` added."""
     inputs, labels = mask_tokens(batch["input_ids"], batch["word_ids"], tokenizer.mask_token_id, len(tokenizer),
                                  first_regular_id=len(tokenizer.all_special_ids), probability=probability,
-                                 generator=generator)
+                                 generator=generator, mask_share=mask_share, random_share=random_share)
     return {**batch, "input_ids": inputs, "labels": labels}
 
 
@@ -132,14 +133,19 @@ def pretraining_loss(model, batch: dict) -> tuple[torch.Tensor, dict[str, float]
 @torch.no_grad()
 def masked_lm_loss(model, tokenizer, examples: Examples, batch_size: int = 64, seed: int = 0) -> float:
     """Mean cross-entropy per masked token on held-out ``examples``, with a fixed masking seed
-    (so that two models, or two runs, are scored on the same masked positions). exp() of it is the perplexity."""
+    (so that two models, or two runs, are scored on the same masked positions). exp() of it is the perplexity.
+
+    Every chosen position is shown as ``[MASK]`` (not 80/10/10): under the training rule one scored position in
+    ten keeps its own token, and a model that learned to copy its input would look like one that reads context.
+    """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     total, count = 0.0, 0
     for idx in epoch_batches(examples.lengths(), batch_size, np.random.default_rng(seed)):
-        batch = add_masks(collate(examples, idx, tokenizer.pad_token_id), tokenizer, generator=gen)
+        batch = add_masks(collate(examples, idx, tokenizer.pad_token_id), tokenizer, generator=gen, mask_share=1.0,
+                          random_share=0.0)
         batch = {k: v.to(device) for k, v in batch.items() if k != "nsp_labels"}
         n = int((batch["labels"] != IGNORE).sum())
         if n:
