@@ -33,7 +33,8 @@ ALLOWED = {
         "4.0": "a licence name (CC BY-SA 4.0)",
     },
     "03_mlm_pretraining": {
-        "0.2": "the asserts' margins below the starting model and the pooled unigram (nats)",
+        "0.2": "the assert's margin below the starting model (nats)",
+        "0.4": "the assert's margin below the pooled unigram (nats)",
         "2.5%": "the tail of each side of a 95% Clopper-Pearson interval (intervals.proportion_interval)",
         "2.5": "the tail of each side of a 95% Clopper-Pearson interval (intervals.proportion_interval)",
         "0.3": "XLM-R's sampling exponent, cited (Conneau et al., 2020)",
