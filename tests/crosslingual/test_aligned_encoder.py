@@ -80,11 +80,11 @@ def test_multilingual_config_per_mode():
     from xlrec_lib.crosslingual.aligned_encoder import SIX_LANGUAGES, multilingual_config
 
     quick, full = multilingual_config(True), multilingual_config(False)
-    assert quick.langs == full.langs == SIX_LANGUAGES and quick.pair_mix == full.pair_mix == "pivot"
-    assert (quick.steps, quick.batch_size, quick.center) == (120, 64, False)
+    assert quick.langs == full.langs == SIX_LANGUAGES and quick.pair_mix == full.pair_mix == "all"
+    assert (quick.steps, quick.batch_size, quick.center) == (120, 64, True)
     assert (full.steps, full.batch_size, full.center, full.eval_every) == (1000, 128, True, 250)
     assert multilingual_config(False, cuda=True).steps == 1500
-    assert multilingual_config(True, pair_mix="all", center=True).key("b") != quick.key("b")
+    assert multilingual_config(True, pair_mix="pivot", center=False).key("b") != quick.key("b")
 
 
 def test_course_encoder_is_one_call_over_the_chapter_models(monkeypatch):

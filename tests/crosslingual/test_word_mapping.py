@@ -125,6 +125,10 @@ def test_word_translation_and_fit_mapping_on_a_rotated_copy():
         assert out == {"P@1": 1.0, "P@5": 1.0, "n_queries": 20}
     with pytest.raises(ValueError, match="method"):
         word_translation(en, zh, words, zh_words, test, method="cosine")
+    # per-query hits: unmapped vectors hit only by chance; their mean is P@1, one value per query
+    out = word_translation(en, zh, words, zh_words, test, method="nn", k=5, hits=True)
+    assert out["hits@1"].shape == (20,) and set(np.unique(out["hits@1"])) <= {0.0, 1.0}
+    assert out["hits@1"].mean() == pytest.approx(out["P@1"]) and out["P@1"] < 0.5
 
 
 def test_reverse_test_pairs_keeps_only_unseen_targets():
@@ -147,4 +151,6 @@ def test_muse_evaluation_on_a_rotated_copy_both_ways():
     assert [(r["direction"], r["method"]) for r in rows] == [("en→zh", "NN"), ("en→zh", "CSLS"), ("zh→en", "NN"),
                                                             ("zh→en", "CSLS")]
     assert all(r["P@1"] == 1.0 and r["n_queries"] == 30 and r["train_pairs"] == 50 for r in rows)
+    with_hits, _ = muse_evaluation(en, zh, train, test, k=5, hits=True)
+    assert all(r["hits@1"].tolist() == [1.0] * 30 for r in with_hits)
     assert_allclose(W @ W.T, np.eye(12), atol=1e-10)

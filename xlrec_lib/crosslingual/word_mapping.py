@@ -73,13 +73,10 @@ def lexicon_indices(pairs, src_vocab: Sequence[str], tgt_vocab: Sequence[str]) -
     return tuple(np.array(c, dtype=np.int64) for c in zip(*kept, strict=True))
 
 
-def translation_accuracy(scores: np.ndarray, gold: Sequence[set[int]],
-                         ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
-    """``P@k`` of word translation: share of queries (rows of ``scores`` ``(n_query, n_tgt)``) with at least one of
-    their gold target indices ``gold[i]`` (a non-empty set) among their ``k`` best-scoring targets (any gold
-    counts, as in MUSE): ``P@k = mean_i [rank_i <= k]`` with ``rank_i`` the rank of the best gold target, ties
-    counted against the query (:func:`xlrec_lib.vectors.target_ranks`)."""
-    ks = check_ks(ks)
+def translation_ranks(scores: np.ndarray, gold: Sequence[set[int]]) -> np.ndarray:
+    """``(n_query,)`` rank of each query's best gold target (1 = first) among all targets of ``scores``
+    ``(n_query, n_tgt)``; ``gold[i]`` is a non-empty set of target indices. Ties count against the query
+    (:func:`xlrec_lib.vectors.target_ranks`)."""
     scores = np.asarray(scores)
     if scores.ndim != 2:
         raise ValueError(f"scores must be (n_query, n_tgt), got shape {scores.shape}")
@@ -94,17 +91,28 @@ def translation_accuracy(scores: np.ndarray, gold: Sequence[set[int]],
             raise ValueError(f"gold[{i}] must be a non-empty set of target indices in 0..{scores.shape[1] - 1}, "
                              f"got {g!r}")
         mask[i, idx] = True
-    rank = target_ranks(scores, mask)
+    return target_ranks(scores, mask)
+
+
+def translation_accuracy(scores: np.ndarray, gold: Sequence[set[int]],
+                         ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
+    """``P@k`` of word translation: share of queries (rows of ``scores`` ``(n_query, n_tgt)``) with at least one of
+    their gold target indices ``gold[i]`` (a non-empty set) among their ``k`` best-scoring targets (any gold
+    counts, as in MUSE): ``P@k = mean_i [rank_i <= k]`` with ``rank_i`` from :func:`translation_ranks`."""
+    ks = check_ks(ks)
+    rank = translation_ranks(scores, gold)
     return {f"P@{k}": float((rank <= k).mean()) for k in ks}
 
 
 def word_translation(src_vecs: np.ndarray, tgt_vecs: np.ndarray, src_vocab: Sequence[str],
                      tgt_vocab: Sequence[str], test_pairs, method: str = "csls", k: int = 10,
-                     ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
+                     ks: tuple[int, ...] = (1, 5), hits: bool = False) -> dict:
     """Word translation ``P@k`` of the (already mapped) source vectors against the whole target vocabulary.
 
     ``test_pairs``: frame with ``source, target``; queries are the source words that are in ``src_vocab`` and have at
-    least one target in ``tgt_vocab``. ``method``: ``"nn"`` (cosine) or ``"csls"``. Also returns ``n_queries``.
+    least one target in ``tgt_vocab``. ``method``: ``"nn"`` (cosine) or ``"csls"``. Also returns ``n_queries``, and
+    with ``hits`` the ``(n_queries,)`` 0/1 array ``hits@1`` (in sorted source-word order: the same queries for both
+    methods, for paired intervals).
     """
     if method not in ("nn", "csls"):
         raise ValueError(f"method must be 'nn' or 'csls', got {method!r}")
@@ -117,7 +125,10 @@ def word_translation(src_vecs: np.ndarray, tgt_vecs: np.ndarray, src_vocab: Sequ
         scores = cosine_matrix(np.asarray(src_vecs)[queries], np.asarray(tgt_vecs))
     else:  # the whole mapped source vocabulary is the neighbourhood of each target
         scores = csls_scores(src_vecs, tgt_vecs, k, rows=queries)
-    return {**translation_accuracy(scores, gold, ks), "n_queries": len(queries)}
+    out = {**translation_accuracy(scores, gold, ks), "n_queries": len(queries)}
+    if hits:
+        out["hits@1"] = (translation_ranks(scores, gold) <= 1).astype(float)
+    return out
 
 
 def reverse_test_pairs(train_pairs, test_pairs):
@@ -138,11 +149,12 @@ def fit_mapping(src_vecs: np.ndarray, tgt_vecs: np.ndarray, src_vocab: Sequence[
 
 
 def muse_evaluation(src_vectors, tgt_vectors, train_pairs, test_pairs, k: int = 10,
-                    src: str = "en", tgt: str = "zh") -> tuple[list[dict], np.ndarray]:
+                    src: str = "en", tgt: str = "zh", hits: bool = False) -> tuple[list[dict], np.ndarray]:
     """The MUSE supervised protocol both ways: normalise and centre, fit Procrustes on ``train_pairs`` (``source`` in
     ``src``), then P@1/P@5 by nearest neighbour and by CSLS, ``src -> tgt`` on ``test_pairs`` and ``tgt -> src`` on
     ``reverse_test_pairs``. ``*_vectors`` are ``WordVectors`` (``.words``, ``.vectors``).
-    Returns ``(rows, W)`` with one row per direction and method."""
+    Returns ``(rows, W)`` with one row per direction and method (with ``hits``, each row also holds its per-query
+    ``hits@1``, see :func:`word_translation`)."""
     X, Y = normalize_center(src_vectors.vectors), normalize_center(tgt_vectors.vectors)
     W, n_pairs = fit_mapping(X, Y, src_vectors.words, tgt_vectors.words, train_pairs)
     reverse = reverse_test_pairs(train_pairs, test_pairs)
@@ -152,6 +164,6 @@ def muse_evaluation(src_vectors, tgt_vectors, train_pairs, test_pairs, k: int = 
         f"{tgt}→{src}": (Y @ W.T, tgt_vectors.words, X, src_vectors.words, reverse),  # W orthogonal: inverse = W^T
     }.items():
         for method in ("nn", "csls"):
-            out = word_translation(q, t, qv, tv, pairs, method=method, k=k)
+            out = word_translation(q, t, qv, tv, pairs, method=method, k=k, hits=hits)
             rows.append({"direction": direction, "method": method.upper(), **out, "train_pairs": n_pairs})
     return rows, W
