@@ -249,6 +249,32 @@ def test_fusion_of_graph_and_text_by_alpha():
     assert ((sweep >= 0) & (sweep <= 1)).all().all()
 
 
+def test_choose_alpha_reads_the_validation_sweep_only():
+    task = toy_task()
+    rng = np.random.default_rng(4)
+    en = _unit(rng.normal(size=(len(task.catalogue), 5)))
+    vectors, graph = {"en": en, "de": en}, task.adjacency()
+    alpha, sweep = rv.choose_alpha(task, vectors, graph, alphas=[0.0, 1.0, 1e6], n_neighbors=3, k=5)
+    expected = rv.alpha_grid(task, vectors, graph, [0.0, 1.0, 1e6], 3, queries="valid", k=5)
+    pd.testing.assert_frame_equal(sweep, expected)
+    assert alpha == float(expected.mean().idxmax())
+
+
+def test_per_query_cell_matches_the_grid_and_pairs_by_query():
+    task = toy_task()
+    rng = np.random.default_rng(5)
+    vectors = {"en": _unit(rng.normal(size=(len(task.catalogue), 4))),
+               "zh": _unit(rng.normal(size=(len(task.catalogue), 4)))}
+    grid = rv.language_grid(task, vectors, queries="test", k=3).set_index(["src", "tgt"])["NDCG@3"]
+    for src, tgt in [("en", "zh"), ("zh", "zh")]:
+        values = rv.per_query_cell(task, vectors, src, tgt, k=3)
+        assert sorted(values.index) == sorted(task.test_queries.tolist())
+        assert math.isclose(values.mean(), grid[src, tgt], rel_tol=1e-9)
+    perfect_fn = lambda t, q, a, b: perfect_scores(t, t.test_queries)  # noqa: E731
+    perfect = rv.per_query_cell(task, vectors, "en", "en", score_fn=perfect_fn, k=3)
+    assert (perfect == 1.0).all()
+
+
 def test_sample_catalogue_keeps_the_held_out_books_and_ignores_the_labels():
     small = rv.sample_catalogue(CATALOGUE, size=8, seed=0)
     assert len(small) == 8 and np.all(np.diff(small) > 0)

@@ -381,6 +381,14 @@ def alpha_grid(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], graph, 
     return pd.DataFrame(out).T.rename_axis(["src", "tgt"])
 
 
+def choose_alpha(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], graph, alphas, n_neighbors: int = 20,
+                 k: int = 10) -> tuple[float, pd.DataFrame]:
+    """The ``alpha`` of ``alphas`` with the best mean validation nDCG@k over every cell of ``vectors``, and the
+    :func:`alpha_grid` it was read from (the test books are never looked at)."""
+    sweep = alpha_grid(task, vectors, graph, alphas, n_neighbors, queries="valid", k=k)
+    return float(sweep.mean().idxmax()), sweep
+
+
 def language_grid(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], score_fn=None, queries="test",
                   k: int = 10, progress: bool = False) -> pd.DataFrame:
     """Every ordered pair of languages ``(src, tgt)`` of ``vectors`` (``{lang: (n_catalogue, d)}``): the metrics of
@@ -396,6 +404,14 @@ def language_grid(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], scor
         scores = score_fn(task, queries, vectors[src], vectors[tgt])
         rows.append({"src": src, "tgt": tgt, **evaluate_related(task, queries, k, scores=scores)})
     return pd.DataFrame(rows)
+
+
+def per_query_cell(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], src: str, tgt: str, score_fn=None,
+                   queries="test", k: int = 10) -> pd.Series:
+    """nDCG@k of every query of one cell, queries read in ``src`` and the catalogue in ``tgt`` (index: query verse
+    id, the same order for every route), for paired intervals between two routes."""
+    scores = (score_fn or text_scores)(task, queries, vectors[src], vectors[tgt])
+    return evaluate_related(task, queries, k, scores=scores, per_query=True)[f"NDCG@{k}"]
 
 
 def crosslingual_penalty(grid: pd.DataFrame, metric: str = "NDCG@10") -> pd.DataFrame:
@@ -433,5 +449,5 @@ def plot_language_grids(grids: dict[str, pd.DataFrame], langs, metric: str = "ND
 
 __all__ = ["RelatedVerseTask", "related_verse_task", "cocitation", "graph_via_text", "rank_related",
            "evaluate_related", "queries_per_book", "sample_catalogue", "text_scores", "graph_scores",
-           "fused_score_fn", "alpha_grid",
+           "fused_score_fn", "alpha_grid", "choose_alpha", "per_query_cell",
            "language_grid", "crosslingual_penalty", "plot_language_grids", "SPLITS"]
