@@ -48,3 +48,9 @@ def test_proportion_interval_is_clopper_pearson():
     assert binom.cdf(1, 200, high) == pytest.approx(0.025, rel=1e-6)  # P(X <= 1 | high)
     with pytest.raises(ValueError, match="hits=5, n=3"):
         proportion_interval(5, 3)
+    assert proportion_interval(np.int64(1), np.int64(200)) == proportion_interval(1, 200)
+    for bad in ((True, 10), (1.0, 10), (1, 0)):
+        with pytest.raises(ValueError, match="integers"):
+            proportion_interval(*bad)
+    with pytest.raises(ValueError, match="level"):
+        proportion_interval(1, 10, level=1.0)

@@ -47,7 +47,9 @@ def proportion_interval(hits: int, n: int, level: float = 0.95) -> tuple[float, 
     can only resample the hits it saw."""
     from scipy.stats import beta
 
-    if not (isinstance(hits, int | np.integer) and isinstance(n, int | np.integer) and 0 <= hits <= n and n > 0):
+    integer = (int, np.integer)
+    if isinstance(hits, bool) or isinstance(n, bool) or not (isinstance(hits, integer) and isinstance(n, integer)
+                                                              and 0 <= hits <= n and n > 0):
         raise ValueError(f"proportion_interval: need integers 0 <= hits <= n and n > 0, got hits={hits}, n={n}")
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")

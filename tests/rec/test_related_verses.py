@@ -269,6 +269,7 @@ def test_per_query_cell_matches_the_grid_and_pairs_by_query():
     for src, tgt in [("en", "zh"), ("zh", "zh")]:
         values = rv.per_query_cell(task, vectors, src, tgt, k=3)
         assert sorted(values.index) == sorted(task.test_queries.tolist())
+        assert values.index.equals(rv.per_query_cell(task, vectors, "en", "en", k=3).index)  # paired by position
         assert math.isclose(values.mean(), grid[src, tgt], rel_tol=1e-9)
     perfect_fn = lambda t, q, a, b: perfect_scores(t, t.test_queries)  # noqa: E731
     perfect = rv.per_query_cell(task, vectors, "en", "en", score_fn=perfect_fn, k=3)

@@ -57,7 +57,7 @@ def apply_mask(input_ids: torch.Tensor, chosen: torch.Tensor, mask_token_id: int
 def mask_tokens(input_ids: torch.Tensor, word_ids: torch.Tensor, mask_token_id: int, vocab_size: int,
                 first_regular_id: int, probability: float = 0.15, generator: torch.Generator | None = None,
                 mask_share: float = 0.8, random_share: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Whole-word masking with the 80/10/10 rule: ``choose_positions`` then ``apply_mask``."""
+    """Whole-word masking, by default with the 80/10/10 rule: ``choose_positions`` then ``apply_mask``."""
     chosen = choose_positions(word_ids, probability, generator)
     return apply_mask(input_ids, chosen, mask_token_id, vocab_size, first_regular_id, generator, mask_share,
                       random_share)

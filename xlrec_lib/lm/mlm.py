@@ -101,7 +101,8 @@ class Stream:
 
 def add_masks(batch: dict, tokenizer, probability: float = 0.15, generator: torch.Generator | None = None,
               mask_share: float = 0.8, random_share: float = 0.1) -> dict:
-    """``batch`` with ``input_ids`` masked by the 80/10/10 rule (``masking.apply_mask``) and ``labels`` added."""
+    """``batch`` with ``input_ids`` masked (by default the 80/10/10 rule, see ``masking.apply_mask``) and ``labels``
+    added."""
     inputs, labels = mask_tokens(batch["input_ids"], batch["word_ids"], tokenizer.mask_token_id, len(tokenizer),
                                  first_regular_id=len(tokenizer.all_special_ids), probability=probability,
                                  generator=generator, mask_share=mask_share, random_share=random_share)
@@ -152,7 +153,10 @@ def masked_lm_loss(model, tokenizer, examples: Examples, batch_size: int = 64, s
             total += pretraining_loss(model, batch)[0].item() * n
             count += n
     model.train(was_training)
-    return total / max(count, 1)
+    if count == 0:
+        raise ValueError(f"masked_lm_loss: no position of the {len(examples)} held-out examples was chosen to be "
+                         "scored; give more (or longer) examples")
+    return total / count
 
 
 @torch.no_grad()

@@ -385,8 +385,12 @@ def choose_alpha(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], graph
                  k: int = 10) -> tuple[float, pd.DataFrame]:
     """The ``alpha`` of ``alphas`` with the best mean validation nDCG@k over every cell of ``vectors``, and the
     :func:`alpha_grid` it was read from (the test books are never looked at)."""
+    if len(alphas) == 0:
+        raise ValueError("choose_alpha: give at least one alpha")
     sweep = alpha_grid(task, vectors, graph, alphas, n_neighbors, queries="valid", k=k)
-    return float(sweep.mean().idxmax()), sweep
+    if not np.isfinite(sweep.to_numpy()).all():
+        raise ValueError(f"choose_alpha: the validation sweep holds non-finite nDCG values:\n{sweep}")
+    return float(sweep.mean().idxmax()), sweep  # ties: the first alpha given
 
 
 def language_grid(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], score_fn=None, queries="test",
