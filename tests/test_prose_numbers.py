@@ -49,6 +49,7 @@ ALLOWED = {
     },
     "04_cross_lingual_mapping": {
         "10%": "code-switching rate setting",
+        "95%": "the level of the bootstrap intervals (intervals.paired_difference's default)",
         "2,000": "bootstrap resamples setting (intervals.bootstrap_mean)",
         "70%": "goal of the multilingual edition (issue #13): every untrained pair's P@1",
         "85%": "goal of the multilingual edition (issue #13): every trained pair's P@1",
