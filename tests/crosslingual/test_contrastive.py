@@ -118,3 +118,19 @@ def test_plateau_steps_counts_the_longest_run_in_the_band():
     assert plateau_steps(losses, log_b, tol=0.001) == 1
     assert plateau_steps([], log_b) == 0
     assert plateau_steps([1.0, 2.0], log_b) == 0
+
+
+def test_final_gap_to_log_b_reads_the_last_losses():
+    import math
+
+    import pandas as pd
+    import pytest
+
+    from xlrec_lib.crosslingual.contrastive import final_gap_to_log_b
+
+    losses = [9.0, 9.0, math.log(8) + 0.1, math.log(8) - 0.1, math.log(8) - 0.3]
+    assert final_gap_to_log_b(losses, 8, last=3) == pytest.approx(-0.1)
+    assert final_gap_to_log_b(pd.Series(losses), 8, last=3) == pytest.approx(-0.1)  # a Series reads by position
+    assert final_gap_to_log_b([math.log(4)] * 5, 4) == pytest.approx(0.0)  # collapsed: on the plateau
+    with pytest.raises(ValueError, match="at least 5"):
+        final_gap_to_log_b([1.0, 2.0], 8)

@@ -129,6 +129,9 @@ def test_word_translation_and_fit_mapping_on_a_rotated_copy():
     out = word_translation(en, zh, words, zh_words, test, method="nn", k=5, hits=True)
     assert out["hits@1"].shape == (20,) and set(np.unique(out["hits@1"])) <= {0.0, 1.0}
     assert out["hits@1"].mean() == pytest.approx(out["P@1"]) and out["P@1"] < 0.5
+    assert out["hits@1"].index.tolist() == words[40:]  # indexed by query word, "unknown" left out
+    csls = word_translation(en, zh, words, zh_words, test, method="csls", k=5, hits=True)
+    assert csls["hits@1"].index.equals(out["hits@1"].index)  # both methods score the same queries
 
 
 def test_reverse_test_pairs_keeps_only_unseen_targets():

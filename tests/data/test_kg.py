@@ -36,8 +36,11 @@ def test_min_share_filters_partial_mirrors():
     assert loose.loc["friend", "share"] == pytest.approx(2 / 3) and "film.actor" not in loose.index
     looser = inverse_relation_pairs(KG, min_share=0.3)
     assert ("film.actor", "director.film") in set(zip(looser["keep"], looser["drop"], strict=True))
-    with pytest.raises(ValueError):
-        inverse_relation_pairs(KG, min_share=0)
+    every = inverse_relation_pairs(KG, min_share=0)  # every pair with a mirrored triple, filterable by share
+    strong = every[every["share"] >= 0.5].reset_index(drop=True)
+    assert strong.equals(inverse_relation_pairs(KG, min_share=0.5)) and len(every) == len(strong) + 1  # + actor
+    with pytest.raises(ValueError, match=r"min_share must lie in \[0, 1\], got -0.1"):
+        inverse_relation_pairs(KG, min_share=-0.1)
 
 
 def test_deduplicate_keeps_every_fact_once():

@@ -98,3 +98,12 @@ def plateau_steps(losses: Sequence[float], level: float, tol: float = 0.05) -> i
         run = run + 1 if abs(float(loss) - level) < tol else 0
         longest = max(longest, run)
     return longest
+
+
+def final_gap_to_log_b(losses: Sequence[float], batch_size: int, last: int = 5) -> float:
+    """Mean of the last ``last`` losses minus ``log B``. Near 0: the run ended on the plateau of identical
+    vectors; well below 0: it learned; above 0: it diverged (worse than sending every sentence to one point)."""
+    if len(losses) < last:
+        raise ValueError(f"final_gap_to_log_b needs at least {last} losses, got {len(losses)}")
+    tail = [float(x) for x in list(losses)[-last:]]
+    return sum(tail) / last - math.log(batch_size)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from xlrec_lib.vectors import check_ks, cosine_matrix, target_ranks
 
@@ -111,8 +112,8 @@ def word_translation(src_vecs: np.ndarray, tgt_vecs: np.ndarray, src_vocab: Sequ
 
     ``test_pairs``: frame with ``source, target``; queries are the source words that are in ``src_vocab`` and have at
     least one target in ``tgt_vocab``. ``method``: ``"nn"`` (cosine) or ``"csls"``. Also returns ``n_queries``, and
-    with ``hits`` the ``(n_queries,)`` 0/1 array ``hits@1`` (in sorted source-word order: the same queries for both
-    methods, for paired intervals).
+    with ``hits`` the ``(n_queries,)`` 0/1 Series ``hits@1`` indexed by query word (the same queries for both
+    methods: pair them by index for paired intervals).
     """
     if method not in ("nn", "csls"):
         raise ValueError(f"method must be 'nn' or 'csls', got {method!r}")
@@ -125,9 +126,12 @@ def word_translation(src_vecs: np.ndarray, tgt_vecs: np.ndarray, src_vocab: Sequ
         scores = cosine_matrix(np.asarray(src_vecs)[queries], np.asarray(tgt_vecs))
     else:  # the whole mapped source vocabulary is the neighbourhood of each target
         scores = csls_scores(src_vecs, tgt_vecs, k, rows=queries)
-    out = {**translation_accuracy(scores, gold, ks), "n_queries": len(queries)}
+    ks = check_ks(ks)
+    rank = translation_ranks(scores, gold)  # ranked once: P@k and hits@1 read the same ranks
+    out = {**{f"P@{k}": float((rank <= k).mean()) for k in ks}, "n_queries": len(queries)}
     if hits:
-        out["hits@1"] = (translation_ranks(scores, gold) <= 1).astype(float)
+        words = pd.Index([src_vocab[q] for q in queries], name="source")
+        out["hits@1"] = pd.Series((rank <= 1).astype(float), index=words, name="hits@1")
     return out
 
 

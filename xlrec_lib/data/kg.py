@@ -33,10 +33,11 @@ def inverse_relation_pairs(kg: pd.DataFrame, min_share: float = 0.95, prefer_hea
     over the larger of the two relations' sizes). A pair is reported when ``share >= min_share``: most of *both*
     relations mirror each other, not just a few triples (directors who act overlap ``film.film.actor`` a little).
     ``keep`` is the relation with the larger share of heads in ``prefer_heads`` (a set of entities), then the one
-    with more distinct heads, then the first name."""
+    with more distinct heads, then the first name. ``min_share=0`` lists every pair with a mirrored triple (filter
+    its ``share`` column to split strong pairs from accidental ones without a second merge)."""
     check_columns(kg)
-    if not 0 < min_share <= 1:
-        raise ValueError(f"min_share must lie in (0, 1], got {min_share}")
+    if not 0 <= min_share <= 1:
+        raise ValueError(f"min_share must lie in [0, 1], got {min_share}")
     triples = kg[COLUMNS].drop_duplicates()
     size = triples.groupby("relation").size()
     preferred = set(prefer_heads or ())
