@@ -130,7 +130,15 @@ def test_final_gap_to_log_b_reads_the_last_losses():
 
     losses = [9.0, 9.0, math.log(8) + 0.1, math.log(8) - 0.1, math.log(8) - 0.3]
     assert final_gap_to_log_b(losses, 8, last=3) == pytest.approx(-0.1)
-    assert final_gap_to_log_b(pd.Series(losses), 8, last=3) == pytest.approx(-0.1)  # a Series reads by position
+    # a Series is read by position, whatever its index
+    assert final_gap_to_log_b(pd.Series(losses, index=[50, 40, 30, 20, 10]), 8, last=3) == pytest.approx(-0.1)
     assert final_gap_to_log_b([math.log(4)] * 5, 4) == pytest.approx(0.0)  # collapsed: on the plateau
-    with pytest.raises(ValueError, match="at least 5"):
-        final_gap_to_log_b([1.0, 2.0], 8)
+    for bad, message in [
+        (dict(losses=[1.0, 2.0], batch_size=8), "at least 5"),
+        (dict(losses=losses, batch_size=8, last=0), "last must be a positive integer"),
+        (dict(losses=losses, batch_size=8, last=-2), "last must be a positive integer"),
+        (dict(losses=losses, batch_size=1), "batch_size must be an integer >= 2"),
+        (dict(losses=[*losses[:4], float("nan")], batch_size=8), "must be finite"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            final_gap_to_log_b(**bad)

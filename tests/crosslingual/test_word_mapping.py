@@ -132,6 +132,11 @@ def test_word_translation_and_fit_mapping_on_a_rotated_copy():
     assert out["hits@1"].index.tolist() == words[40:]  # indexed by query word, "unknown" left out
     csls = word_translation(en, zh, words, zh_words, test, method="csls", k=5, hits=True)
     assert csls["hits@1"].index.equals(out["hits@1"].index)  # both methods score the same queries
+    # each value sits on its own word: move w45 onto its translation, and only w45 (of w40-w59) is a sure hit
+    moved = en.copy()
+    moved[45] = zh[45] * 3.0
+    one = word_translation(moved, zh, words, zh_words, test, method="nn", k=5, hits=True)["hits@1"]
+    assert one.loc["w45"] == 1.0 and one.drop("w45").sum() < 5
 
 
 def test_reverse_test_pairs_keeps_only_unseen_targets():

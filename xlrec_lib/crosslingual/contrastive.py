@@ -101,9 +101,16 @@ def plateau_steps(losses: Sequence[float], level: float, tol: float = 0.05) -> i
 
 
 def final_gap_to_log_b(losses: Sequence[float], batch_size: int, last: int = 5) -> float:
-    """Mean of the last ``last`` losses minus ``log B``. Near 0: the run ended on the plateau of identical
-    vectors; well below 0: it learned; above 0: it diverged (worse than sending every sentence to one point)."""
-    if len(losses) < last:
-        raise ValueError(f"final_gap_to_log_b needs at least {last} losses, got {len(losses)}")
+    """Mean of the last ``last`` of ``losses`` ``(n_steps,)`` (read by position) minus ``log B``. Within the plateau
+    band of 0 (:func:`plateau_steps`' ``tol``): the run ended collapsed, every vector alike; well below 0: it
+    learned; above the band: it diverged, ending worse than sending every sentence to one point would."""
+    if isinstance(last, bool) or not isinstance(last, int) or last < 1:
+        raise ValueError(f"last must be a positive integer, got {last!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise ValueError(f"batch_size must be an integer >= 2 (log B of in-batch negatives), got {batch_size!r}")
     tail = [float(x) for x in list(losses)[-last:]]
+    if len(tail) < last:
+        raise ValueError(f"final_gap_to_log_b needs at least {last} losses, got {len(tail)}")
+    if not all(math.isfinite(x) for x in tail):
+        raise ValueError(f"the last {last} losses must be finite, got {tail}: the run blew up; lower the learning rate")
     return sum(tail) / last - math.log(batch_size)

@@ -100,9 +100,11 @@ def translation_accuracy(scores: np.ndarray, gold: Sequence[set[int]],
     """``P@k`` of word translation: share of queries (rows of ``scores`` ``(n_query, n_tgt)``) with at least one of
     their gold target indices ``gold[i]`` (a non-empty set) among their ``k`` best-scoring targets (any gold
     counts, as in MUSE): ``P@k = mean_i [rank_i <= k]`` with ``rank_i`` from :func:`translation_ranks`."""
-    ks = check_ks(ks)
-    rank = translation_ranks(scores, gold)
-    return {f"P@{k}": float((rank <= k).mean()) for k in ks}
+    return _precision_at(translation_ranks(scores, gold), check_ks(ks))
+
+
+def _precision_at(rank: np.ndarray, ks: tuple[int, ...]) -> dict[str, float]:
+    return {f"P@{cut}": float((rank <= cut).mean()) for cut in ks}
 
 
 def word_translation(src_vecs: np.ndarray, tgt_vecs: np.ndarray, src_vocab: Sequence[str],
@@ -117,6 +119,7 @@ def word_translation(src_vecs: np.ndarray, tgt_vecs: np.ndarray, src_vocab: Sequ
     """
     if method not in ("nn", "csls"):
         raise ValueError(f"method must be 'nn' or 'csls', got {method!r}")
+    ks = check_ks(ks)
     s_idx, t_idx = lexicon_indices(test_pairs, src_vocab, tgt_vocab)
     queries = sorted(set(s_idx.tolist()))
     gold = [set(t_idx[s_idx == q].tolist()) for q in queries]
@@ -126,9 +129,8 @@ def word_translation(src_vecs: np.ndarray, tgt_vecs: np.ndarray, src_vocab: Sequ
         scores = cosine_matrix(np.asarray(src_vecs)[queries], np.asarray(tgt_vecs))
     else:  # the whole mapped source vocabulary is the neighbourhood of each target
         scores = csls_scores(src_vecs, tgt_vecs, k, rows=queries)
-    ks = check_ks(ks)
     rank = translation_ranks(scores, gold)  # ranked once: P@k and hits@1 read the same ranks
-    out = {**{f"P@{k}": float((rank <= k).mean()) for k in ks}, "n_queries": len(queries)}
+    out = {**_precision_at(rank, ks), "n_queries": len(queries)}
     if hits:
         words = pd.Index([src_vocab[q] for q in queries], name="source")
         out["hits@1"] = pd.Series((rank <= 1).astype(float), index=words, name="hits@1")
