@@ -103,7 +103,8 @@ def plateau_steps(losses: Sequence[float], level: float, tol: float = 0.05) -> i
 def final_gap_to_log_b(losses: Sequence[float], batch_size: int, last: int = 5) -> float:
     """Mean of the last ``last`` of ``losses`` ``(n_steps,)`` (read by position) minus ``log B``. Within the plateau
     band of 0 (:func:`plateau_steps`' ``tol``): the run ended collapsed, every vector alike; well below 0: it
-    learned; above the band: it diverged, ending worse than sending every sentence to one point would."""
+    learned; above the band: it ended worse than sending every sentence to one point would (it diverged, or was
+    still coming down when its steps ran out: compare the first losses)."""
     if isinstance(last, bool) or not isinstance(last, int) or last < 1:
         raise ValueError(f"last must be a positive integer, got {last!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
