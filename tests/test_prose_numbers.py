@@ -51,7 +51,7 @@ ALLOWED = {
         "10%": "code-switching rate setting",
         "95%": "the level of the bootstrap intervals (intervals.paired_difference's default)",
         "2,000": "bootstrap resamples setting (intervals.bootstrap_mean)",
-        "0.05": "the plateau band setting (contrastive.plateau_steps' tol, BAND in the choice cell)",
+        "0.05": "the plateau band setting (contrastive.PLATEAU_TOL, used by plateau_steps and run_outcome)",
         "0.01": "the collapse demo's verdict threshold (a setting of its cell)",
         "70%": "goal of the multilingual edition (issue #13): every untrained pair's P@1",
         "85%": "goal of the multilingual edition (issue #13): every trained pair's P@1",

@@ -142,3 +142,12 @@ def test_final_gap_to_log_b_reads_the_last_losses():
     ]:
         with pytest.raises(ValueError, match=message):
             final_gap_to_log_b(**bad)
+
+
+def test_run_outcome_reads_the_gap_against_the_plateau_band():
+    from xlrec_lib.crosslingual.contrastive import run_outcome
+
+    assert run_outcome(-1.09) == "learned"
+    assert run_outcome(-0.04) == run_outcome(0.0) == run_outcome(0.04) == "collapsed"
+    assert run_outcome(1.99) == "ended above log B"
+    assert run_outcome(-0.04, tol=0.01) == "learned"  # a stricter band

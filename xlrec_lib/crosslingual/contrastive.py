@@ -89,7 +89,10 @@ def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], 
     return history
 
 
-def plateau_steps(losses: Sequence[float], level: float, tol: float = 0.05) -> int:
+PLATEAU_TOL = 0.05  # how close to log B a loss must lie to count as on the plateau
+
+
+def plateau_steps(losses: Sequence[float], level: float, tol: float = PLATEAU_TOL) -> int:
     """The longest run of consecutive steps whose loss is within ``tol`` of ``level`` (for InfoNCE, ``log B``: the
     loss of a batch whose vectors all coincide). Steps that only pass through the band on the way down count as
     a run of their own, so they do not add up to a plateau."""
@@ -115,3 +118,11 @@ def final_gap_to_log_b(losses: Sequence[float], batch_size: int, last: int = 5) 
     if not all(math.isfinite(x) for x in tail):
         raise ValueError(f"the last {last} losses must be finite, got {tail}: the run blew up; lower the learning rate")
     return sum(tail) / last - math.log(batch_size)
+
+
+def run_outcome(gap: float, tol: float = PLATEAU_TOL) -> str:
+    """What a run's :func:`final_gap_to_log_b` says of it: ``"learned"`` (below ``-tol``), ``"collapsed"`` (within
+    ``tol`` of 0, on the plateau) or ``"ended above log B"`` (above ``tol``)."""
+    if gap > tol:
+        return "ended above log B"
+    return "collapsed" if gap > -tol else "learned"
