@@ -79,3 +79,44 @@ def test_unlabelled_test_impressions(tmp_path):
     path = tmp_path / "behaviors.tsv"
     path.write_text("7\tU9\t11/22/2019 10:00:00 AM\tN1\tN2 N3\n", encoding="utf-8")
     assert read_behaviors(path)["labels"].tolist() == [[-1, -1]]
+
+
+def _zip_of(folder, tmp_path, inner="MINDsmall_dev"):
+    import zipfile
+
+    archive = tmp_path / "mind.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in folder.iterdir():
+            z.write(f, f"{inner}/{f.name}")
+    return archive
+
+
+def test_fetch_news_zip_unpacks_once_and_finds_news(mind_dir, tmp_path):
+    from xlrec_lib.data.mind import fetch_news_zip
+
+    url = _zip_of(mind_dir, tmp_path).as_uri()
+    folder = fetch_news_zip(url, tmp_path / "cache" / "mind")
+    assert folder.name == "MINDsmall_dev" and mind_news(folder).news["news_id"].tolist() == ["N1", "N2", "N3"]
+    (tmp_path / "mind.zip").unlink()  # a second call reads the intact folder, no download
+    assert fetch_news_zip(url, tmp_path / "cache" / "mind") == folder
+
+
+def test_fetch_news_zip_errors_name_the_url(tmp_path):
+    from xlrec_lib.data.mind import fetch_news_zip
+
+    with pytest.raises(OSError, match="could not download .*missing.zip"):
+        fetch_news_zip((tmp_path / "missing.zip").as_uri(), tmp_path / "a")
+    (tmp_path / "not.zip").write_text("hello")
+    with pytest.raises(ValueError, match="not a zip archive"):
+        fetch_news_zip((tmp_path / "not.zip").as_uri(), tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_xmind_url_checks_language_size_and_split():
+    from xlrec_lib.data.mind import xmind_url
+
+    assert xmind_url("cmn").endswith("/xMIND/cmn/xMINDsmall_dev.zip")
+    with pytest.raises(ValueError, match="lang must be one of"):
+        xmind_url("zh")
+    with pytest.raises(ValueError, match="no split 'test' in size 'small'"):
+        xmind_url("cmn", "small", "test")

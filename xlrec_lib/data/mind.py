@@ -17,15 +17,21 @@ reuses MIND's behaviors, so ``mind_news(folder, translations={"cmn": xmind_folde
 from __future__ import annotations
 
 import csv
+import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from xlrec_lib import cache
+
 NEWS_COLUMNS = ["news_id", "category", "subcategory", "title", "abstract", "url", "title_entities",
                 "abstract_entities"]
 XMIND_COLUMNS = ["news_id", "title", "abstract"]
 BEHAVIOR_COLUMNS = ["impression_id", "user_id", "time", "history", "impressions"]
+MIND_SMALL_DEV_URL = "https://recodatasets.z20.web.core.windows.net/newsrec/MINDsmall_dev.zip"
+XMIND_LANGUAGES = ("cmn", "fin", "grn", "hat", "ind", "jpn", "kat", "ron", "som", "swh", "tam", "tha", "tur", "vie")
 WHERE = ("MIND: https://msnews.github.io (MINDsmall_train.zip, MINDsmall_dev.zip, ...); "
          "xMIND: https://github.com/andreeaiana/xMIND (download.py --languages cmn ...)")
 
@@ -148,4 +154,41 @@ def mind_news(folder: str | Path, translations: dict[str, str | Path] | None = N
     return Mind(news=news, behaviors=behaviors)
 
 
-__all__ = ["Mind", "mind_news", "read_news", "read_behaviors"]
+def xmind_url(lang: str, size: str = "small", split: str = "dev") -> str:
+    """The xMIND archive of one language (ISO 639-3, e.g. ``"cmn"``), size and split, as its download script
+    builds it."""
+    if lang not in XMIND_LANGUAGES:
+        raise ValueError(f"xmind_url: lang must be one of {XMIND_LANGUAGES}, got {lang!r}")
+    splits = {"small": ("train", "dev"), "large": ("train", "dev", "test")}
+    if split not in splits.get(size, ()):
+        raise ValueError(f"xmind_url: no split {split!r} in size {size!r} (sizes and splits: {splits})")
+    return f"https://github.com/andreeaiana/xMIND/raw/main/xMIND/{lang}/xMIND{size}_{split}.zip"
+
+
+def fetch_news_zip(url: str, folder: str | Path) -> Path:
+    """Download the zip at ``url`` and unpack it into ``folder`` once (an intact folder is reused, through the
+    cache helper); returns the folder inside it that holds ``news.tsv``. For Colab or any machine with the network:
+    the course itself runs offline and never calls this."""
+
+    def build(tmp: Path) -> None:
+        archive = tmp / "download.zip"
+        try:
+            urllib.request.urlretrieve(url, archive)
+        except OSError as err:
+            raise OSError(f"fetch_news_zip: could not download {url} ({err}); {WHERE}") from None
+        try:
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(tmp)
+        except zipfile.BadZipFile:
+            raise ValueError(f"fetch_news_zip: {url} is not a zip archive") from None
+        archive.unlink()
+
+    folder = cache.load_or_build(folder, build, Path)
+    found = sorted(folder.rglob("news.tsv"))
+    if len(found) != 1:
+        raise ValueError(f"fetch_news_zip: {url} unpacked into {folder} holds {len(found)} news.tsv files, not one")
+    return found[0].parent
+
+
+__all__ = ["Mind", "mind_news", "read_news", "read_behaviors", "xmind_url", "fetch_news_zip", "MIND_SMALL_DEV_URL",
+           "XMIND_LANGUAGES"]

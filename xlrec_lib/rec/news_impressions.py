@@ -1,0 +1,128 @@
+"""Content-based news recommendation scored on MIND impressions, in one language or across two (xMIND).
+
+An impression is one page view: the user's click ``history`` before it, and the ``candidates`` shown with their
+click ``labels``. The zero-shot content route needs no training: a user's profile is the mean of the unit vectors
+of the news in the history, renormalised; each candidate scores its cosine with the profile; the candidates are
+ranked within the impression. History and candidates may be read in different languages (an English reader's
+history, Chinese news on the page), which is the cross-lingual setting xMIND was built for.
+
+Metrics are MIND's, per impression, then averaged over impressions (Wu et al., ACL 2020, the competition's
+``evaluate.py``): AUC; MRR = the mean over clicked candidates of 1 / rank; nDCG@k with gains ``2^y - 1`` and
+discounts ``log2(rank + 1)``. Ranks break score ties by the order the candidates were shown (stable).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from xlrec_lib.encoders.protocol import Encoder, cached_encode
+from xlrec_lib.rec.classification_metrics import auc
+
+SKIP_REASONS = ("no history", "history news without text", "candidate without text", "unlabelled candidate",
+                "one class only")
+
+
+def news_texts(news: pd.DataFrame, lang: str | None = None) -> pd.Series:
+    """``news_id -> text`` (title, then abstract when there is one) from a ``mind_news(...).news`` frame, in English
+    (``lang=None``) or in an xMIND language joined with ``translations`` (``title_<lang>``, ``abstract_<lang>``).
+    A news without a translation maps to ``""``: the evaluation skips what needs it and counts it."""
+    title, abstract = ("title", "abstract") if lang is None else (f"title_{lang}", f"abstract_{lang}")
+    missing = [c for c in (title, abstract) if c not in news.columns]
+    if missing:
+        hint = "" if lang is None else f"; read it with mind_news(folder, translations={{{lang!r}: xmind_folder}})"
+        raise ValueError(f"news_texts: the news frame has no column {missing[0]!r}{hint}")
+    t = news[title].fillna("").str.strip()
+    a = news[abstract].fillna("").str.strip()
+    text = t.where(a.eq(""), t + " " + a).where(t.ne(""), "")  # no title: untranslated, whatever the abstract
+    return pd.Series(text.to_numpy(), index=news["news_id"].to_numpy(), name=lang or "en")
+
+
+def encode_news(encoder: Encoder, texts: pd.Series) -> torch.Tensor:
+    """``(n_news, dim)``: the unit vectors of ``texts`` (from :func:`news_texts`) through ``cached_encode``, one row
+    per news in order; an untranslated news (``""``) is not encoded and gets a zero row, which
+    :func:`evaluate_impressions` never reads."""
+    keep = torch.from_numpy(texts.to_numpy() != "")
+    if not keep.any():
+        raise ValueError(f"encode_news: all {len(texts)} texts are empty (an xMIND folder of another split?)")
+    encoded = cached_encode(encoder, texts[keep.numpy()].tolist())
+    out = torch.zeros(len(texts), encoded.shape[1], dtype=encoded.dtype)
+    out[keep] = encoded
+    return out
+
+
+def impression_metrics(labels: Sequence[int], scores: Sequence[float], ks: Sequence[int] = (5, 10)) -> dict:
+    """MIND's metrics of one impression: ``{"AUC", "MRR", "nDCG@k" for k in ks}``. ``labels`` are 0/1 with at least
+    one of each; ``scores`` finite (checked by :func:`auc`)."""
+    y = np.asarray(labels)
+    out = {"AUC": auc(y, scores)}
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    ranked = y[order].astype(np.float64)
+    out["MRR"] = float((ranked / np.arange(1, len(y) + 1)).sum() / ranked.sum())
+    ideal = np.sort(y)[::-1].astype(np.float64)
+    for k in ks:
+        if k < 1:
+            raise ValueError(f"impression_metrics: k must be >= 1, got {k}")
+        disc = np.log2(np.arange(2, min(k, len(y)) + 2))
+        out[f"nDCG@{k}"] = float(((2 ** ranked[:k] - 1) / disc).sum() / ((2 ** ideal[:k] - 1) / disc).sum())
+    return out
+
+
+def _vectors(texts: pd.Series, vectors: torch.Tensor, who: str) -> dict[str, torch.Tensor]:
+    if vectors.ndim != 2 or len(vectors) != len(texts):
+        raise ValueError(f"evaluate_impressions: {who} vectors {tuple(vectors.shape)} must be (n_news, dim) with "
+                         f"one row per text ({len(texts)})")
+    if not torch.isfinite(vectors).all():
+        raise ValueError(f"evaluate_impressions: {who} vectors hold NaN or inf")
+    keep = texts.to_numpy() != ""
+    return dict(zip(texts.index[keep], vectors[torch.from_numpy(keep)], strict=True))
+
+
+def evaluate_impressions(behaviors: pd.DataFrame, history_texts: pd.Series, history_vectors: torch.Tensor,
+                         candidate_texts: pd.Series, candidate_vectors: torch.Tensor,
+                         ks: Sequence[int] = (5, 10)) -> pd.DataFrame:
+    """Score every impression of ``behaviors`` (``mind_news(...).behaviors``) with the mean-history profile.
+
+    ``history_texts`` / ``candidate_texts``: :func:`news_texts` of the language each side is read in;
+    ``*_vectors``: their encodings ``(n_news, dim)``, one row per text, in the same order (the rows of ``""`` texts
+    are ignored). Returns one row per scored impression: ``impression_id, candidates, clicks`` and the metrics of
+    :func:`impression_metrics`; ``.attrs["skipped"]`` counts the impressions left out, by reason (no history: no
+    profile; a news of the history or of the page without text in its language; a candidate without a click label,
+    as in MIND-large's test split; all candidates clicked or none).
+    """
+    need = {"impression_id", "history", "candidates", "labels"}
+    if not need <= set(behaviors.columns):
+        raise ValueError(f"evaluate_impressions: behaviors lacks {sorted(need - set(behaviors.columns))}")
+    hist = _vectors(history_texts, history_vectors, "history")
+    cand = _vectors(candidate_texts, candidate_vectors, "candidate")
+    known = set(history_texts.index) | set(candidate_texts.index)
+    rows, skipped = [], Counter()
+    for imp, history, candidates, labels in behaviors[["impression_id", "history", "candidates",
+                                                        "labels"]].itertuples(index=False):
+        unknown = [n for n in [*history, *candidates] if n not in known]
+        if unknown:
+            raise ValueError(f"evaluate_impressions: impression {imp} names news {unknown[0]!r}, which is not in "
+                             "the news texts (read news.tsv and behaviors.tsv from the same MIND folder)")
+        reason = ("no history" if not history
+                  else "history news without text" if any(n not in hist for n in history)
+                  else "candidate without text" if any(n not in cand for n in candidates)
+                  else "unlabelled candidate" if min(labels) < 0
+                  else "one class only" if len(set(labels)) < 2 else None)
+        if reason:
+            skipped[reason] += 1
+            continue
+        profile = torch.nn.functional.normalize(torch.stack([hist[n] for n in history]).mean(0), dim=0)
+        scores = torch.stack([cand[n] for n in candidates]) @ profile
+        rows.append({"impression_id": imp, "candidates": len(candidates), "clicks": int(sum(labels)),
+                     **impression_metrics(labels, scores.double().numpy(), ks)})
+    out = pd.DataFrame(rows, columns=["impression_id", "candidates", "clicks", "AUC", "MRR",
+                                      *[f"nDCG@{k}" for k in ks]])
+    out.attrs["skipped"] = {r: skipped[r] for r in SKIP_REASONS if skipped[r]}
+    return out
+
+
+__all__ = ["news_texts", "encode_news", "impression_metrics", "evaluate_impressions", "SKIP_REASONS"]
