@@ -120,3 +120,29 @@ def test_xmind_url_checks_language_size_and_split():
         xmind_url("zh")
     with pytest.raises(ValueError, match="no split 'test' in size 'small'"):
         xmind_url("cmn", "small", "test")
+
+
+def test_open_news_folders_demo_and_errors(mind_dir, fixtures_dir, tmp_path):
+    from xlrec_lib.data.mind import demo_folder, open_news
+
+    mind, source = open_news(mind_dir, fixtures_dir / "xmind-tiny-cmn")
+    assert source == "folders" and mind.news["title_cmn"].iloc[0] == "本地球队赢得奖杯"
+    demo, source = open_news()
+    assert source == "demo" and len(demo.news) == 16 and demo.news.attrs["untranslated"] == {"cmn": 0}
+    assert (demo_folder() / "news-demo-cmn" / "news.tsv").is_file()
+    with pytest.raises(ValueError, match="give both mind_dir and xmind_dir"):
+        open_news(mind_dir)
+    with pytest.raises(ValueError, match="has no behaviors.tsv"):
+        open_news(fixtures_dir / "xmind-tiny-cmn", fixtures_dir / "xmind-tiny-cmn")
+
+
+def test_fetch_news_zip_default_folder_is_keyed_by_url(mind_dir, tmp_path, monkeypatch):
+    from xlrec_lib.data.mind import fetch_news_zip
+
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path / "cache"))
+    first = _zip_of(mind_dir, tmp_path, inner="first")
+    second = tmp_path / "other"
+    second.mkdir()
+    other = _zip_of(mind_dir, second, inner="second")
+    a, b = fetch_news_zip(first.as_uri()), fetch_news_zip(other.as_uri())
+    assert a.name == "first" and b.name == "second" and a.parents[0] != b.parents[0]

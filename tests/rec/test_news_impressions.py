@@ -17,16 +17,19 @@ def test_impression_metrics_by_hand():
     assert m["AUC"] == pytest.approx(0.25)  # of the 4 (clicked, not clicked) pairs only a > d
     assert m["MRR"] == pytest.approx((1 / 2 + 1 / 4) / 2)
     ideal2, ideal4 = 1 + 1 / math.log2(3), 1 + 1 / math.log2(3)
-    assert m["nDCG@2"] == pytest.approx((1 / math.log2(3)) / ideal2)
-    assert m["nDCG@4"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / ideal4)
+    assert m["NDCG@2"] == pytest.approx((1 / math.log2(3)) / ideal2)
+    assert m["NDCG@4"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / ideal4)
 
 
 def test_impression_metrics_perfect_and_ties_in_shown_order():
     m = impression_metrics([0, 1, 0], [0.2, 0.9, 0.1])
-    assert m == {"AUC": 1.0, "MRR": 1.0, "nDCG@5": 1.0, "nDCG@10": 1.0}
-    tied = impression_metrics([0, 1], [0.5, 0.5])
-    assert tied["AUC"] == 0.5 and tied["MRR"] == 0.5  # the first shown ranks first
-    with pytest.raises(ValueError, match="k must be >= 1"):
+    assert m == {"AUC": 1.0, "MRR": 1.0, "NDCG@5": 1.0, "NDCG@10": 1.0}
+    # a tie never counts for the recommender: the clicked one ranks after the skipped one,
+    # whichever was shown first (a constant scorer gets no credit)
+    for labels in ([1, 0], [0, 1]):
+        tied = impression_metrics(labels, [0.5, 0.5], ks=(1,))
+        assert tied["AUC"] == 0.5 and tied["MRR"] == 0.5 and tied["NDCG@1"] == 0.0
+    with pytest.raises(ValueError, match="k must be a positive integer"):
         impression_metrics([0, 1], [0.1, 0.2], ks=(0,))
 
 
@@ -64,7 +67,8 @@ def test_profile_is_the_mean_of_the_history_and_skips_are_counted():
     ])
     out = evaluate_impressions(behaviors, texts, vectors, texts, vectors)
     assert out["impression_id"].tolist() == [1]
-    assert out.loc[0, "MRR"] == 1.0 and out.loc[0, "AUC"] == 0.75  # N1 > N3, N1 = N2
+    # N1 (clicked) ties N2 (skipped) at 1/sqrt2 and ranks after it; both beat N3
+    assert out.loc[0, "MRR"] == 0.5 and out.loc[0, "AUC"] == 0.75
     assert out.attrs["skipped"] == {"no history": 1, "history news without text": 1,
                                     "candidate without text": 1, "unlabelled candidate": 1, "one class only": 1}
 
@@ -82,12 +86,45 @@ def test_history_and_candidates_in_different_languages():
 def test_bad_vectors_and_unknown_news_are_named():
     texts = pd.Series(["a", "b"], index=["N1", "N2"])
     behaviors = _behaviors([(7, ["N1"], ["N9", "N2"], [1, 0])])
-    with pytest.raises(ValueError, match="impression 7 names news 'N9'"):
+    with pytest.raises(ValueError, match=r"impression 7 names news 'N9' \(page\)"):
         evaluate_impressions(behaviors, texts, torch.eye(2), texts, torch.eye(2))
     with pytest.raises(ValueError, match=r"must be \(n_news, dim\)"):
         evaluate_impressions(behaviors, texts, torch.eye(3), texts, torch.eye(2))
     with pytest.raises(ValueError, match="NaN or inf"):
         evaluate_impressions(behaviors, texts, torch.full((2, 2), float("nan")), texts, torch.eye(2))
+    # a history news known only as a page text is unknown to the history side
+    page = pd.Series(["a", "b", "c"], index=["N1", "N2", "N3"])
+    odd = _behaviors([(8, ["N3"], ["N1", "N2"], [1, 0])])
+    with pytest.raises(ValueError, match=r"impression 8 names news 'N3' \(history\)"):
+        evaluate_impressions(odd, texts, torch.eye(2), page, torch.eye(3))
+
+
+@pytest.mark.parametrize("candidates, labels, message", [
+    ([], [], "shows no candidates"),
+    (["N1", "N2"], [1], "2 candidates but 1 labels"),
+    (["N1", "N2"], [1, 2], "labels must be|they must be 1"),
+])
+def test_malformed_impressions_are_named(candidates, labels, message):
+    texts = pd.Series(["a", "b"], index=["N1", "N2"])
+    behaviors = _behaviors([(5, ["N1"], candidates, labels)])
+    with pytest.raises(ValueError, match=f"impression 5 .*({message})"):
+        evaluate_impressions(behaviors, texts, torch.eye(2), texts, torch.eye(2))
+
+
+def test_paired_by_user_pairs_page_views_and_resamples_users():
+    from xlrec_lib.rec.news_impressions import paired_by_user
+
+    a = pd.DataFrame({"impression_id": [1, 2, 3, 4], "user_id": ["u", "u", "v", "w"],
+                      "AUC": [0.9, 0.8, 0.7, 0.6]})
+    b = pd.DataFrame({"impression_id": [1, 2, 3], "user_id": ["u", "u", "v"], "AUC": [0.5, 0.6, 0.7]})
+    diff, low, high, n = paired_by_user(a, b)
+    assert n == 3 and diff == pytest.approx((0.4 + 0.2 + 0.0) / 3)
+    # resampling users: the extremes are u alone (+0.3 per view) and v alone (0.0)
+    assert 0.0 <= low <= diff <= high <= 0.3 + 1e-12
+    with pytest.raises(ValueError, match="share no scored page view"):
+        paired_by_user(a.iloc[3:], b)
+    with pytest.raises(ValueError, match="needs user_id"):
+        paired_by_user(a.drop(columns="user_id"), b)
 
 
 def test_demo_fixture_runs_in_both_languages():

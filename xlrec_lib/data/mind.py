@@ -1,4 +1,5 @@
-"""MIND / xMIND news recommendation files, read from a folder the reader downloaded (we fetch nothing here).
+"""MIND / xMIND news recommendation files, read from a folder the reader downloaded, or fetched once on a machine
+with the network (Colab) by :func:`fetch_news_zip`; the course's offline build never downloads them.
 
 MIND (Wu et al., ACL 2020; https://msnews.github.io, Microsoft Research License Terms, non-commercial research)
 ships per split a folder with ``news.tsv`` and ``behaviors.tsv``, tab-separated without header:
@@ -17,6 +18,8 @@ reuses MIND's behaviors, so ``mind_news(folder, translations={"cmn": xmind_folde
 from __future__ import annotations
 
 import csv
+import shutil
+import urllib.parse
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from xlrec_lib import cache
+from xlrec_lib.config import cache_dir
 
 NEWS_COLUMNS = ["news_id", "category", "subcategory", "title", "abstract", "url", "title_entities",
                 "abstract_entities"]
@@ -165,19 +169,29 @@ def xmind_url(lang: str, size: str = "small", split: str = "dev") -> str:
     return f"https://github.com/andreeaiana/xMIND/raw/main/xMIND/{lang}/xMIND{size}_{split}.zip"
 
 
-def fetch_news_zip(url: str, folder: str | Path) -> Path:
-    """Download the zip at ``url`` and unpack it into ``folder`` once (an intact folder is reused, through the
-    cache helper); returns the folder inside it that holds ``news.tsv``. For Colab or any machine with the network:
-    the course itself runs offline and never calls this."""
+def fetch_news_zip(url: str, folder: str | Path | None = None, timeout: float = 60.0) -> Path:
+    """Download the zip at ``url`` and unpack it once into ``folder`` (default: ``<cache>/news/<name>-<key of the
+    url>``, so another url never reads this one's files), through the cache helper: an intact folder is reused, a
+    damaged one rebuilt. Returns the folder inside that holds ``news.tsv``. MIND and xMIND are not pinned by a
+    sha256 as the course's PyPI sources are (their hosts publish none): only the zip's own checksums are checked.
+    For Colab or a machine with the network; the course's offline build never calls it."""
+    if folder is None:
+        stem = Path(urllib.parse.urlparse(url).path).stem or "download"
+        folder = cache_dir("news") / f"{stem}-{cache.fingerprint(url, 1)}"
 
     def build(tmp: Path) -> None:
         archive = tmp / "download.zip"
         try:
-            urllib.request.urlretrieve(url, archive)
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(archive, "wb") as out:
+                shutil.copyfileobj(response, out)
         except OSError as err:
             raise OSError(f"fetch_news_zip: could not download {url} ({err}); {WHERE}") from None
         try:
             with zipfile.ZipFile(archive) as z:
+                bad = z.testzip()
+                if bad is not None:
+                    raise ValueError(f"fetch_news_zip: {url}: member {bad!r} fails its CRC check (a damaged "
+                                     "download; run again)")
                 z.extractall(tmp)
         except zipfile.BadZipFile:
             raise ValueError(f"fetch_news_zip: {url} is not a zip archive") from None
@@ -190,5 +204,45 @@ def fetch_news_zip(url: str, folder: str | Path) -> Path:
     return found[0].parent
 
 
-__all__ = ["Mind", "mind_news", "read_news", "read_behaviors", "xmind_url", "fetch_news_zip", "MIND_SMALL_DEV_URL",
-           "XMIND_LANGUAGES"]
+def demo_folder() -> Path:
+    """``data/fixtures`` of a repository checkout: the news demo (``news-demo``, ``news-demo-cmn``) that chapter 9
+    runs offline. A pip-installed library has no checkout: a FileNotFoundError says what to do instead."""
+    folder = Path(__file__).resolve().parents[2] / "data" / "fixtures"
+    if not (folder / "news-demo" / "news.tsv").is_file():
+        raise FileNotFoundError(f"the news demo lives in a clone of the course repository ({folder} not found): "
+                                "clone it, or download MIND and xMIND (FETCH_NEWS = True on a machine with the "
+                                "network, or MIND_DIR and XMIND_DIR for folders you unpacked)")
+    return folder
+
+
+def open_news(mind_dir: str | Path | None = None, xmind_dir: str | Path | None = None, lang: str = "cmn",
+              fetch: bool = False) -> tuple[Mind, str]:
+    """``(mind, source)`` for chapter 9's news route, MIND's news joined with one xMIND language ``lang``:
+
+    - ``mind_dir`` and ``xmind_dir`` given: those folders (both, or neither);
+    - else ``fetch``: MIND-small's validation split and its xMIND ``lang`` news, downloaded once
+      (:func:`fetch_news_zip`);
+    - else the demo of a repository checkout (:func:`demo_folder`), whose numbers measure nothing.
+
+    ``source`` is ``"folders"``, ``"MIND-small dev"`` or ``"demo"``. A folder without ``behaviors.tsv`` is an error.
+    """
+    if (mind_dir is None) != (xmind_dir is None):
+        raise ValueError(f"open_news: give both mind_dir and xmind_dir, or neither (got mind_dir={mind_dir!r}, "
+                         f"xmind_dir={xmind_dir!r})")
+    if mind_dir is not None:
+        source = "folders"
+    elif fetch:
+        mind_dir, xmind_dir = fetch_news_zip(MIND_SMALL_DEV_URL), fetch_news_zip(xmind_url(lang))
+        source = "MIND-small dev"
+    else:
+        mind_dir, xmind_dir = demo_folder() / "news-demo", demo_folder() / f"news-demo-{lang}"
+        source = "demo"
+    mind = mind_news(mind_dir, translations={lang: xmind_dir})
+    if mind.behaviors is None:
+        raise ValueError(f"open_news: {mind_dir} has no behaviors.tsv; mind_dir is MIND's folder (news.tsv and "
+                         "behaviors.tsv), xmind_dir the xMIND one")
+    return mind, source
+
+
+__all__ = ["Mind", "mind_news", "read_news", "read_behaviors", "xmind_url", "fetch_news_zip", "demo_folder",
+           "open_news", "MIND_SMALL_DEV_URL", "XMIND_LANGUAGES"]

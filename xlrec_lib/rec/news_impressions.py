@@ -8,7 +8,9 @@ history, Chinese news on the page), which is the cross-lingual setting xMIND was
 
 Metrics are MIND's, per impression, then averaged over impressions (Wu et al., ACL 2020, the competition's
 ``evaluate.py``): AUC; MRR = the mean over clicked candidates of 1 / rank; nDCG@k with gains ``2^y - 1`` and
-discounts ``log2(rank + 1)``. Ranks break score ties by the order the candidates were shown (stable).
+discounts ``log2(rank + 1)``. MIND scores submitted ranks, which have no ties; from scores, a clicked candidate
+tied with skipped ones ranks after them (the library's tie rule: a tie never counts for the recommender), while
+AUC gives a tied pair one half, as AUC does.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 
 from xlrec_lib.encoders.protocol import Encoder, cached_encode
 from xlrec_lib.rec.classification_metrics import auc
+from xlrec_lib.vectors import check_ks
 
 SKIP_REASONS = ("no history", "history news without text", "candidate without text", "unlabelled candidate",
                 "one class only")
@@ -56,19 +59,18 @@ def encode_news(encoder: Encoder, texts: pd.Series) -> torch.Tensor:
 
 
 def impression_metrics(labels: Sequence[int], scores: Sequence[float], ks: Sequence[int] = (5, 10)) -> dict:
-    """MIND's metrics of one impression: ``{"AUC", "MRR", "nDCG@k" for k in ks}``. ``labels`` are 0/1 with at least
-    one of each; ``scores`` finite (checked by :func:`auc`)."""
+    """MIND's metrics of one impression: ``{"AUC", "MRR", "NDCG@k" for k in ks}``. ``labels`` are 0/1 with at least
+    one of each; ``scores`` finite (checked by :func:`auc`). Ties: module docstring."""
+    ks = check_ks(ks)
     y = np.asarray(labels)
     out = {"AUC": auc(y, scores)}
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    order = np.lexsort((y, -np.asarray(scores, dtype=np.float64)))  # by score, then a skipped one first
     ranked = y[order].astype(np.float64)
     out["MRR"] = float((ranked / np.arange(1, len(y) + 1)).sum() / ranked.sum())
     ideal = np.sort(y)[::-1].astype(np.float64)
     for k in ks:
-        if k < 1:
-            raise ValueError(f"impression_metrics: k must be >= 1, got {k}")
         disc = np.log2(np.arange(2, min(k, len(y)) + 2))
-        out[f"nDCG@{k}"] = float(((2 ** ranked[:k] - 1) / disc).sum() / ((2 ** ideal[:k] - 1) / disc).sum())
+        out[f"NDCG@{k}"] = float(((2 ** ranked[:k] - 1) / disc).sum() / ((2 ** ideal[:k] - 1) / disc).sum())
     return out
 
 
@@ -82,6 +84,18 @@ def _vectors(texts: pd.Series, vectors: torch.Tensor, who: str) -> dict[str, tor
     return dict(zip(texts.index[keep], vectors[torch.from_numpy(keep)], strict=True))
 
 
+def _check_row(imp, history, candidates, labels) -> None:
+    if not candidates:
+        raise ValueError(f"evaluate_impressions: impression {imp} shows no candidates (an empty impressions field "
+                         "in behaviors.tsv); fix or remove that line")
+    if len(labels) != len(candidates):
+        raise ValueError(f"evaluate_impressions: impression {imp} has {len(candidates)} candidates but "
+                         f"{len(labels)} labels")
+    if any(v not in (-1, 0, 1) for v in labels):
+        raise ValueError(f"evaluate_impressions: impression {imp} has labels {sorted(set(labels))}; they must be 1 "
+                         "(clicked), 0 (skipped) or -1 (unknown)")
+
+
 def evaluate_impressions(behaviors: pd.DataFrame, history_texts: pd.Series, history_vectors: torch.Tensor,
                          candidate_texts: pd.Series, candidate_vectors: torch.Tensor,
                          ks: Sequence[int] = (5, 10)) -> pd.DataFrame:
@@ -89,24 +103,29 @@ def evaluate_impressions(behaviors: pd.DataFrame, history_texts: pd.Series, hist
 
     ``history_texts`` / ``candidate_texts``: :func:`news_texts` of the language each side is read in;
     ``*_vectors``: their encodings ``(n_news, dim)``, one row per text, in the same order (the rows of ``""`` texts
-    are ignored). Returns one row per scored impression: ``impression_id, candidates, clicks`` and the metrics of
+    are ignored). A news clicked twice counts twice in the mean. Returns one row per scored impression:
+    ``impression_id``, ``user_id`` (when ``behaviors`` has it), ``candidates``, ``clicks`` and the metrics of
     :func:`impression_metrics`; ``.attrs["skipped"]`` counts the impressions left out, by reason (no history: no
     profile; a news of the history or of the page without text in its language; a candidate without a click label,
-    as in MIND-large's test split; all candidates clicked or none).
+    as in MIND-large's test split; all candidates clicked or none). A news id missing from the texts, an impression
+    without candidates or with labels that do not match them is a ValueError naming the impression.
     """
     need = {"impression_id", "history", "candidates", "labels"}
     if not need <= set(behaviors.columns):
         raise ValueError(f"evaluate_impressions: behaviors lacks {sorted(need - set(behaviors.columns))}")
     hist = _vectors(history_texts, history_vectors, "history")
     cand = _vectors(candidate_texts, candidate_vectors, "candidate")
-    known = set(history_texts.index) | set(candidate_texts.index)
+    users = behaviors["user_id"] if "user_id" in behaviors.columns else pd.Series(None, index=behaviors.index)
     rows, skipped = [], Counter()
-    for imp, history, candidates, labels in behaviors[["impression_id", "history", "candidates",
-                                                        "labels"]].itertuples(index=False):
-        unknown = [n for n in [*history, *candidates] if n not in known]
-        if unknown:
-            raise ValueError(f"evaluate_impressions: impression {imp} names news {unknown[0]!r}, which is not in "
-                             "the news texts (read news.tsv and behaviors.tsv from the same MIND folder)")
+    for imp, user, history, candidates, labels in zip(behaviors["impression_id"], users, behaviors["history"],
+                                                      behaviors["candidates"], behaviors["labels"], strict=True):
+        _check_row(imp, history, candidates, labels)
+        for ids, texts, side in ((history, history_texts, "history"), (candidates, candidate_texts, "page")):
+            unknown = [n for n in ids if n not in texts.index]
+            if unknown:
+                raise ValueError(f"evaluate_impressions: impression {imp} names news {unknown[0]!r} ({side}), which "
+                                 "is not in that side's news texts (read news.tsv and behaviors.tsv from the same "
+                                 "MIND folder)")
         reason = ("no history" if not history
                   else "history news without text" if any(n not in hist for n in history)
                   else "candidate without text" if any(n not in cand for n in candidates)
@@ -117,12 +136,40 @@ def evaluate_impressions(behaviors: pd.DataFrame, history_texts: pd.Series, hist
             continue
         profile = torch.nn.functional.normalize(torch.stack([hist[n] for n in history]).mean(0), dim=0)
         scores = torch.stack([cand[n] for n in candidates]) @ profile
-        rows.append({"impression_id": imp, "candidates": len(candidates), "clicks": int(sum(labels)),
-                     **impression_metrics(labels, scores.double().numpy(), ks)})
-    out = pd.DataFrame(rows, columns=["impression_id", "candidates", "clicks", "AUC", "MRR",
-                                      *[f"nDCG@{k}" for k in ks]])
+        rows.append({"impression_id": imp, "user_id": user, "candidates": len(candidates),
+                     "clicks": int(sum(labels)), **impression_metrics(labels, scores.double().numpy(), ks)})
+    out = pd.DataFrame(rows, columns=["impression_id", "user_id", "candidates", "clicks", "AUC", "MRR",
+                                      *[f"NDCG@{k}" for k in check_ks(ks)]])
+    if "user_id" not in behaviors.columns:
+        out = out.drop(columns="user_id")
     out.attrs["skipped"] = {r: skipped[r] for r in SKIP_REASONS if skipped[r]}
     return out
 
 
-__all__ = ["news_texts", "encode_news", "impression_metrics", "evaluate_impressions", "SKIP_REASONS"]
+def paired_by_user(a: pd.DataFrame, b: pd.DataFrame, metric: str = "AUC", n_boot: int = 1000,
+                   seed: int = 0) -> tuple[float, float, float, int]:
+    """``(mean difference, low, high, page views)`` of ``metric`` between two settings' :func:`evaluate_impressions`
+    frames over the page views both scored, with a bootstrap over users: a user's page views share a profile, so
+    resampling page views would make the interval too narrow. The difference is the mean over page views; each
+    resample draws users with all their page views."""
+    for frame, name in ((a, "a"), (b, "b")):
+        if "user_id" not in frame.columns or metric not in frame.columns:
+            raise ValueError(f"paired_by_user: frame {name} needs user_id and {metric!r} columns")
+    both = a.merge(b, on=["impression_id", "user_id"], suffixes=("_a", "_b"), validate="one_to_one")
+    if both.empty:
+        raise ValueError("paired_by_user: the two settings share no scored page view")
+    diff = both[f"{metric}_a"] - both[f"{metric}_b"]
+    per_user = diff.groupby(both["user_id"]).agg(["sum", "count"])
+    sums, counts = per_user["sum"].to_numpy(), per_user["count"].to_numpy()
+    rng = np.random.default_rng(seed)
+    means = []
+    for start in range(0, n_boot, 100):  # blocks of resamples: memory stays (100, users)
+        draws = rng.integers(len(sums), size=(min(100, n_boot - start), len(sums)))
+        means.append(sums[draws].sum(1) / counts[draws].sum(1))
+    means = np.concatenate(means)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(diff.mean()), float(low), float(high), len(both)
+
+
+__all__ = ["news_texts", "encode_news", "impression_metrics", "evaluate_impressions", "paired_by_user",
+           "SKIP_REASONS"]
