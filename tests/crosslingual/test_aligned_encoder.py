@@ -76,6 +76,16 @@ def test_align_records_a_mark_curve(tiny_tokenizer, tiny_bert):
         align(tiny_tokenizer, tiny_bert, verses(), AlignConfig(pair_mix="all", code_switch=0.1), progress=False)
 
 
+def test_choice_config_per_mode():
+    from xlrec_lib.crosslingual.aligned_encoder import choice_config, multilingual_config
+
+    # quick: the arm is the quick model's own configuration (same cache key)
+    assert choice_config(True, "pivot", 0.5) == multilingual_config(True, pair_mix="pivot", alpha=0.5)
+    full, final = choice_config(False, "all"), multilingual_config(False)
+    assert (full.steps, full.batch_size, full.lr) == (final.eval_every, final.batch_size, final.lr)
+    assert full.eval_every == 0 and full.key("b") != final.key("b")
+
+
 def test_multilingual_config_per_mode():
     from xlrec_lib.crosslingual.aligned_encoder import SIX_LANGUAGES, multilingual_config
 

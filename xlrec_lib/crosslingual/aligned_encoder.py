@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -201,6 +201,17 @@ def multilingual_config(quick: bool, cuda: bool = False, pair_mix: str = "all", 
     return AlignConfig(steps=1500 if cuda else 1000, batch_size=128, eval_every=250, **common)
 
 
+def choice_config(quick: bool, pair_mix: str = "all", alpha: float = 0.0, center: bool = True) -> AlignConfig:
+    """One arm of the mapping chapter's pair-mix choice (made on Mark). Quick: the quick configuration itself (the
+    quick model is the chosen arm). Full: the full configuration's first ``eval_every`` steps (250 x 128 at 1e-3,
+    its first point on the Mark curve) without the curve. At quick's 120 x 64 the arms of the 4-layer full model
+    failed: at 1e-3 all four ended above log B, at 2e-3 three of four (the fourth 0.15 below it)."""
+    cfg = multilingual_config(quick, pair_mix=pair_mix, alpha=alpha, center=center)
+    if quick:
+        return cfg
+    return replace(cfg, steps=cfg.eval_every, eval_every=0)
+
+
 def course_encoder(quick: bool | None = None, progress: bool = True) -> tuple[HFEncoder, dict]:
     """``(encoder, info)``: the course's six-language aligned encoder, in one call for the chapters after the mapping
     chapter. Loads (or trains, then caches) the MLM chapter's checkpoint for the mode and aligns it with
@@ -217,4 +228,5 @@ def course_encoder(quick: bool | None = None, progress: bool = True) -> tuple[HF
 
 
 __all__ = ["VERSION", "AlignConfig", "versions", "training_sample", "language_sizes", "valid_hits", "p1_means",
-           "mark_curve", "align", "load_or_align", "SIX_LANGUAGES", "multilingual_config", "course_encoder"]
+           "mark_curve", "align", "load_or_align", "SIX_LANGUAGES", "multilingual_config", "choice_config",
+           "course_encoder"]
