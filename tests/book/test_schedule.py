@@ -28,7 +28,9 @@ MEASURED = {
     "92 s": "06 full: e5-small's fine-tuning, first run; 03 full, models cached",
     "561 s": "10 full (a single run, its title encodings cached)",
     "29 s": "08 quick", "37 s": "11 quick", "322 s": "08 full", "386 s": "11 full",
-    "29 min": "04 full, the en-zh-only edition (about)", "15 min": "03 full, first run (about)",
+    "29 min": "03 full: training of its three models", "15 min": "03 full, first run (about)",
+    "43 min": "04 full, first run of the six-language edition (2588 s, 2026-12-03)",
+    "20 min": "04 full: the six-language alignment (1215 s)",
     "28 s": "01 full", "20 s": "02 full", "21 s": "07 full",
     "388 s": "05 full, models cached", "17 min": "05 full, first run with chapter 4's model cached (1663 s - 639 s)",
 }
