@@ -26,8 +26,8 @@ from xlrec_lib.encoders.protocol import Encoder, cached_encode
 from xlrec_lib.rec.classification_metrics import auc
 from xlrec_lib.vectors import check_ks
 
-SKIP_REASONS = ("no history", "history news without text", "candidate without text", "unlabelled candidate",
-                "one class only")
+SKIP_REASONS = ("news not in the news file", "no history", "history news without text", "candidate without text",
+                "unlabelled candidate", "one class only")
 
 
 def news_texts(news: pd.DataFrame, lang: str | None = None) -> pd.Series:
@@ -107,8 +107,9 @@ def evaluate_impressions(behaviors: pd.DataFrame, history_texts: pd.Series, hist
     ``impression_id``, ``user_id`` (when ``behaviors`` has it), ``candidates``, ``clicks`` and the metrics of
     :func:`impression_metrics`; ``.attrs["skipped"]`` counts the impressions left out, by reason (no history: no
     profile; a news of the history or of the page without text in its language; a candidate without a click label,
-    as in MIND-large's test split; all candidates clicked or none). A news id missing from the texts, an impression
-    without candidates or with labels that do not match them is a ValueError naming the impression.
+    as in MIND-large's test split; all candidates clicked or none; a news id that the texts do not hold at all,
+    which a news.tsv from another split than behaviors.tsv gives). An impression without candidates or with labels
+    that do not match them is a ValueError naming the impression.
     """
     need = {"impression_id", "history", "candidates", "labels"}
     if not need <= set(behaviors.columns):
@@ -120,13 +121,10 @@ def evaluate_impressions(behaviors: pd.DataFrame, history_texts: pd.Series, hist
     for imp, user, history, candidates, labels in zip(behaviors["impression_id"], users, behaviors["history"],
                                                       behaviors["candidates"], behaviors["labels"], strict=True):
         _check_row(imp, history, candidates, labels)
-        for ids, texts, side in ((history, history_texts, "history"), (candidates, candidate_texts, "page")):
-            unknown = [n for n in ids if n not in texts.index]
-            if unknown:
-                raise ValueError(f"evaluate_impressions: impression {imp} names news {unknown[0]!r} ({side}), which "
-                                 "is not in that side's news texts (read news.tsv and behaviors.tsv from the same "
-                                 "MIND folder)")
-        reason = ("no history" if not history
+        unknown = any(n not in history_texts.index for n in history) or any(
+            n not in candidate_texts.index for n in candidates)
+        reason = ("news not in the news file" if unknown
+                  else "no history" if not history
                   else "history news without text" if any(n not in hist for n in history)
                   else "candidate without text" if any(n not in cand for n in candidates)
                   else "unlabelled candidate" if min(labels) < 0
