@@ -235,7 +235,8 @@ def open_news(mind_dir: str | Path | None = None, xmind_dir: str | Path | None =
         mind_dir, xmind_dir = fetch_news_zip(MIND_SMALL_DEV_URL), fetch_news_zip(xmind_url(lang))
         source = "MIND-small dev"
     else:
-        mind_dir, xmind_dir = demo_folder() / "news-demo", demo_folder() / f"news-demo-{lang}"
+        demo = demo_folder()
+        mind_dir, xmind_dir = demo / "news-demo", demo / f"news-demo-{lang}"
         source = "demo"
     mind = mind_news(mind_dir, translations={lang: xmind_dir})
     if mind.behaviors is None:

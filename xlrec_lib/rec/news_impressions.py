@@ -84,7 +84,7 @@ def _vectors(texts: pd.Series, vectors: torch.Tensor, who: str) -> dict[str, tor
     return dict(zip(texts.index[keep], vectors[torch.from_numpy(keep)], strict=True))
 
 
-def _check_row(imp, history, candidates, labels) -> None:
+def _check_row(imp, candidates, labels) -> None:
     if not candidates:
         raise ValueError(f"evaluate_impressions: impression {imp} shows no candidates (an empty impressions field "
                          "in behaviors.tsv); fix or remove that line")
@@ -120,7 +120,7 @@ def evaluate_impressions(behaviors: pd.DataFrame, history_texts: pd.Series, hist
     rows, skipped = [], Counter()
     for imp, user, history, candidates, labels in zip(behaviors["impression_id"], users, behaviors["history"],
                                                       behaviors["candidates"], behaviors["labels"], strict=True):
-        _check_row(imp, history, candidates, labels)
+        _check_row(imp, candidates, labels)
         unknown = any(n not in history_texts.index for n in history) or any(
             n not in candidate_texts.index for n in candidates)
         reason = ("news not in the news file" if unknown
