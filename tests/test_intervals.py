@@ -54,3 +54,24 @@ def test_proportion_interval_is_clopper_pearson():
             proportion_interval(*bad)
     with pytest.raises(ValueError, match="level"):
         proportion_interval(1, 10, level=1.0)
+
+
+def test_bootstrap_over_clusters_draws_whole_clusters():
+    # clusters A = [1, 1] and B = [0]: a resample of two clusters is AA (mean 1), BB (0) or AB (2/3)
+    from xlrec_lib.intervals import _cluster_means
+
+    means = _cluster_means(np.array([1.0, 1.0, 0.0]), ["A", "A", "B"], 500, np.random.default_rng(0))
+    assert len(means) == 500 and set(np.round(means, 6)) == {0.0, round(2 / 3, 6), 1.0}
+    with pytest.raises(ValueError, match="2 cluster labels for 3 values"):
+        bootstrap_mean([1.0, 1.0, 0.0], clusters=["A", "B"])
+
+
+def test_correlated_clusters_widen_the_interval():
+    rng = np.random.default_rng(2)
+    users = np.repeat(np.arange(40), 25)  # 40 readers, 25 page views each
+    values = rng.normal(size=40)[users] + 0.1 * rng.normal(size=len(users))  # a reader's views move together
+    m, lo, hi = bootstrap_mean(values)
+    mc, loc, hic = bootstrap_mean(values, clusters=users)
+    assert m == mc and hic - loc > 3 * (hi - lo)
+    one_each = bootstrap_mean(values, clusters=np.arange(len(values)))  # a cluster per value: the plain bootstrap
+    assert one_each[2] - one_each[1] == pytest.approx(hi - lo, rel=0.15)

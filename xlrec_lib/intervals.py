@@ -19,17 +19,38 @@ def _as_values(values, name: str) -> np.ndarray:
     return v
 
 
-def bootstrap_mean(values, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_mean(values, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+                   clusters=None) -> tuple[float, float, float]:
     """``(mean, low, high)``: the mean of ``values`` (one per query, e.g. 1 for a hit at rank 1, else 0) and the
-    percentile bootstrap interval at ``level`` from ``n_boot`` resamples of the queries with replacement."""
+    percentile bootstrap interval at ``level`` from ``n_boot`` resamples of the queries with replacement.
+
+    ``clusters``: one label per value (the reader of each page view, say). Values of one cluster are correlated,
+    and resampling them one by one would give too narrow an interval; with labels, each resample draws whole
+    clusters with replacement and takes the mean of the values drawn (sum over count)."""
     v = _as_values(values, "bootstrap_mean")
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
     rng = np.random.default_rng(seed)
-    means = v[rng.integers(len(v), size=(n_boot, len(v)))].mean(axis=1)
+    if clusters is None:
+        means = v[rng.integers(len(v), size=(n_boot, len(v)))].mean(axis=1)
+    else:
+        means = _cluster_means(v, clusters, n_boot, rng)
     tail = (1 - level) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
     return float(v.mean()), float(low), float(high)
+
+
+def _cluster_means(v: np.ndarray, clusters, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    labels = np.asarray(clusters).reshape(-1)
+    if len(labels) != len(v):
+        raise ValueError(f"bootstrap_mean: {len(labels)} cluster labels for {len(v)} values; give one per value")
+    codes = np.unique(labels, return_inverse=True)[1].reshape(-1)
+    sums, counts = np.bincount(codes, weights=v), np.bincount(codes)
+    means = []
+    for start in range(0, n_boot, 100):  # blocks of resamples: memory stays (100, clusters)
+        draws = rng.integers(len(sums), size=(min(100, n_boot - start), len(sums)))
+        means.append(sums[draws].sum(1) / counts[draws].sum(1))
+    return np.concatenate(means)
 
 
 def paired_difference(a, b, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:

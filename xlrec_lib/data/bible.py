@@ -219,6 +219,27 @@ def translation(code: str, script: str = "traditional") -> pd.DataFrame:
     return _translation(code, script if code == CUV else "traditional").copy()
 
 
+def every_translation(script: str = "traditional") -> pd.DataFrame:
+    """Every verse with text in every translation of the sources, stacked: ``code, lang, verse_id, text``.
+
+    One row per (translation, verse), translations in ``TRANSLATIONS`` order (31 of ``bible.db``, 31,102 verses
+    each, then the CUV), verses in canonical order: about 995,000 rows. A verse without text of its own (empty, or
+    the CUV's verses merged into the one before) has no row; ``.attrs["empty"]`` counts them per code. ``script``
+    as in ``translation`` (the CUV's script). Many translations are copyrighted (``translations_table``): encode and
+    search them, quote only the public-domain ones.
+    """
+    frames, empty = [], {}
+    for code, t in TRANSLATIONS.items():
+        frame = translation(code, script)
+        blank = frame["text"].str.strip() == ""
+        empty[code] = int(blank.sum())
+        frames.append(pd.DataFrame({"code": code, "lang": t.lang, "verse_id": frame["verse_id"][~blank],
+                                    "text": frame["text"][~blank]}))
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["empty"] = empty
+    return out
+
+
 def align(frames: dict[str, pd.DataFrame], names: dict[int, str] | None = None) -> pd.DataFrame:
     """Join per-language verse frames on ``verse_id``; keep verses that exist and are non-empty in every language.
 
@@ -295,5 +316,6 @@ def verse_cross_references() -> pd.DataFrame:
 
 
 __all__ = ["BibleTranslation", "parallel_verses", "verse_cross_references", "translation", "translations_table",
+           "every_translation",
            "align", "verse_id", "to_simplified", "read_bible_db", "read_book_names", "read_cuv_h5",
            "read_cross_references", "TRANSLATIONS", "LANGUAGES", "CUV"]

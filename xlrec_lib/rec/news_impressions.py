@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from xlrec_lib.encoders.protocol import Encoder, cached_encode
+from xlrec_lib.intervals import bootstrap_mean
 from xlrec_lib.rec.classification_metrics import auc
 from xlrec_lib.vectors import check_ks
 
@@ -157,16 +158,8 @@ def paired_by_user(a: pd.DataFrame, b: pd.DataFrame, metric: str = "AUC", n_boot
     if both.empty:
         raise ValueError("paired_by_user: the two settings share no scored page view")
     diff = both[f"{metric}_a"] - both[f"{metric}_b"]
-    per_user = diff.groupby(both["user_id"]).agg(["sum", "count"])
-    sums, counts = per_user["sum"].to_numpy(), per_user["count"].to_numpy()
-    rng = np.random.default_rng(seed)
-    means = []
-    for start in range(0, n_boot, 100):  # blocks of resamples: memory stays (100, users)
-        draws = rng.integers(len(sums), size=(min(100, n_boot - start), len(sums)))
-        means.append(sums[draws].sum(1) / counts[draws].sum(1))
-    means = np.concatenate(means)
-    low, high = np.quantile(means, [0.025, 0.975])
-    return float(diff.mean()), float(low), float(high), len(both)
+    mean, low, high = bootstrap_mean(diff, n_boot=n_boot, seed=seed, clusters=both["user_id"])
+    return mean, low, high, len(both)
 
 
 __all__ = ["news_texts", "encode_news", "impression_metrics", "evaluate_impressions", "paired_by_user",

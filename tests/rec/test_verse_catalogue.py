@@ -1,0 +1,73 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from xlrec_lib.rec import verse_catalogue
+
+
+class _LengthEncoder:
+    """A vector per text from its length: distinct texts, distinct rows; counts what it encodes."""
+
+    name, key = "length", "length-test-encoder"
+
+    def __init__(self):
+        self.calls = []
+
+    def encode(self, texts):
+        self.calls.append(list(texts))
+        v = torch.tensor([[float(len(t)), 1.0] for t in texts])
+        return torch.nn.functional.normalize(v, dim=1)
+
+
+def _every(script="traditional"):
+    frame = pd.DataFrame({
+        "code": ["k", "k", "k", "l", "l", "cuv"],
+        "lang": ["en", "en", "en", "fr", "fr", "zh"],
+        "verse_id": [1001001, 43001001, 44001001, 1001001, 43001001, 1001001],
+        "text": ["a", "bb", "ccc", "dddd", "eeeee", "起初"],
+    })
+    frame.attrs["empty"] = {"k": 0, "l": 1, "cuv": 0}
+    return frame
+
+
+def test_every_translation_leaves_out_held_out_books_and_keeps_rows_in_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
+    monkeypatch.setattr(verse_catalogue, "every_translation", _every)
+    enc = _LengthEncoder()
+    rows, vectors = verse_catalogue.encode_every_translation(enc, exclude_books=(43,), progress=False)
+    assert rows["text"].tolist() == ["a", "ccc", "dddd", "起初"]
+    assert not (rows["verse_id"] // 1_000_000 == 43).any()
+    assert enc.calls == [["a", "ccc"], ["dddd"], ["起初"]]  # one call (and cache entry) per translation
+    assert vectors.dtype == np.float32 and vectors.flags.c_contiguous and vectors.shape == (4, 2)
+    expected = torch.nn.functional.normalize(torch.tensor([[1.0, 1], [3, 1], [4, 1], [2, 1]]), dim=1)
+    torch.testing.assert_close(torch.from_numpy(vectors), expected)  # row i is the vector of rows' text i
+    assert rows.attrs["empty"] == {"k": 0, "l": 1, "cuv": 0}
+    again = verse_catalogue.encode_every_translation(enc, exclude_books=(43,), progress=False)[1]
+    assert len(enc.calls) == 3 and np.array_equal(again, vectors)  # read back from the cache
+
+
+def test_every_translation_stacks_each_translation_without_empty_verses(monkeypatch):
+    from xlrec_lib.data import bible
+
+    frames = {
+        "k": pd.DataFrame({"verse_id": [1001001, 1001002], "text": ["In the beginning.", "Light."]}),
+        bible.CUV: pd.DataFrame({"verse_id": [1001001, 1001002], "text": ["起初。", ""]}),
+    }
+    monkeypatch.setattr(bible, "TRANSLATIONS", {c: bible.TRANSLATIONS[c] for c in frames})
+    monkeypatch.setattr(bible, "translation", lambda code, script="traditional": frames[code].copy())
+    out = bible.every_translation()
+    assert out.columns.tolist() == ["code", "lang", "verse_id", "text"]
+    assert out["code"].tolist() == ["k", "k", bible.CUV] and out["lang"].tolist() == ["en", "en", "zh"]
+    assert out.attrs["empty"] == {"k": 0, bible.CUV: 1}
+
+
+@pytest.mark.data
+def test_real_every_translation_has_32_translations():
+    from xlrec_lib.data.bible import every_translation
+
+    out = every_translation("simplified")
+    counts = out.groupby("code").size()
+    assert len(counts) == 32 and (counts.drop("cuv") == 31_102).all()
+    assert counts["cuv"] == 31_103 - 69  # the CUV's merged verses have no row
+    assert not out["text"].str.strip().eq("").any()

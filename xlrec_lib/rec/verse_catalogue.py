@@ -1,0 +1,40 @@
+"""Every translation as one catalogue: the scale test of related-verse search.
+
+``data.bible.every_translation`` stacks the 32 translations of the sources (31 of ``bible.db`` and the CUV), about
+995,000 verses. Encoded once with one encoder (each translation cached on its own through ``cached_encode``, so an
+interrupted run resumes), they make one catalogue of unit rows ``(n, dim)`` float32, the size at which an
+approximate index (``rec.ann``) starts to matter on one machine. Held-out books are left out of it: their verses are
+the queries, searched against everything else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from xlrec_lib.data.bible import every_translation
+from xlrec_lib.encoders.protocol import Encoder, cached_encode
+
+
+def encode_every_translation(encoder: Encoder, exclude_books=(), script: str = "simplified",
+                             progress: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
+    """``(rows, vectors)``: every verse of every translation outside ``exclude_books`` (book numbers, e.g.
+    ``corpus.TEST_BOOKS``), as ``rows`` (``code, lang, verse_id, text``; row ``i`` is vector ``i``) and
+    ``vectors (n, dim)`` float32 unit rows (C-contiguous, ready for ``rec.ann``). ``script``: the CUV's script
+    (``"simplified"``, as the course tokenizer reads it). ``rows.attrs`` keeps ``every_translation``'s counts of
+    verses without text."""
+    books = np.asarray(list(exclude_books), dtype=np.int64)
+    every = every_translation(script)
+    rows = every[~np.isin(every["verse_id"] // 1_000_000, books)].reset_index(drop=True)
+    rows.attrs = dict(every.attrs)
+    parts = []
+    codes = rows["code"].unique()
+    for code in tqdm(codes, desc="encode translations", disable=not progress):
+        parts.append(cached_encode(encoder, rows.loc[rows["code"] == code, "text"].tolist()))
+    vectors = torch.cat(parts).numpy() if parts else np.empty((0, 0), np.float32)
+    return rows, np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+__all__ = ["encode_every_translation"]
