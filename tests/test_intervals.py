@@ -64,6 +64,12 @@ def test_bootstrap_over_clusters_draws_whole_clusters():
     assert len(means) == 500 and set(np.round(means, 6)) == {0.0, round(2 / 3, 6), 1.0}
     with pytest.raises(ValueError, match="2 cluster labels for 3 values"):
         bootstrap_mean([1.0, 1.0, 0.0], clusters=["A", "B"])
+    for bad, match in ((["A", None, "B"], "label 1 is missing"), ([1, "b", 2], "of one kind"),
+                       (["A", "A", "A"], "one cluster")):
+        with pytest.raises(ValueError, match=match):
+            bootstrap_mean([1.0, 1.0, 0.0], clusters=bad)
+    with pytest.raises(ValueError, match="n_boot must be a positive integer"):
+        bootstrap_mean([1.0, 0.0], n_boot=0)
 
 
 def test_correlated_clusters_widen_the_interval():
@@ -72,6 +78,6 @@ def test_correlated_clusters_widen_the_interval():
     values = rng.normal(size=40)[users] + 0.1 * rng.normal(size=len(users))  # a reader's views move together
     m, lo, hi = bootstrap_mean(values)
     mc, loc, hic = bootstrap_mean(values, clusters=users)
-    assert m == mc and hic - loc > 3 * (hi - lo)
+    assert mc == pytest.approx(values.mean()) and hic - loc > 3 * (hi - lo)
     one_each = bootstrap_mean(values, clusters=np.arange(len(values)))  # a cluster per value: the plain bootstrap
     assert one_each[2] - one_each[1] == pytest.approx(hi - lo, rel=0.15)

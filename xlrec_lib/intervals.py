@@ -30,6 +30,8 @@ def bootstrap_mean(values, n_boot: int = 2000, level: float = 0.95, seed: int = 
     v = _as_values(values, "bootstrap_mean")
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
     rng = np.random.default_rng(seed)
     if clusters is None:
         means = v[rng.integers(len(v), size=(n_boot, len(v)))].mean(axis=1)
@@ -41,10 +43,18 @@ def bootstrap_mean(values, n_boot: int = 2000, level: float = 0.95, seed: int = 
 
 
 def _cluster_means(v: np.ndarray, clusters, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    labels = np.asarray(clusters).reshape(-1)
+    import pandas as pd  # only here: the rest of the module needs numpy alone
+
+    labels = pd.Series(list(clusters) if not hasattr(clusters, "__array__") else np.asarray(clusters).reshape(-1))
     if len(labels) != len(v):
         raise ValueError(f"bootstrap_mean: {len(labels)} cluster labels for {len(v)} values; give one per value")
-    codes = np.unique(labels, return_inverse=True)[1].reshape(-1)
+    if labels.isna().any():
+        raise ValueError(f"bootstrap_mean: cluster label {int(np.flatnonzero(labels.isna())[0])} is missing")
+    if labels.dtype == object and len({isinstance(x, str) for x in labels}) > 1:  # 1 and "1" would read as one
+        raise ValueError("bootstrap_mean: cluster labels must be of one kind (all numbers or all strings)")
+    codes, uniques = pd.factorize(labels, sort=True)
+    if len(uniques) < 2:
+        raise ValueError("bootstrap_mean: one cluster cannot be resampled into an interval; give two or more")
     sums, counts = np.bincount(codes, weights=v), np.bincount(codes)
     means = []
     for start in range(0, n_boot, 100):  # blocks of resamples: memory stays (100, clusters)

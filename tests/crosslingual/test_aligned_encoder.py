@@ -79,11 +79,14 @@ def test_align_records_a_mark_curve(tiny_tokenizer, tiny_bert):
 def test_choice_config_per_mode():
     from xlrec_lib.crosslingual.aligned_encoder import choice_config, multilingual_config
 
-    # quick: the arm is the quick model's own configuration (same cache key)
-    assert choice_config(True, "pivot", 0.5) == multilingual_config(True, pair_mix="pivot", alpha=0.5)
-    full, final = choice_config(False, "all"), multilingual_config(False)
-    assert (full.steps, full.batch_size, full.lr) == (final.eval_every, final.batch_size, final.lr)
-    assert full.eval_every == 0 and full.key("b") != final.key("b")
+    # quick: the arm is the quick model's own configuration (same cache key), at the quick budget
+    quick = choice_config(True, "pivot", 0.5, center=False)
+    assert quick == multilingual_config(True, pair_mix="pivot", alpha=0.5, center=False)
+    assert (quick.steps, quick.batch_size, quick.lr, quick.center) == (120, 64, 2e-3, False)
+    # full: 250 x 128 at 1e-3, no curve; the pair mix and sampling are the arm's
+    full = choice_config(False, "pivot", 0.5)
+    assert (full.steps, full.batch_size, full.lr, full.eval_every) == (250, 128, 1e-3, 0)
+    assert (full.pair_mix, full.alpha, full.center) == ("pivot", 0.5, True)
 
 
 def test_multilingual_config_per_mode():

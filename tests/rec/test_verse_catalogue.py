@@ -27,7 +27,7 @@ def _every(script="traditional"):
         "verse_id": [1001001, 43001001, 44001001, 1001001, 43001001, 1001001],
         "text": ["a", "bb", "ccc", "dddd", "eeeee", "起初"],
     })
-    frame.attrs["empty"] = {"k": 0, "l": 1, "cuv": 0}
+    frame.attrs["placeholders"] = {"k": 0, "l": 1, "cuv": 0}
     return frame
 
 
@@ -42,9 +42,16 @@ def test_every_translation_leaves_out_held_out_books_and_keeps_rows_in_order(tmp
     assert vectors.dtype == np.float32 and vectors.flags.c_contiguous and vectors.shape == (4, 2)
     expected = torch.nn.functional.normalize(torch.tensor([[1.0, 1], [3, 1], [4, 1], [2, 1]]), dim=1)
     torch.testing.assert_close(torch.from_numpy(vectors), expected)  # row i is the vector of rows' text i
-    assert rows.attrs["empty"] == {"k": 0, "l": 1, "cuv": 0}
+    assert rows.attrs["placeholders"] == {"k": 0, "l": 1, "cuv": 0}
     again = verse_catalogue.encode_every_translation(enc, exclude_books=(43,), progress=False)[1]
     assert len(enc.calls) == 3 and np.array_equal(again, vectors)  # read back from the cache
+
+
+@pytest.mark.parametrize("books", ["43", (0,), (67,), (43.0,), (True,)])
+def test_excluded_books_must_be_book_numbers(books, monkeypatch):
+    monkeypatch.setattr(verse_catalogue, "every_translation", _every)
+    with pytest.raises(ValueError, match="book numbers 1..66"):
+        verse_catalogue.encode_every_translation(_LengthEncoder(), exclude_books=books, progress=False)
 
 
 def test_every_translation_stacks_each_translation_without_empty_verses(monkeypatch):
@@ -59,7 +66,14 @@ def test_every_translation_stacks_each_translation_without_empty_verses(monkeypa
     out = bible.every_translation()
     assert out.columns.tolist() == ["code", "lang", "verse_id", "text"]
     assert out["code"].tolist() == ["k", "k", bible.CUV] and out["lang"].tolist() == ["en", "en", "zh"]
-    assert out.attrs["empty"] == {"k": 0, bible.CUV: 1}
+    assert out.attrs["placeholders"] == {"k": 0, bible.CUV: 1}
+
+
+def test_placeholders_are_texts_without_a_verse():
+    from xlrec_lib.data.bible import is_placeholder
+
+    texts = pd.Series(["-", " ... ", "[]", "(1:1)", "", "(aynı)", "并入上节", "Light.", "耶稣哭了。", "Tena,"])
+    assert is_placeholder(texts).tolist() == [True] * 7 + [False] * 3
 
 
 @pytest.mark.data
@@ -68,6 +82,10 @@ def test_real_every_translation_has_32_translations():
 
     out = every_translation("simplified")
     counts = out.groupby("code").size()
-    assert len(counts) == 32 and (counts.drop("cuv") == 31_102).all()
-    assert counts["cuv"] == 31_103 - 69  # the CUV's merged verses have no row
-    assert not out["text"].str.strip().eq("").any()
+    assert len(counts) == 32
+    # placeholders (counted when the list was made) have no row: Turkish "(aynı)", Bengali "-", ...
+    assert out.attrs["placeholders"] == {**dict.fromkeys(counts.index, 0), "3": 38, "e": 1, "y": 1, "j": 16,
+                                         "b": 800, "t": 893, "n": 23, "p": 13, "g": 8, "cuv": 71}
+    assert (counts + pd.Series(out.attrs["placeholders"]) == 31_102).drop("cuv").all()
+    assert counts["cuv"] + out.attrs["placeholders"]["cuv"] == 31_103  # CUV versification: 1 more
+    assert not out["text"].str.strip().eq("").any() and not out["text"].isin(["-", "(aynı)"]).any()

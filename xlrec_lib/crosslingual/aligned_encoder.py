@@ -203,9 +203,10 @@ def multilingual_config(quick: bool, cuda: bool = False, pair_mix: str = "all", 
 
 def choice_config(quick: bool, pair_mix: str = "all", alpha: float = 0.0, center: bool = True) -> AlignConfig:
     """One arm of the mapping chapter's pair-mix choice (made on Mark). Quick: the quick configuration itself (the
-    quick model is the chosen arm). Full: the full configuration's first ``eval_every`` steps (250 x 128 at 1e-3,
-    its first point on the Mark curve) without the curve. At quick's 120 x 64 the arms of the 4-layer full model
-    failed: at 1e-3 all four ended above log B, at 2e-3 three of four (the fourth 0.15 below it)."""
+    quick model is the chosen arm). Full: a shorter run of the full configuration, ``eval_every`` steps (250 x 128
+    at 1e-3, a quarter of the CPU run) on its own warm-up and decay, without the Mark curve: not the final run
+    stopped at its first curve point, whose learning rate is still high there. At quick's 120 x 64 the arms of the
+    4-layer full model failed: at 1e-3 all four ended above log B, at 2e-3 three of four (0.15 below it)."""
     cfg = multilingual_config(quick, pair_mix=pair_mix, alpha=alpha, center=center)
     if quick:
         return cfg

@@ -219,24 +219,39 @@ def translation(code: str, script: str = "traditional") -> pd.DataFrame:
     return _translation(code, script if code == CUV else "traditional").copy()
 
 
+# Texts some translations print in place of a verse they do not have (merged into a neighbour, or missing from
+# their source): "(same)", "[this verse missing]", "(same as the verse before)", "(none)", "merged into the verse
+# before" ... Found by listing the short texts of every translation; a text without a letter ("-", "...", "[]",
+# "(1:1)") is one too.
+PLACEHOLDERS = frozenset({"(aynı)", "［本節欠如］", "［前節に合節］", "前節に合節", "(앞절과 동일)", "(없음)", "상동",
+                          "8절과 같음", "12절과 상동", "并入上节", "併入上節"})
+
+
+def is_placeholder(texts: pd.Series) -> pd.Series:
+    """True where a text stands in for a verse the translation does not have (empty, no letter, or one of
+    ``PLACEHOLDERS``)."""
+    stripped = texts.str.strip()
+    return stripped.str.fullmatch(r"[\W\d_]*") | stripped.isin(PLACEHOLDERS)
+
+
 def every_translation(script: str = "traditional") -> pd.DataFrame:
     """Every verse with text in every translation of the sources, stacked: ``code, lang, verse_id, text``.
 
     One row per (translation, verse), translations in ``TRANSLATIONS`` order (31 of ``bible.db``, 31,102 verses
-    each, then the CUV), verses in canonical order: about 995,000 rows. A verse without text of its own (empty, or
-    the CUV's verses merged into the one before) has no row; ``.attrs["empty"]`` counts them per code. ``script``
-    as in ``translation`` (the CUV's script). Many translations are copyrighted (``translations_table``): encode and
-    search them, quote only the public-domain ones.
+    each, then the CUV), verses in canonical order: about 993,000 rows. A verse without text of its own (empty, a
+    placeholder such as "-" or "(aynı)", or the CUV's verses merged into the one before) has no row;
+    ``.attrs["placeholders"]`` counts them per code. ``script`` as in ``translation`` (the CUV's script). Many
+    translations are copyrighted (``translations_table``): encode and search them, quote only the public-domain ones.
     """
-    frames, empty = [], {}
+    frames, left_out = [], {}
     for code, t in TRANSLATIONS.items():
         frame = translation(code, script)
-        blank = frame["text"].str.strip() == ""
-        empty[code] = int(blank.sum())
+        blank = is_placeholder(frame["text"])
+        left_out[code] = int(blank.sum())
         frames.append(pd.DataFrame({"code": code, "lang": t.lang, "verse_id": frame["verse_id"][~blank],
                                     "text": frame["text"][~blank]}))
     out = pd.concat(frames, ignore_index=True)
-    out.attrs["empty"] = empty
+    out.attrs["placeholders"] = left_out
     return out
 
 
@@ -316,6 +331,6 @@ def verse_cross_references() -> pd.DataFrame:
 
 
 __all__ = ["BibleTranslation", "parallel_verses", "verse_cross_references", "translation", "translations_table",
-           "every_translation",
+           "every_translation", "is_placeholder", "PLACEHOLDERS",
            "align", "verse_id", "to_simplified", "read_bible_db", "read_book_names", "read_cuv_h5",
            "read_cross_references", "TRANSLATIONS", "LANGUAGES", "CUV"]

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from xlrec_lib.data.bible import every_translation
 from xlrec_lib.encoders.protocol import Encoder, cached_encode
+
+
+def _book_numbers(books) -> np.ndarray:
+    if isinstance(books, (str, bytes)) or not all(
+            isinstance(b, (int, np.integer)) and not isinstance(b, bool) and 1 <= b <= 66 for b in books):
+        raise ValueError(f"exclude_books must be book numbers 1..66 (Genesis = 1, John = 43), got {books!r}")
+    return np.asarray(list(books), dtype=np.int64)
 
 
 def encode_every_translation(encoder: Encoder, exclude_books=(), script: str = "simplified",
@@ -23,18 +29,20 @@ def encode_every_translation(encoder: Encoder, exclude_books=(), script: str = "
     """``(rows, vectors)``: every verse of every translation outside ``exclude_books`` (book numbers, e.g.
     ``corpus.TEST_BOOKS``), as ``rows`` (``code, lang, verse_id, text``; row ``i`` is vector ``i``) and
     ``vectors (n, dim)`` float32 unit rows (C-contiguous, ready for ``rec.ann``). ``script``: the CUV's script
-    (``"simplified"``, as the course tokenizer reads it). ``rows.attrs`` keeps ``every_translation``'s counts of
-    verses without text."""
-    books = np.asarray(list(exclude_books), dtype=np.int64)
+    (``"simplified"``, as the course tokenizer reads it). ``rows.attrs["placeholders"]`` keeps
+    ``every_translation``'s counts of verses without text (over every book)."""
+    books = _book_numbers(exclude_books)
     every = every_translation(script)
     rows = every[~np.isin(every["verse_id"] // 1_000_000, books)].reset_index(drop=True)
     rows.attrs = dict(every.attrs)
-    parts = []
-    codes = rows["code"].unique()
-    for code in tqdm(codes, desc="encode translations", disable=not progress):
-        parts.append(cached_encode(encoder, rows.loc[rows["code"] == code, "text"].tolist()))
-    vectors = torch.cat(parts).numpy() if parts else np.empty((0, 0), np.float32)
-    return rows, np.ascontiguousarray(vectors, dtype=np.float32)
+    vectors = None
+    for code in tqdm(rows["code"].unique(), desc="encode translations", disable=not progress):
+        at = np.flatnonzero(rows["code"].to_numpy() == code)
+        part = cached_encode(encoder, rows["text"].iloc[at].tolist()).numpy()
+        if vectors is None:  # one array for all: ~0.5 GB for a million rows of 128 dims, never copied
+            vectors = np.empty((len(rows), part.shape[1]), dtype=np.float32)
+        vectors[at] = part
+    return rows, vectors if vectors is not None else np.empty((0, 0), np.float32)
 
 
 __all__ = ["encode_every_translation"]
