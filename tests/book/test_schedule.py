@@ -22,8 +22,10 @@ MEASURED = {
     "244 s": "05 quick (a single run, its own models trained in it)",
     "180 s": "06 quick (a single run, e5-small's fine-tuning cached)",
     "109 s": "09 quick (a single run, its encodings made in it)",
-    "238 s": "09 full (a single run, encodings cached)",
-    "9 min": "09 full: first-run encodings (USE about 6, aligned 3)",
+    "464 s": "09 full (a single run, encodings cached, 2026-12-03)",
+    "50 min": "09 full, first run: encodings and the two towers (258 + 236 + 263 + 363 + 526 + 1274 s = 2920 s, "
+              "2026-12-03; e5's English encoding was made by a side job and is not in it)",
+    "21 min": "09 full: encoding the catalogue of every translation (1274 s, partly beside another job)",
     "552 s": "06 full (a single run, e5-small's fine-tuning cached)",
     "92 s": "06 full: e5-small's fine-tuning, first run; 03 full, models cached",
     "561 s": "10 full (a single run, its title encodings cached)",
