@@ -87,9 +87,28 @@ def test_ivfpq_keeps_its_recall_when_vectors_crowd_into_a_cone():
     assert inner.metric_type == faiss.METRIC_INNER_PRODUCT and index.metric_type == faiss.METRIC_L2
     ip_recall = ann.recall_at_k_vs_exact(ann.search(inner, queries, 10)[0], exact_ids)
     assert l2_recall > 0.15 and l2_recall > 4 * ip_recall  # measured: 0.22 against 0.02
+    # an exact second pass over 10 x 10 candidates brings most of the rest back, at the vectors' memory
+    refined = ann.refine_exactly(index, catalogue)
+    found, exact_scores = ann.search(refined, queries, 10)
+    assert ann.recall_at_k_vs_exact(found, exact_ids) > max(0.5, 2 * l2_recall)  # measured: 0.71
+    np.testing.assert_allclose(exact_scores, np.einsum("md,mkd->mk", queries, catalogue[found]), atol=1e-5)
+    assert ann.index_bytes(refined) > catalogue.nbytes
+    with pytest.raises(ValueError, match="refine_exactly: the index holds"):
+        ann.refine_exactly(index, catalogue[:100])
     # scores come back as (approximate) cosines, not distances
     true = np.einsum("md,mkd->mk", queries, catalogue[ids])
     assert np.abs(scores - true).max() < 0.05 and scores.max() <= 1.0 + 1e-3
+
+
+def test_search_returns_cosines_from_an_l2_index(data):
+    import faiss
+
+    catalogue, queries = data
+    index = faiss.IndexFlatL2(catalogue.shape[1])
+    index.add(catalogue)
+    ids, scores = ann.search(index, queries, 10)
+    np.testing.assert_allclose(scores, np.einsum("md,mkd->mk", queries, catalogue[ids]), atol=1e-5)
+    np.testing.assert_array_equal(ids, ann.exact_search(queries, catalogue, 10)[0])  # the cosine's order
 
 
 def test_compare_indexes_table(data):

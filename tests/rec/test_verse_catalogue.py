@@ -47,6 +47,13 @@ def test_every_translation_leaves_out_held_out_books_and_keeps_rows_in_order(tmp
     assert len(enc.calls) == 3 and np.array_equal(again, vectors)  # read back from the cache
 
 
+def test_excluded_books_may_come_from_a_generator(tmp_path, monkeypatch):
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
+    monkeypatch.setattr(verse_catalogue, "every_translation", _every)
+    rows, _ = verse_catalogue.encode_every_translation(_LengthEncoder(), (b for b in (43,)), progress=False)
+    assert not (rows["verse_id"] // 1_000_000 == 43).any()
+
+
 @pytest.mark.parametrize("books", ["43", (0,), (67,), (43.0,), (True,)])
 def test_excluded_books_must_be_book_numbers(books, monkeypatch):
     monkeypatch.setattr(verse_catalogue, "every_translation", _every)
@@ -66,6 +73,8 @@ def test_every_translation_stacks_each_translation_without_empty_verses(monkeypa
     out = bible.every_translation()
     assert out.columns.tolist() == ["code", "lang", "verse_id", "text"]
     assert out["code"].tolist() == ["k", "k", bible.CUV] and out["lang"].tolist() == ["en", "en", "zh"]
+    assert out["verse_id"].tolist() == [1001001, 1001002, 1001001]
+    assert out["text"].tolist() == ["In the beginning.", "Light.", "起初。"]
     assert out.attrs["placeholders"] == {"k": 0, bible.CUV: 1}
 
 

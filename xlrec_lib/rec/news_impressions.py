@@ -150,7 +150,8 @@ def paired_by_user(a: pd.DataFrame, b: pd.DataFrame, metric: str = "AUC", n_boot
     """``(mean difference, low, high, page views)`` of ``metric`` between two settings' :func:`evaluate_impressions`
     frames over the page views both scored, with a bootstrap over users: a user's page views come from one reader
     and are correlated, so resampling page views would make the interval too narrow. The difference is the mean
-    over page views; each resample draws users with all their page views."""
+    over page views; each resample draws users with all their page views (``intervals.bootstrap_mean`` with
+    ``clusters``), so page views of a single user give a ValueError, not an interval."""
     for frame, name in ((a, "a"), (b, "b")):
         if "user_id" not in frame.columns or metric not in frame.columns:
             raise ValueError(f"paired_by_user: frame {name} needs user_id and {metric!r} columns")

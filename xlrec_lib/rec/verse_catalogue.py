@@ -1,7 +1,7 @@
 """Every translation as one catalogue: the scale test of related-verse search.
 
 ``data.bible.every_translation`` stacks the 32 translations of the sources (31 of ``bible.db`` and the CUV), about
-995,000 verses. Encoded once with one encoder (each translation cached on its own through ``cached_encode``, so an
+993,000 verses. Encoded once with one encoder (each translation cached on its own through ``cached_encode``, so an
 interrupted run resumes), they make one catalogue of unit rows ``(n, dim)`` float32, the size at which an
 approximate index (``rec.ann``) starts to matter on one machine. Held-out books are left out of it: their verses are
 the queries, searched against everything else.
@@ -18,10 +18,12 @@ from xlrec_lib.encoders.protocol import Encoder, cached_encode
 
 
 def _book_numbers(books) -> np.ndarray:
+    if not isinstance(books, (str, bytes)):
+        books = list(books)  # a generator would be used up by the check below
     if isinstance(books, (str, bytes)) or not all(
             isinstance(b, (int, np.integer)) and not isinstance(b, bool) and 1 <= b <= 66 for b in books):
         raise ValueError(f"exclude_books must be book numbers 1..66 (Genesis = 1, John = 43), got {books!r}")
-    return np.asarray(list(books), dtype=np.int64)
+    return np.asarray(books, dtype=np.int64)
 
 
 def encode_every_translation(encoder: Encoder, exclude_books=(), script: str = "simplified",
