@@ -47,6 +47,28 @@ def tiny_bert_factory():
     return make_tiny_bert
 
 
+class LengthEncoder:
+    """A fake sentence encoder: the unit vector of ``(len(text), 1)`` per text (distinct lengths, distinct rows); it
+    records each call's texts in ``calls``."""
+
+    name, key = "length", "length-test-encoder"
+
+    def __init__(self):
+        self.calls = []
+
+    def encode(self, texts):
+        import torch
+
+        self.calls.append(list(texts))
+        return torch.nn.functional.normalize(torch.tensor([[float(len(t)), 1.0] for t in texts]), dim=1)
+
+
+@pytest.fixture
+def length_encoder():
+    """A fresh ``LengthEncoder`` (through this fixture, for the reason ``tiny_bert_factory`` gives)."""
+    return LengthEncoder()
+
+
 EN = ["in the beginning god created the heaven and the earth", "and the earth was without form and void",
       "and god said let there be light", "and there was light", "and god saw the light that it was good"]
 ZH = ["起初神创造天地", "地是空虚混沌", "神说要有光", "就有了光", "神看光是好的"]

@@ -45,12 +45,12 @@ def bootstrap_mean(values, n_boot: int = 2000, level: float = 0.95, seed: int = 
 def _cluster_means(v: np.ndarray, clusters, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     import pandas as pd  # only here: the rest of the module needs numpy alone
 
-    labels = pd.Series(list(clusters) if not hasattr(clusters, "__array__") else np.asarray(clusters).reshape(-1))
+    labels = pd.Series(np.asarray(clusters, dtype=object).reshape(-1))  # objects: 1 and "1" stay two labels
     if len(labels) != len(v):
         raise ValueError(f"bootstrap_mean: {len(labels)} cluster labels for {len(v)} values; give one per value")
     if labels.isna().any():
         raise ValueError(f"bootstrap_mean: cluster label {int(np.flatnonzero(labels.isna())[0])} is missing")
-    if labels.dtype == object and len({isinstance(x, str) for x in labels}) > 1:  # 1 and "1" would read as one
+    if len({isinstance(x, str) for x in labels}) > 1:
         raise ValueError("bootstrap_mean: cluster labels must be of one kind (all numbers or all strings)")
     codes, uniques = pd.factorize(labels, sort=True)
     if len(uniques) < 2:

@@ -139,25 +139,13 @@ def test_demo_fixture_runs_in_both_languages():
     assert out["AUC"].between(0, 1).all() and out["MRR"].mean() > 0.5
 
 
-class _CountingEncoder:
-    name, key = "counting", "counting-test-encoder"
-
-    def __init__(self):
-        self.seen = []
-
-    def encode(self, texts):
-        self.seen.extend(texts)
-        v = torch.tensor([[float(len(t)), 1.0] for t in texts])
-        return torch.nn.functional.normalize(v, dim=1)
-
-
-def test_encode_news_skips_untranslated_rows(tmp_path, monkeypatch):
+def test_encode_news_skips_untranslated_rows(tmp_path, monkeypatch, length_encoder):
     monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
     from xlrec_lib.rec.news_impressions import encode_news
 
-    enc = _CountingEncoder()
+    enc = length_encoder
     out = encode_news(enc, pd.Series(["ab", "", "abcd"], index=["N1", "N2", "N3"]))
-    assert enc.seen == ["ab", "abcd"] and out.shape == (3, 2)
+    assert enc.calls == [["ab", "abcd"]] and out.shape == (3, 2)
     assert torch.equal(out[1], torch.zeros(2)) and torch.allclose(out[[0, 2]].norm(dim=1), torch.ones(2))
     with pytest.raises(ValueError, match="all 1 texts are empty"):
         encode_news(enc, pd.Series([""], index=["N1"]))

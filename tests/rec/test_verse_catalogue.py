@@ -6,20 +6,6 @@ import torch
 from xlrec_lib.rec import verse_catalogue
 
 
-class _LengthEncoder:
-    """A vector per text from its length: distinct texts, distinct rows; counts what it encodes."""
-
-    name, key = "length", "length-test-encoder"
-
-    def __init__(self):
-        self.calls = []
-
-    def encode(self, texts):
-        self.calls.append(list(texts))
-        v = torch.tensor([[float(len(t)), 1.0] for t in texts])
-        return torch.nn.functional.normalize(v, dim=1)
-
-
 def _every(script="traditional"):
     frame = pd.DataFrame({
         "code": ["k", "k", "k", "l", "l", "cuv"],
@@ -31,10 +17,11 @@ def _every(script="traditional"):
     return frame
 
 
-def test_every_translation_leaves_out_held_out_books_and_keeps_rows_in_order(tmp_path, monkeypatch):
+def test_every_translation_leaves_out_held_out_books_and_keeps_rows_in_order(tmp_path, monkeypatch,
+                                                                            length_encoder):
     monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
     monkeypatch.setattr(verse_catalogue, "every_translation", _every)
-    enc = _LengthEncoder()
+    enc = length_encoder
     rows, vectors = verse_catalogue.encode_every_translation(enc, exclude_books=(43,), progress=False)
     assert rows["text"].tolist() == ["a", "ccc", "dddd", "起初"]
     assert not (rows["verse_id"] // 1_000_000 == 43).any()
@@ -47,18 +34,18 @@ def test_every_translation_leaves_out_held_out_books_and_keeps_rows_in_order(tmp
     assert len(enc.calls) == 3 and np.array_equal(again, vectors)  # read back from the cache
 
 
-def test_excluded_books_may_come_from_a_generator(tmp_path, monkeypatch):
+def test_excluded_books_may_come_from_a_generator(tmp_path, monkeypatch, length_encoder):
     monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
     monkeypatch.setattr(verse_catalogue, "every_translation", _every)
-    rows, _ = verse_catalogue.encode_every_translation(_LengthEncoder(), (b for b in (43,)), progress=False)
+    rows, _ = verse_catalogue.encode_every_translation(length_encoder, (b for b in (43,)), progress=False)
     assert not (rows["verse_id"] // 1_000_000 == 43).any()
 
 
 @pytest.mark.parametrize("books", ["43", (0,), (67,), (43.0,), (True,)])
-def test_excluded_books_must_be_book_numbers(books, monkeypatch):
+def test_excluded_books_must_be_book_numbers(books, monkeypatch, length_encoder):
     monkeypatch.setattr(verse_catalogue, "every_translation", _every)
     with pytest.raises(ValueError, match="book numbers 1..66"):
-        verse_catalogue.encode_every_translation(_LengthEncoder(), exclude_books=books, progress=False)
+        verse_catalogue.encode_every_translation(length_encoder, exclude_books=books, progress=False)
 
 
 def test_every_translation_stacks_each_translation_without_empty_verses(monkeypatch):

@@ -38,8 +38,8 @@ def encode_every_translation(encoder: Encoder, exclude_books=(), script: str = "
     rows = every[~np.isin(every["verse_id"] // 1_000_000, books)].reset_index(drop=True)
     rows.attrs = dict(every.attrs)
     vectors = None
-    for code in tqdm(rows["code"].unique(), desc="encode translations", disable=not progress):
-        at = np.flatnonzero(rows["code"].to_numpy() == code)
+    positions = rows.groupby("code", sort=False).indices  # code -> its row positions, in order of appearance
+    for at in tqdm(positions.values(), desc="encode translations", disable=not progress):
         part = cached_encode(encoder, rows["text"].iloc[at].tolist()).numpy()
         if vectors is None:  # one array for all: ~0.5 GB for a million rows of 128 dims, never copied
             vectors = np.empty((len(rows), part.shape[1]), dtype=np.float32)
