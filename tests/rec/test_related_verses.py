@@ -301,3 +301,10 @@ def test_plot_language_grids_draws_one_panel_per_grid():
     fig = rv.plot_language_grids({"one": grid, "two": grid}, ["a", "b"], title="t")
     assert len(fig.axes) == 2 and fig.axes[1].get_title() == "two"
     assert [t.get_text() for t in fig.axes[0].texts] == ["0.400", "0.100", "0.200", "0.300"]
+
+
+@pytest.mark.parametrize("books", ["43", (), (0,), (67,), (43.0,), (True,)])
+def test_held_out_books_must_be_book_numbers(books):
+    refs = pd.DataFrame({"verse_id": [CATALOGUE[0]], "related_id": [CATALOGUE[1]]})
+    with pytest.raises(ValueError, match="test_books must be one or more book numbers 1..66"):
+        rv.related_verse_task(CATALOGUE, refs, test_books=books)

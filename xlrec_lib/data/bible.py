@@ -105,6 +105,19 @@ def verse_id(book, chapter, verse):
     return book * 1_000_000 + chapter * 1_000 + verse
 
 
+def book_numbers(books, name: str = "books", allow_empty: bool = True) -> tuple[int, ...]:
+    """``books`` as a tuple of canonical book numbers 1..66 (Genesis = 1, John = 43). A string (``"43"`` would
+    read as books 4 and 3), a bool, a float, a number outside 1..66, or an empty selection where ``allow_empty``
+    is False is a ``ValueError`` naming ``name``."""
+    if not isinstance(books, (str, bytes)):
+        books = list(books)  # a generator would be used up by the check below
+    if isinstance(books, (str, bytes)) or not (books or allow_empty) or not all(
+            isinstance(b, (int, np.integer)) and not isinstance(b, bool) and 1 <= b <= 66 for b in books):
+        raise ValueError(f"{name} must be {'' if allow_empty else 'one or more '}book numbers 1..66 (Genesis = 1, "
+                         f"John = 43), got {books!r}")
+    return tuple(int(b) for b in books)
+
+
 def translations_table() -> pd.DataFrame:
     """One row per translation: ``code, lang, name, status, default_for``."""
     default = {code: lang for lang, code in LANGUAGES.items()}
@@ -332,5 +345,5 @@ def verse_cross_references() -> pd.DataFrame:
 
 __all__ = ["BibleTranslation", "parallel_verses", "verse_cross_references", "translation", "translations_table",
            "every_translation", "is_placeholder", "PLACEHOLDERS",
-           "align", "verse_id", "to_simplified", "read_bible_db", "read_book_names", "read_cuv_h5",
+           "align", "verse_id", "book_numbers", "to_simplified", "read_bible_db", "read_book_names", "read_cuv_h5",
            "read_cross_references", "TRANSLATIONS", "LANGUAGES", "CUV"]

@@ -30,6 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from xlrec_lib.data.bible import book_numbers
 from xlrec_lib.lm import corpus
 from xlrec_lib.rec import ranking_metrics
 from xlrec_lib.rec.ranking_metrics import require_columns
@@ -50,13 +51,6 @@ def _verse_ids(values, name: str) -> np.ndarray:
     if bad.any():
         raise ValueError(f"{name}: {int(ids[bad][0])} is not a verse id (book * 1_000_000 + chapter * 1_000 + verse)")
     return ids
-
-
-def _books(books, name: str) -> tuple[int, ...]:
-    out = tuple(int(b) for b in books)
-    if not out or any(b < 1 or b > 66 for b in out):
-        raise ValueError(f"{name} must be book numbers 1..66 (Genesis = 1), got {books!r}")
-    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,7 +136,8 @@ def related_verse_task(verse_ids, cross_references: pd.DataFrame, test_books=cor
     catalogue = np.unique(_verse_ids(verse_ids, "verse_ids"))
     if len(catalogue) == 0:
         raise ValueError("related_verse_task: the catalogue is empty")
-    test_books, valid_books = _books(test_books, "test_books"), _books(valid_books, "valid_books")
+    test_books = book_numbers(test_books, "test_books", allow_empty=False)
+    valid_books = book_numbers(valid_books, "valid_books", allow_empty=False)
     if set(test_books) & set(valid_books):
         raise ValueError(f"test_books {test_books} and valid_books {valid_books} share a book")
     require_columns(cross_references, ["verse_id", "related_id"], "related_verse_task: cross_references")
@@ -183,7 +178,8 @@ def sample_catalogue(verse_ids, size: int, test_books=corpus.TEST_BOOKS, valid_b
     shrink to what the sample holds, and queries with none left drop out. Its numbers do not compare with the
     whole catalogue's."""
     ids = np.unique(_verse_ids(verse_ids, "verse_ids"))
-    held = _books(test_books, "test_books") + _books(valid_books, "valid_books")
+    held = (book_numbers(test_books, "test_books", allow_empty=False)
+            + book_numbers(valid_books, "valid_books", allow_empty=False))
     must = ids[np.isin(ids // 1_000_000, held)]
     if size < len(must):
         raise ValueError(f"sample_catalogue: size {size} is below the {len(must)} verses of the held-out books")

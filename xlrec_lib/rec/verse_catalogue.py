@@ -13,17 +13,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from xlrec_lib.data.bible import every_translation
+from xlrec_lib.data.bible import book_numbers, every_translation
 from xlrec_lib.encoders.protocol import Encoder, cached_encode
-
-
-def _book_numbers(books) -> np.ndarray:
-    if not isinstance(books, (str, bytes)):
-        books = list(books)  # a generator would be used up by the check below
-    if isinstance(books, (str, bytes)) or not all(
-            isinstance(b, (int, np.integer)) and not isinstance(b, bool) and 1 <= b <= 66 for b in books):
-        raise ValueError(f"exclude_books must be book numbers 1..66 (Genesis = 1, John = 43), got {books!r}")
-    return np.asarray(books, dtype=np.int64)
 
 
 def encode_every_translation(encoder: Encoder, exclude_books=(), script: str = "simplified",
@@ -33,7 +24,7 @@ def encode_every_translation(encoder: Encoder, exclude_books=(), script: str = "
     ``vectors (n, dim)`` float32 unit rows (C-contiguous, ready for ``rec.ann``). ``script``: the CUV's script
     (``"simplified"``, as the course tokenizer reads it). ``rows.attrs["placeholders"]`` keeps
     ``every_translation``'s counts of verses without text (over every book)."""
-    books = _book_numbers(exclude_books)
+    books = np.asarray(book_numbers(exclude_books, "exclude_books"), dtype=np.int64)
     every = every_translation(script)
     rows = every[~np.isin(every["verse_id"] // 1_000_000, books)].reset_index(drop=True)
     rows.attrs = dict(every.attrs)
