@@ -68,3 +68,23 @@ def test_use_chapter_mode_wins_over_the_environment(monkeypatch):
     assert read_results("08_cf", True)["x"]["value"] == 1.0
     with pytest.raises(FileNotFoundError):
         read_results("08_cf", False)
+
+
+def test_measured_runs_reads_the_shipped_gpu_run():
+    runs = results.measured_runs("e5_long_fine_tune")
+    assert {"cpu", "gpu", "long", "longest"} <= set(runs.index)
+    assert {"lr", "layers", "max_length", "best_step", "steps_run", "test_reviews"} <= set(runs.columns)
+    assert runs["test_accuracy"].between(0.5, 1).all() and runs["valid_accuracy"].between(0.5, 1).all()
+    assert runs.loc["cpu", "train_reviews"] == 2000 and runs.loc["gpu", "train_reviews"] > 10_000
+    assert all(runs.attrs[k] for k in ("machine", "date", "precision", "torch", "note")) and "rows" not in runs.attrs
+
+
+def test_measured_runs_refuses_unknown_names_and_malformed_files(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="no_such_run"):
+        results.measured_runs("no_such_run")
+    with pytest.raises(ValueError, match="'../x'"):
+        results.measured_runs("../x")
+    monkeypatch.setattr(results, "_MEASURED", tmp_path)
+    (tmp_path / "broken.json").write_text('{"machine": "x", "rows": [{"accuracy": 1}]}')
+    with pytest.raises(ValueError, match="broken.json"):
+        results.measured_runs("broken")

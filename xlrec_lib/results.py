@@ -5,6 +5,9 @@
 ``XLREC_RESULTS``, else ``_build/results`` under the repository root. The chapter is the notebook being run
 named once at the top of the notebook with ``use_chapter("07_scoring")``; ``XLREC_CHAPTER`` or a ``chapter=``
 argument name it elsewhere.
+
+``measured_runs(name)`` reads the other kind of number a chapter prints: a benchmark run once on hardware the
+chapter cannot assume (a GPU), shipped with the library as ``xlrec_lib/measured/<name>.json``.
 Ground floor: imports nothing of ours but ``config``.
 """
 
@@ -20,6 +23,7 @@ from pathlib import Path
 from xlrec_lib import config
 
 ROOT = Path(__file__).resolve().parents[1]
+_MEASURED = Path(__file__).resolve().parent / "measured"
 ENV_DIR, ENV_CHAPTER = "XLREC_RESULTS", "XLREC_CHAPTER"
 _chapter: str | None = None
 _quick: bool | None = None
@@ -99,3 +103,22 @@ def read_results(chapter: str, quick: bool) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON ({err}); delete it and run the chapter again") from None
+
+
+def measured_runs(name: str):
+    """The rows of ``xlrec_lib/measured/<name>.json`` (written by ``benchmarks/<name>.py --out``) as a DataFrame
+    indexed by recipe ``name``; ``.attrs`` holds the file's other fields (machine, date, versions, command)."""
+    import pandas as pd
+
+    known = sorted(f.stem for f in _MEASURED.glob("*.json"))
+    if not isinstance(name, str) or name not in known:
+        raise ValueError(f"measured_runs: no measured run named {name!r}; the library ships {known}")
+    path = _MEASURED / f"{name}.json"
+    content = json.loads(path.read_text(encoding="utf-8"))
+    rows = content.pop("rows", None)
+    if not rows or not all(isinstance(r, dict) and "name" in r for r in rows):
+        raise ValueError(f"{path}: expected a non-empty 'rows' list of objects with a 'name'")
+    table = pd.DataFrame(rows).set_index("name")
+    table.attrs.update(content)
+    return table
+
