@@ -9,7 +9,10 @@ Compares, on the same vectors and in one run:
 - ``ours + exclude``: the same while excluding each user's seen items (faiss cannot do that by itself);
 - ``faiss``: ``faiss.IndexFlatIP`` (``add`` + ``search``);
 - ``matmul``: ``a @ b`` of two float32 ``n x n`` matrices in torch (n = 4096; 2048 with ``--quick``): the machine's
-  FLOP rate, the reference for ``share_of_matmul``.
+  FLOP rate, the reference for ``share_of_matmul``;
+- ``products only`` (large size): ours without its selection, the same tiles, chunks and threads computing every
+  score and keeping none (``products_only``): the FLOP rate of products of this shape (64-deep, about 1,024 items
+  wide), the ceiling for any top-k built from separate products rather than one fused kernel.
 
 The vectors are random (standard normal, then unit length, so the inner product is the cosine): timing does
 not depend on what the vectors mean. Sizes, 64 dimensions, k = 10: MovieLens-100k (943 x 1,682) and a large case
@@ -21,7 +24,8 @@ the rise of the process's resident set during one extra run (``VmHWM`` after a r
 
 The last line, ``RESULT topk ...``: ``ratio_loop`` = seed loop time / ours at the large size, ``ratio_faiss`` = the
 largest over sizes of ours / faiss time (below 1: ours is faster at every size), ``share_of_matmul`` = ours' FLOP
-rate (``2 * users * items * dim / seconds``) / the matmul's (``2 * n^3 / seconds``) at the large size.
+rate (``2 * users * items * dim / seconds``) / the matmul's (``2 * n^3 / seconds``) at the large size, and
+``products_share_of_matmul`` the same for ``products only``.
 
     python benchmarks/topk.py --quick      # under a minute
     python benchmarks/topk.py              # full sizes, a few minutes
@@ -34,6 +38,7 @@ import gc
 import platform
 import re
 import resource
+import threading
 import time
 from pathlib import Path
 
@@ -41,7 +46,7 @@ import faiss
 import numpy as np
 import torch
 
-from xlrec_lib.rec.topk import seed_topk_loop, topk
+from xlrec_lib.rec.topk import _plan, run_workers, seed_topk_loop, topk
 from xlrec_lib.timing import time_call
 
 K = 10
@@ -110,6 +115,33 @@ def faiss_flat_ip(users: np.ndarray, items: np.ndarray, k: int):
     index = faiss.IndexFlatIP(items.shape[1])
     index.add(items)
     return index.search(users, k)
+
+
+def products_only(users: torch.Tensor, items: torch.Tensor, k: int) -> None:
+    """``topk``'s score products alone: the same plan (``rec.topk._plan`` with its defaults: chunks of users,
+    tiles of about 1,024 items), the same worker threads with torch single-threaded inside, no selection. Its FLOP
+    rate is the ceiling of any top-k that computes its scores with separate products of this shape."""
+    workers = torch.get_num_threads()
+    plan = _plan(len(users), len(items), k, 32, 2**19, 64 * 2**20, workers)
+    w = plan.width
+    padded = torch.zeros(plan.n_pad, items.shape[1])
+    padded[: len(items)] = items
+    tiles = [padded[t * w : (t + 1) * w].T.contiguous() for t in range(plan.tiles)]
+    starts = iter(range(0, len(users), plan.rows))
+    lock = threading.Lock()
+
+    def work() -> None:
+        tile = torch.empty(plan.rows, w)
+        while True:
+            with lock:
+                start = next(starts, None)
+            if start is None:
+                return
+            u = users[start : start + plan.rows]
+            for t in tiles:
+                torch.mm(u, t, out=tile[: len(u)])
+
+    run_workers(work, workers)
 
 
 def matmul_flops(n: int, repeats: int) -> float:
@@ -211,15 +243,21 @@ def main() -> None:
                        numpy_users=50 if args.quick else 500)
     n = 2048 if args.quick else 4096
     matmul = matmul_flops(n, args.repeats)
+    users, items = random_vectors(*sizes["large"])
+    products_s = time_call(lambda: products_only(users, items, K), args.repeats)
+    products_share = large["flops"] / products_s / matmul
     share = large["flops"] / large["times"]["ours"] / matmul
     faiss_share = large["flops"] / large["times"]["faiss IndexFlatIP"] / matmul
     print(f"\nmatmul {n}^3: {matmul / 1e9:.1f} GFLOP/s (load {_load()}); large case: ours {share:.0%} of it, "
-          f"faiss {faiss_share:.0%}")
+          f"faiss {faiss_share:.0%}; its score products alone, same tiles and threads, no selection: "
+          f"{products_share:.0%} ({products_s:.3f} s: selection and bookkeeping are "
+          f"{1 - products_s / large['times']['ours']:.0%} of ours)")
     print(f"total benchmark time {time.perf_counter() - start:.1f} s")
     ratio_faiss = max(ml["ratio_faiss"], large["ratio_faiss"])
     print(
         f"RESULT topk ratio_loop={large['ratio_loop']:.0f} ratio_faiss={ratio_faiss:.3f} share_of_matmul={share:.3f} "
-        f"faiss_share_of_matmul={faiss_share:.3f} ml100k_ratio_faiss={ml['ratio_faiss']:.3f} "
+        f"faiss_share_of_matmul={faiss_share:.3f} products_share_of_matmul={products_share:.3f} "
+        f"ml100k_ratio_faiss={ml['ratio_faiss']:.3f} "
         f"large_ratio_faiss={large['ratio_faiss']:.3f} ratio_numpy={large['ratio_numpy']:.1f} "
         f"ours_s={large['times']['ours']:.3f} faiss_s={large['times']['faiss IndexFlatIP']:.3f} "
         f"ours_peak_mib={large['peaks']['ours']:.0f} faiss_peak_mib={large['peaks']['faiss IndexFlatIP']:.0f} "

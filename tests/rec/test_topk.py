@@ -2,6 +2,7 @@
 non-finite vectors or scores rejected with the culprit row named (or masked when asked)."""
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -181,3 +182,23 @@ def test_topk_to_ranked_threshold_and_seed_loop():
     users, items = torch.randn(5, 6, generator=g), torch.randn(30, 6, generator=g)
     expected = topk.topk(users, items, 4, metric="cosine").ids.tolist()
     assert topk.seed_topk_loop(users.tolist(), items.tolist(), 4) == expected
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_run_workers_drains_the_chunks_and_restores_torch_threads(workers):
+    before = torch.get_num_threads()
+    chunks, done, seen_threads = iter(range(50)), [], set()
+    lock = threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                c = next(chunks, None)
+            if c is None:
+                return
+            seen_threads.add(torch.get_num_threads())
+            done.append(c)
+
+    topk.run_workers(work, workers)
+    assert sorted(done) == list(range(50)) and torch.get_num_threads() == before
+    assert seen_threads == ({before} if workers == 1 else {1})

@@ -175,6 +175,22 @@ def _chunk_topk(u, items_t, group_ids, n_items, k, plan, block, group_max, seen_
     return values, torch.gather(cand, 1, cols), ambiguous
 
 
+def run_workers(work, workers: int) -> None:
+    """Run ``work()`` in ``workers`` threads at once (each takes chunks until none are left) with torch
+    single-threaded inside them, restored afterwards; ``workers == 1`` runs it here with torch's own threads."""
+    if workers == 1:
+        work()
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            for future in [pool.submit(work) for _ in range(workers)]:
+                future.result()
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _exact_rows(u, items, k, rows, indptr, seen):
     """Top-k of the given user rows from their full score rows (the slow, plainly exact way)."""
     scores = u[rows] @ items.T
@@ -286,17 +302,7 @@ def topk(
                                            seen_rows, seen_cols)
             out_scores[start:stop], out_ids[start:stop], ambiguous[start:stop] = scores, ids, amb
 
-    if workers == 1:
-        work()
-    else:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with ThreadPoolExecutor(workers) as pool:
-                for future in [pool.submit(work) for _ in range(workers)]:
-                    future.result()
-        finally:
-            torch.set_num_threads(previous)
+    run_workers(work, workers)
     if ambiguous.any():
         rows = ambiguous.nonzero()[:, 0]
         out_scores[rows], out_ids[rows] = _exact_rows(u, it, k, rows, indptr, seen)
