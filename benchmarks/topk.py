@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import inspect
 import platform
 import re
 import resource
-import threading
 import time
 from pathlib import Path
 
@@ -46,7 +46,7 @@ import faiss
 import numpy as np
 import torch
 
-from xlrec_lib.rec.topk import _plan, run_workers, seed_topk_loop, topk
+from xlrec_lib.rec.topk import _plan, chunk_starts, run_workers, seed_topk_loop, topk
 from xlrec_lib.timing import time_call
 
 K = 10
@@ -122,21 +122,18 @@ def products_only(users: torch.Tensor, items: torch.Tensor, k: int) -> None:
     tiles of about 1,024 items), the same worker threads with torch single-threaded inside, no selection. Its FLOP
     rate is the ceiling of any top-k that computes its scores with separate products of this shape."""
     workers = torch.get_num_threads()
-    plan = _plan(len(users), len(items), k, 32, 2**19, 64 * 2**20, workers)
+    defaults = {n: p.default for n, p in inspect.signature(topk).parameters.items()}  # topk's own settings
+    plan = _plan(len(users), len(items), k, defaults["group"], defaults["tile_bytes"], defaults["memory_budget"],
+                 workers)
     w = plan.width
     padded = torch.zeros(plan.n_pad, items.shape[1])
     padded[: len(items)] = items
     tiles = [padded[t * w : (t + 1) * w].T.contiguous() for t in range(plan.tiles)]
-    starts = iter(range(0, len(users), plan.rows))
-    lock = threading.Lock()
+    take = chunk_starts(len(users), plan.rows)
 
     def work() -> None:
         tile = torch.empty(plan.rows, w)
-        while True:
-            with lock:
-                start = next(starts, None)
-            if start is None:
-                return
+        while (start := take()) is not None:
             u = users[start : start + plan.rows]
             for t in tiles:
                 torch.mm(u, t, out=tile[: len(u)])

@@ -2,7 +2,6 @@
 non-finite vectors or scores rejected with the culprit row named (or masked when asked)."""
 
 import math
-import threading
 
 import numpy as np
 import pytest
@@ -187,18 +186,13 @@ def test_topk_to_ranked_threshold_and_seed_loop():
 @pytest.mark.parametrize("workers", [1, 3])
 def test_run_workers_drains_the_chunks_and_restores_torch_threads(workers):
     before = torch.get_num_threads()
-    chunks, done, seen_threads = iter(range(50)), [], set()
-    lock = threading.Lock()
+    take, done, seen_threads = topk.chunk_starts(500, 10), [], set()
 
     def work():
-        while True:
-            with lock:
-                c = next(chunks, None)
-            if c is None:
-                return
+        while (start := take()) is not None:
             seen_threads.add(torch.get_num_threads())
-            done.append(c)
+            done.append(start)
 
     topk.run_workers(work, workers)
-    assert sorted(done) == list(range(50)) and torch.get_num_threads() == before
+    assert sorted(done) == list(range(0, 500, 10)) and torch.get_num_threads() == before
     assert seen_threads == ({before} if workers == 1 else {1})

@@ -175,9 +175,21 @@ def _chunk_topk(u, items_t, group_ids, n_items, k, plan, block, group_max, seen_
     return values, torch.gather(cand, 1, cols), ambiguous
 
 
+def chunk_starts(n: int, rows: int):
+    """A thread-safe ``take()`` that hands out the chunk starts ``0, rows, 2 rows, ... < n``, each once, then None."""
+    starts, lock = iter(range(0, n, rows)), threading.Lock()
+
+    def take() -> int | None:
+        with lock:
+            return next(starts, None)
+
+    return take
+
+
 def run_workers(work, workers: int) -> None:
-    """Run ``work()`` in ``workers`` threads at once (each takes chunks until none are left) with torch
-    single-threaded inside them, restored afterwards; ``workers == 1`` runs it here with torch's own threads."""
+    """Run ``work()`` in ``workers`` threads at once (each takes chunks from a ``chunk_starts`` until none are
+    left) with torch single-threaded inside them, restored afterwards; ``workers == 1`` runs it here with torch's
+    own threads."""
     if workers == 1:
         work()
         return
@@ -280,17 +292,12 @@ def topk(
     out_ids = torch.empty(n_users, k, dtype=torch.long, device=dev)
     out_scores = torch.empty(n_users, k, dtype=torch.float32, device=dev)
     ambiguous = torch.zeros(n_users, dtype=torch.bool, device=dev)
-    starts = iter(range(0, n_users, plan.rows))
-    lock = threading.Lock()
+    take = chunk_starts(n_users, plan.rows)
 
     def work() -> None:
         block = torch.empty(plan.rows * plan.n_pad, dtype=torch.float32, device=dev)
         group_max = torch.empty(plan.tiles, plan.rows, s, dtype=torch.float32, device=dev) if plan.group > 1 else None
-        while True:
-            with lock:
-                start = next(starts, None)
-            if start is None:
-                return
+        while (start := take()) is not None:
             stop = min(n_users, start + plan.rows)
             seen_rows = seen_cols = None
             if seen is not None:  # this chunk's seen pairs, sorted by item so that each tile takes a slice
