@@ -86,6 +86,18 @@ def test_user_keywords_from_a_toy_history():
         keywords.user_vectors(np.ones((2, 3)), space)
 
 
+def test_centred_user_vectors_measure_from_the_mean_user():
+    space = keywords.tfidf(keywords.item_keywords(ITEMS), ITEMS["item_id"], min_df=2)
+    history = sp.csr_matrix(np.array([[1, 1, 1, 0], [0, 0, 0, 0], [0, 0, 1, 1]], dtype=np.float32))
+    h = keywords.user_vectors(history, space)
+    c = keywords.user_vectors(history, space, centre=True)
+    np.testing.assert_allclose(c, h - h.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(c.sum(0), 0, atol=1e-6)  # the mean user sits at the origin
+    # the user with no history is now "less of everything the others hold"
+    np.testing.assert_array_less(c[1], 1e-7)
+    assert (c[1] < 0).any()
+
+
 def test_top_terms_allowed_mask_and_padding():
     v = np.array([[0.5, 0.9, 0.0, 0.2], [0.1, 0.1, 0.3, 0.0]])
     np.testing.assert_array_equal(keywords.top_terms(v, 3), [[1, 0, 3], [2, 0, 1]])

@@ -13,7 +13,8 @@ one item relates no two items):
 
 A user's interest vector is the weighted sum of the vectors of the items in their history, ``h_u = sum_i W_ui x_i``
 (``W`` (n_users, n_items): 1 per training item; feedback adds accepted items and subtracts skipped ones), and the
-user's keywords are the largest coordinates of ``h_u``. Matching is the cosine of two such vectors over the same
+user's keywords are the largest coordinates of ``h_u``; ``centre=True`` measures ``h_u`` from the mean user's
+vector instead. Matching is the cosine of two such vectors over the same
 terms. Its terms explain it: with unit vectors, ``cos(h_u, x_i) = sum_t c_t``, ``c_t = (h_u)_t (x_i)_t /
 (|h_u| |x_i|)``, so the terms with the largest ``c_t`` are the keywords that matched.
 
@@ -116,14 +117,17 @@ def tfidf(docs: Sequence[Sequence[str]], item_ids, min_df: int = 2, sublinear: b
     return KeywordSpace(x.tocsr().astype(np.float32), np.asarray(item_ids), vocab, weights)
 
 
-def user_vectors(history, space: KeywordSpace) -> np.ndarray:
+def user_vectors(history, space: KeywordSpace, centre: bool = False) -> np.ndarray:
     """Interest vectors ``H = W X``: ``(n_users, n_items)`` history weights (sparse or dense) -> ``(n_users,
-    n_terms)`` float32."""
+    n_terms)`` float32. ``centre=True`` subtracts the mean row, ``h_u - mean_v h_v`` over the users of ``history``:
+    each coordinate then says how much more (or less) of a keyword this user's history holds than the average
+    user's, so what every user shares (the popular genres) no longer dominates the cosine."""
     w = history if sp.issparse(history) else np.asarray(history)
     if w.ndim != 2 or w.shape[1] != space.matrix.shape[0]:
         raise ValueError(f"history must be (n_users, {space.matrix.shape[0]}), got shape {w.shape}")
     out = space.matrix.T @ w.T  # (n_terms, n_users): sparse @ (sparse or dense)
-    return np.asarray(out.toarray() if sp.issparse(out) else out, dtype=np.float32).T
+    h = np.asarray(out.toarray() if sp.issparse(out) else out, dtype=np.float32).T
+    return h - h.mean(axis=0, keepdims=True) if centre else h
 
 
 def top_terms(vectors: np.ndarray, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
