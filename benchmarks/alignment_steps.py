@@ -2,15 +2,21 @@
 
 Chapter 4 aligns the MLM chapter's full checkpoint on translation pairs of all six languages with batch-centred
 InfoNCE (``crosslingual.aligned_encoder.multilingual_config(quick=False)``): 1,000 steps x 128 pairs at lr 1e-3 on a
-CPU (1,500 steps with CUDA), 20 minutes or more on two cores, already over its 15-minute budget. Its Mark curve
-was still rising at the last point, so the chapter cannot say from its own run what more steps would give. This
-script runs the same configuration at longer budgets, each a run of its own (warm-up and linear decay over its own
-steps, so a longer run is not the short one continued), and measures each as the chapter does:
+CPU (1,500 steps with CUDA), 20 minutes or more on two cores, already over its 15-minute budget. In its first
+full run (2026-12-03) the Mark curve was still rising at the last point (+3.8 points over the last 250 steps), so
+the chapter cannot say from its own run what more steps would give. This script runs the same configuration at
+longer budgets, each a run of its own (warm-up and linear decay over its own steps, so a longer run is not the short
+one continued), and measures each as the chapter does:
 
 - the Mark curve (P@1 on the first 300 verses of Mark, the validation book, mean over the 30 directed pairs) every
   ``eval_every`` steps, through ``aligned_encoder.align``;
-- P@1 on every verse of John (the test book) for the 30 directed pairs, through ``retrieval.retrieval_matrix``, and
-  ``retrieval.pair_summary`` of that table (mean, with and without English, lowest pair, en-zh).
+- P@1 on every verse of John (the test book) for the 30 directed pairs, embedded at 128 tokens as chapter 4's
+  ``HFEncoder`` does, through ``retrieval.retrieval_matrix`` and ``retrieval.pair_summary`` of that table (mean,
+  with and without English, lowest pair, en-zh), and each verse's P@1 over the 30 pairs, so that two recipes can be
+  compared on the same verses (the RESULT line's paired bootstrap interval).
+
+"The chapter's configuration" is ``multilingual_config``'s defaults, which chapter 4 uses unless its choices on Mark
+(pair mix, sampling, centring) differ; ``train_seconds_with_mark`` includes the Mark evaluations.
 
 Recipes (batch 128, lr 1e-3, every pair of the six languages, uniform sampling, centred loss):
 
@@ -21,15 +27,15 @@ Recipes (batch 128, lr 1e-3, every pair of the six languages, uniform sampling, 
 It is meant for a GPU: on the course's 2-core development machine the ``cpu`` recipe alone ran for more than 28
 minutes (it had not finished when stopped), so ``x8`` would take hours. ``--out FILE`` merges the rows into FILE by
 recipe name, each row with its machine, date, versions and precision, so runs on different machines can share a
-file (``xlrec_lib/measured/alignment_steps.json`` is where a measured run would ship, for
-``results.measured_runs``); the file also lists each run's command and note.
+file, but only rows of one checkpoint and mode (``xlrec_lib/measured/alignment_steps.json`` is where a measured run
+would ship, for ``results.measured_runs``); the file also lists each run's command and note.
 ``--checkpoint`` and ``--verses`` feed a machine without the course's cache: an MLM checkpoint folder
 (``lm.pretrained.checkpoint_dir``) and a parquet file of ``load_verses()``'s frame.
 
 The last line: ``RESULT alignment_steps ratio=<P@1 on John of the longest recipe / the cpu recipe's> p1_cpu=<x>
 p1_longest=<x> longest=<name> ...``: a ratio above 1 is what the CPU budget leaves on the table.
 
-    python benchmarks/alignment_steps.py --quick     # the quick checkpoint, 20 and 40 steps x 32
+    python benchmarks/alignment_steps.py --quick     # quick checkpoint and lr, 20 / 40 steps x 32, 100 John verses
     python benchmarks/alignment_steps.py             # every recipe (on a GPU: minutes)
 """
 
@@ -53,9 +59,11 @@ from xlrec_lib.crosslingual.contrastive import final_gap_to_log_b
 from xlrec_lib.crosslingual.per_query import hits_at
 from xlrec_lib.crosslingual.retrieval import pair_summary, retrieval_matrix
 from xlrec_lib.encoders.pooling import embed_texts
+from xlrec_lib.intervals import paired_difference
 
 SEED = 0
 LANGS = ("en",) + aligned_encoder.SIX_LANGUAGES
+JOHN_MAX_LENGTH = 128  # chapter 4 encodes John through HFEncoder, whose default this is (training cuts at 64)
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,7 @@ def load_verses(path: str | None) -> pd.DataFrame:
     return verses
 
 
-def run_recipe(recipe: Recipe, tokenizer, bert, verses: pd.DataFrame, quick: bool) -> dict:
+def run_recipe(recipe: Recipe, tokenizer, bert, base_key: str, verses: pd.DataFrame, quick: bool) -> dict:
     """Align ``bert`` with the chapter's configuration at ``recipe.steps`` and measure it on Mark and John."""
     base = aligned_encoder.multilingual_config(quick)
     every = max(1, recipe.steps // 4) if quick else base.eval_every
@@ -105,17 +113,18 @@ def run_recipe(recipe: Recipe, tokenizer, bert, verses: pd.DataFrame, quick: boo
     john = verses[verses["split"] == "test"]
     if quick:
         john = john.head(100)
-    emb = {lang: embed_texts(encoder, tokenizer, john[lang].tolist(), max_length=cfg.max_length) for lang in LANGS}
+    emb = {lang: embed_texts(encoder, tokenizer, john[lang].tolist(), max_length=JOHN_MAX_LENGTH) for lang in LANGS}
     table = retrieval_matrix(emb)
     summary = pair_summary(table, trained=[(a, b) for a in LANGS for b in LANGS if a < b])
     # each verse's P@1 over the 30 directed pairs: recipes compared on the same verses (intervals.paired_difference)
     per_verse = np.mean([hits_at(emb[a], emb[b]) for a in LANGS for b in LANGS if a != b], axis=0)
     if abs(per_verse.mean() - summary["P@1"]) > 1e-9:
         raise AssertionError(f"per-verse hits average to {per_verse.mean()}, the table's P@1 is {summary['P@1']}")
-    return {"name": recipe.name, **{k: v for k, v in asdict(cfg).items() if k != "langs"},
+    return {"name": recipe.name, "checkpoint": base_key, "quick": quick,
+            **{k: v for k, v in asdict(cfg).items() if k != "langs"},
             "pairs": info["pairs"], "passes": recipe.steps * cfg.batch_size / info["pairs"],
             "last_loss_minus_log_b": final_gap_to_log_b(info["losses"], cfg.batch_size),
-            "train_seconds": info["seconds"], "mark_curve": info["curve"], "john_verses": len(john),
+            "train_seconds_with_mark": info["seconds"], "mark_curve": info["curve"], "john_verses": len(john),
             "john_p1_mean": summary["P@1"], "john_p1_with_en": summary["P@1 with en"],
             "john_p1_without_en": summary["P@1 without en"], "john_p1_min": summary["min trained"],
             "john_p1_en_zh": summary["P@1 en-zh"], "john_mrr": summary["MRR"],
@@ -127,15 +136,22 @@ def run_facts(machine: str) -> dict:
     """Where and how a row was measured: stored in the row itself, so rows of different runs can share a file."""
     import transformers
 
+    on_gpu = config.device().type == "cuda"
     return {"machine": machine, "date": date.today().isoformat(), "torch": torch.__version__,
             "transformers": transformers.__version__,
-            "precision": "bf16 autocast (lm.training on a GPU)" if torch.cuda.is_available() else "float32"}
+            "precision": "lm.training's default on a GPU (bf16 autocast where supported)" if on_gpu else "float32"}
 
 
 def write_rows(path: Path, rows: list[dict], note: str | None) -> None:
     """Merge ``rows`` into the JSON file at ``path`` by recipe name (a new file if missing); the file keeps the
     command and note of each run that wrote to it."""
     old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    for row in rows:  # rows of another checkpoint or mode must not replace or mix with these
+        for other in old.get("rows", []):
+            if (other.get("checkpoint"), other.get("quick")) != (row["checkpoint"], row["quick"]):
+                raise ValueError(f"{path}: its rows come from checkpoint {other.get('checkpoint')!r} "
+                                 f"(quick={other.get('quick')}), this run's from {row['checkpoint']!r} "
+                                 f"(quick={row['quick']}); write to another file")
     merged = {r["name"]: r for r in old.get("rows", [])} | {r["name"]: r for r in rows}
     run = {"command": " ".join(["python", *sys.argv]), "recipes": [r["name"] for r in rows]}
     if note:
@@ -164,23 +180,26 @@ def main() -> None:
         by_name = {r.name: r for r in recipes}
         recipes = tuple(by_name[name] for name in dict.fromkeys(args.recipes))  # in the order given
     start = time.perf_counter()
-    tokenizer, bert, _ = load_model(args.checkpoint, args.quick)
+    tokenizer, bert, base_key = load_model(args.checkpoint, args.quick)
     verses = load_verses(args.verses)
     device = config.device()
     machine = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     rows = []
     for recipe in recipes:
-        rows.append({**run_recipe(recipe, tokenizer, bert, verses, args.quick), **run_facts(machine)})
+        rows.append({**run_recipe(recipe, tokenizer, bert, base_key, verses, args.quick), **run_facts(machine)})
         print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("john_p1", "john_p1_per_verse")}),
               flush=True)
         if args.out:
             write_rows(Path(args.out), rows, args.note)
     table = pd.DataFrame(rows).set_index("name")
     print(table[["steps", "passes", "last_loss_minus_log_b", "john_p1_mean", "john_p1_with_en", "john_p1_without_en",
-                 "john_p1_min", "john_p1_en_zh", "train_seconds"]].round(4).to_string())
+                 "john_p1_min", "john_p1_en_zh", "train_seconds_with_mark"]].round(4).to_string())
     longest = table["steps"].idxmax()
     cpu, best = table.loc["cpu", "john_p1_mean"], table.loc[longest, "john_p1_mean"]
+    _, low, high = paired_difference(np.asarray(table.loc[longest, "john_p1_per_verse"]),
+                                     np.asarray(table.loc["cpu", "john_p1_per_verse"]), seed=SEED)
     print(f"RESULT alignment_steps ratio={best / cpu:.4f} p1_cpu={cpu:.4f} p1_longest={best:.4f} "
+          f"gain_interval=[{low:+.4f},{high:+.4f}] "
           f"longest={longest} steps_longest={table.loc[longest, 'steps']} "
           f"machine={machine.replace(' ', '_').replace(',', '')} seconds={time.perf_counter() - start:.0f} "
           f"quick={int(args.quick)}")

@@ -86,16 +86,26 @@ def test_user_keywords_from_a_toy_history():
         keywords.user_vectors(np.ones((2, 3)), space)
 
 
-def test_centred_user_vectors_measure_from_the_mean_user():
+def test_centred_user_vectors_measure_the_average_film_from_the_average_user():
     space = keywords.tfidf(keywords.item_keywords(ITEMS), ITEMS["item_id"], min_df=2)
     history = sp.csr_matrix(np.array([[1, 1, 1, 0], [0, 0, 0, 0], [0, 0, 1, 1]], dtype=np.float32))
     h = keywords.user_vectors(history, space)
-    c = keywords.user_vectors(history, space, centre=True)
-    np.testing.assert_allclose(c, h - h.mean(0), rtol=1e-6)
-    np.testing.assert_allclose(c.sum(0), 0, atol=1e-6)  # the mean user sits at the origin
-    # the user with no history is now "less of everything the others hold"
-    np.testing.assert_array_less(c[1], 1e-7)
-    assert (c[1] < 0).any()
+    average = h / np.array([[3], [1], [2]])  # the empty history divides by 1: its average film is 0
+    c = keywords.user_vectors(history, space, center=True)
+    np.testing.assert_allclose(c, average - average.mean(0), rtol=1e-6, atol=1e-7)
+    # by hand: average films [s/3, s/3, 2s/3, 2s/3], 0 and [s, s, 0, 0]; their mean [4s/9, 4s/9, 2s/9, 2s/9]
+    s = 1 / math.sqrt(2)
+    np.testing.assert_allclose(c[2], [5 * s / 9, 5 * s / 9, -2 * s / 9, -2 * s / 9], rtol=1e-6)
+    assert c.dtype == np.float32
+    np.testing.assert_allclose(keywords.user_vectors(history.toarray(), space, center=True), c, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(c.sum(0), 0, atol=1e-6)  # the average user sits at the origin
+    # the length of a history does not count, its mix does: doubling a user's weights changes nothing
+    doubled = keywords.user_vectors(history.multiply(2).tocsr(), space, center=True)
+    np.testing.assert_allclose(doubled, c, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="at least 2 users"):
+        keywords.user_vectors(history[:1], space, center=True)
+    with pytest.raises(ValueError, match=">= 0"):
+        keywords.user_vectors(np.array([[1, -1, 0, 0], [0, 0, 1, 0]], dtype=np.float32), space, center=True)
 
 
 def test_top_terms_allowed_mask_and_padding():

@@ -13,8 +13,8 @@ one item relates no two items):
 
 A user's interest vector is the weighted sum of the vectors of the items in their history, ``h_u = sum_i W_ui x_i``
 (``W`` (n_users, n_items): 1 per training item; feedback adds accepted items and subtracts skipped ones), and the
-user's keywords are the largest coordinates of ``h_u``; ``centre=True`` measures ``h_u`` from the mean user's
-vector instead. Matching is the cosine of two such vectors over the same
+user's keywords are the largest coordinates of ``h_u``; ``center=True`` measures the user's average film from the
+average user's instead. Matching is the cosine of two such vectors over the same
 terms. Its terms explain it: with unit vectors, ``cos(h_u, x_i) = sum_t c_t``, ``c_t = (h_u)_t (x_i)_t /
 (|h_u| |x_i|)``, so the terms with the largest ``c_t`` are the keywords that matched.
 
@@ -117,17 +117,29 @@ def tfidf(docs: Sequence[Sequence[str]], item_ids, min_df: int = 2, sublinear: b
     return KeywordSpace(x.tocsr().astype(np.float32), np.asarray(item_ids), vocab, weights)
 
 
-def user_vectors(history, space: KeywordSpace, centre: bool = False) -> np.ndarray:
+def user_vectors(history, space: KeywordSpace, center: bool = False) -> np.ndarray:
     """Interest vectors ``H = W X``: ``(n_users, n_items)`` history weights (sparse or dense) -> ``(n_users,
-    n_terms)`` float32. ``centre=True`` subtracts the mean row, ``h_u - mean_v h_v`` over the users of ``history``:
-    each coordinate then says how much more (or less) of a keyword this user's history holds than the average
-    user's, so what every user shares (the popular genres) no longer dominates the cosine."""
+    n_terms)`` float32.
+
+    ``center=True`` measures each user from the average user: ``h_u / n_u - mean_v (h_v / n_v)``, with ``n_u =
+    sum_i W_ui`` the weight of the history (0 for an empty one, whose row is then ``-mean``). ``h_u / n_u`` is the
+    user's *average* film, so a long history and a short one with the same mix of keywords get the same vector, and
+    a coordinate says how much more (or less) of a keyword this user's average film holds than the average user's;
+    what every history shares (the common genres) no longer dominates the cosine. The weights must be >= 0."""
     w = history if sp.issparse(history) else np.asarray(history)
     if w.ndim != 2 or w.shape[1] != space.matrix.shape[0]:
         raise ValueError(f"history must be (n_users, {space.matrix.shape[0]}), got shape {w.shape}")
     out = space.matrix.T @ w.T  # (n_terms, n_users): sparse @ (sparse or dense)
     h = np.asarray(out.toarray() if sp.issparse(out) else out, dtype=np.float32).T
-    return h - h.mean(axis=0, keepdims=True) if centre else h
+    if not center:
+        return h
+    if w.shape[0] < 2:
+        raise ValueError(f"user_vectors(center=True) needs at least 2 users to define an average, got {w.shape[0]}")
+    if (w.min() if w.size else 0) < 0:
+        raise ValueError("user_vectors(center=True) needs history weights >= 0: a user's average film is undefined")
+    n = np.asarray(w.sum(axis=1), dtype=np.float32).reshape(-1, 1)
+    average = h / np.where(n > 0, n, 1)
+    return average - average.mean(axis=0, keepdims=True)
 
 
 def top_terms(vectors: np.ndarray, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
