@@ -60,6 +60,7 @@ from xlrec_lib.crosslingual.per_query import hits_at
 from xlrec_lib.crosslingual.retrieval import pair_summary, retrieval_matrix
 from xlrec_lib.encoders.pooling import embed_texts
 from xlrec_lib.intervals import paired_difference
+from xlrec_lib.results import pick_recipes
 
 SEED = 0
 LANGS = ("en",) + aligned_encoder.SIX_LANGUAGES
@@ -171,14 +172,10 @@ def main() -> None:
     parser.add_argument("--note", help="a sentence stored with the rows in --out (how the run differs)")
     args = parser.parse_args()
     recipes = QUICK_RECIPES if args.quick else RECIPES
-    if args.recipes:
-        unknown = sorted(set(args.recipes) - {r.name for r in recipes})
-        if unknown:
-            parser.error(f"unknown recipes {unknown}; known: {[r.name for r in recipes]}")
-        if "cpu" not in args.recipes:
-            parser.error("the RESULT line compares with the cpu recipe: include it in --recipes")
-        by_name = {r.name: r for r in recipes}
-        recipes = tuple(by_name[name] for name in dict.fromkeys(args.recipes))  # in the order given
+    try:
+        recipes = pick_recipes(recipes, args.recipes)
+    except ValueError as err:
+        parser.error(str(err))
     start = time.perf_counter()
     tokenizer, bert, base_key = load_model(args.checkpoint, args.quick)
     verses = load_verses(args.verses)

@@ -79,6 +79,18 @@ def test_measured_runs_reads_the_shipped_gpu_run():
     assert all(runs.attrs[k] for k in ("machine", "date", "precision", "torch", "note")) and "rows" not in runs.attrs
 
 
+def test_pick_recipes_keeps_the_order_named_and_needs_the_reference():
+    from types import SimpleNamespace
+
+    recipes = tuple(SimpleNamespace(name=n) for n in ("cpu", "gpu", "x2"))
+    assert results.pick_recipes(recipes, None) == recipes and results.pick_recipes(recipes, []) == recipes
+    assert [r.name for r in results.pick_recipes(recipes, ["x2", "cpu", "x2"])] == ["x2", "cpu"]
+    with pytest.raises(ValueError, match=r"unknown recipes \['x9'\]"):
+        results.pick_recipes(recipes, ["cpu", "x9"])
+    with pytest.raises(ValueError, match="include it"):
+        results.pick_recipes(recipes, ["gpu"])
+
+
 def test_measured_runs_refuses_unknown_names_and_malformed_files(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="no_such_run"):
         results.measured_runs("no_such_run")

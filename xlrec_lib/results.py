@@ -105,6 +105,21 @@ def read_results(chapter: str, quick: bool) -> dict:
         raise ValueError(f"{path} is not valid JSON ({err}); delete it and run the chapter again") from None
 
 
+def pick_recipes(recipes: tuple, names: list[str] | None, required: str = "cpu") -> tuple:
+    """The recipes of a benchmark that writes measured runs (``benchmarks/*.py --recipes``): all of ``recipes``
+    (objects with a ``name``) when ``names`` is empty, else those named, in the order named, once each. Unknown names
+    and a selection without ``required`` (the recipe a RESULT line compares with) raise ``ValueError``."""
+    if not names:
+        return tuple(recipes)
+    by_name = {r.name: r for r in recipes}
+    unknown = sorted(set(names) - set(by_name))
+    if unknown:
+        raise ValueError(f"unknown recipes {unknown}; known: {list(by_name)}")
+    if required not in names:
+        raise ValueError(f"the RESULT line compares with the {required} recipe: include it in --recipes")
+    return tuple(by_name[n] for n in dict.fromkeys(names))
+
+
 def measured_runs(name: str):
     """The rows of ``xlrec_lib/measured/<name>.json`` (written by ``benchmarks/<name>.py --out``) as a DataFrame
     indexed by recipe ``name``; ``.attrs`` holds the file's other fields (machine, date, versions, command)."""
