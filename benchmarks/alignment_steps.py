@@ -41,7 +41,6 @@ p1_longest=<x> longest=<name> ...``: a ratio above 1 is what the CPU budget leav
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -60,7 +59,7 @@ from xlrec_lib.crosslingual.per_query import hits_at
 from xlrec_lib.crosslingual.retrieval import pair_summary, retrieval_matrix
 from xlrec_lib.encoders.pooling import embed_texts
 from xlrec_lib.intervals import paired_difference
-from xlrec_lib.results import pick_recipes
+from xlrec_lib.results import measured_run_args
 
 SEED = 0
 LANGS = ("en",) + aligned_encoder.SIX_LANGUAGES
@@ -162,20 +161,10 @@ def write_rows(path: Path, rows: list[dict], note: str | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the quick checkpoint, two short runs")
-    parser.add_argument("--recipes", nargs="*",
-                        help="names of the recipes to run, in this order (default: all; cpu is needed)")
-    parser.add_argument("--checkpoint", help="an MLM checkpoint folder (default: the course's, from the cache)")
-    parser.add_argument("--verses", help="parquet of the verses frame (default: lm.corpus.load_verses)")
-    parser.add_argument("--out", help="merge the rows into this JSON file")
-    parser.add_argument("--note", help="a sentence stored with the rows in --out (how the run differs)")
-    args = parser.parse_args()
-    recipes = QUICK_RECIPES if args.quick else RECIPES
-    try:
-        recipes = pick_recipes(recipes, args.recipes)
-    except ValueError as err:
-        parser.error(str(err))
+    args, recipes = measured_run_args(
+        __doc__.splitlines()[0], RECIPES, QUICK_RECIPES, "the quick checkpoint, two short runs",
+        {"--checkpoint": "an MLM checkpoint folder (default: the course's, from the cache)",
+         "--verses": "parquet of the verses frame (default: lm.corpus.load_verses)"})
     start = time.perf_counter()
     tokenizer, bert, base_key = load_model(args.checkpoint, args.quick)
     verses = load_verses(args.verses)

@@ -32,7 +32,6 @@ runs buy, and ``seconds`` what the whole run cost.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -48,7 +47,7 @@ from xlrec_lib import config
 from xlrec_lib.encoders.e5_small import prefix
 from xlrec_lib.lm import fine_tuning as ft
 from xlrec_lib.lm import linear_probe
-from xlrec_lib.results import pick_recipes
+from xlrec_lib.results import measured_run_args
 
 SEED = 0
 N_VALID = 600  # chapter 5's validation sample (full mode)
@@ -143,20 +142,10 @@ def write_rows(path: Path, rows: list[dict], machine: str, note: str | None) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="two small recipes on 48-96 reviews")
-    parser.add_argument("--recipes", nargs="*",
-                        help="names of the recipes to run, in this order (default: all; cpu is needed)")
-    parser.add_argument("--e5-folder", help="a converted e5-small folder (default: the course's cache)")
-    parser.add_argument("--reviews", help="parquet of split, text, label (default: data.chinese_reviews)")
-    parser.add_argument("--out", help="merge the rows into this JSON file")
-    parser.add_argument("--note", help="a sentence stored with the rows in --out (how the run differs)")
-    args = parser.parse_args()
-    recipes = QUICK_RECIPES if args.quick else RECIPES
-    try:
-        recipes = pick_recipes(recipes, args.recipes)
-    except ValueError as err:
-        parser.error(str(err))
+    args, recipes = measured_run_args(
+        __doc__.splitlines()[0], RECIPES, QUICK_RECIPES, "two small recipes on 48-96 reviews",
+        {"--e5-folder": "a converted e5-small folder (default: the course's cache)",
+         "--reviews": "parquet of split, text, label (default: data.chinese_reviews)"})
     start = time.perf_counter()
     config.seed_everything(SEED)
     device = config.device()

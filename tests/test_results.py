@@ -100,3 +100,19 @@ def test_measured_runs_refuses_unknown_names_and_malformed_files(tmp_path, monke
     (tmp_path / "broken.json").write_text('{"machine": "x", "rows": [{"accuracy": 1}]}')
     with pytest.raises(ValueError, match="broken.json"):
         results.measured_runs("broken")
+
+
+def test_measured_run_args_parses_inputs_and_refuses_bad_recipes(capsys):
+    from types import SimpleNamespace
+
+    full = tuple(SimpleNamespace(name=n) for n in ("cpu", "gpu"))
+    quick = tuple(SimpleNamespace(name=n) for n in ("cpu", "tiny"))
+    inputs = {"--checkpoint": "a folder"}
+    args, picked = results.measured_run_args("d", full, quick, "q", inputs, argv=["--checkpoint", "/x"])
+    assert args.checkpoint == "/x" and not args.quick and picked == full and args.out is None
+    args, picked = results.measured_run_args("d", full, quick, "q", inputs, argv=["--quick", "--recipes", "tiny",
+                                                                                   "cpu"])
+    assert [r.name for r in picked] == ["tiny", "cpu"]
+    with pytest.raises(SystemExit):  # a usage error names the unknown recipe
+        results.measured_run_args("d", full, quick, "q", inputs, argv=["--recipes", "cpu", "tiny"])
+    assert "unknown recipes ['tiny']" in capsys.readouterr().err

@@ -120,6 +120,29 @@ def pick_recipes(recipes: tuple, names: list[str] | None, required: str = "cpu")
     return tuple(by_name[n] for n in dict.fromkeys(names))
 
 
+def measured_run_args(description: str, recipes: tuple, quick_recipes: tuple, quick_help: str,
+                      inputs: dict[str, str], argv: list[str] | None = None):
+    """``(args, recipes)``: the command line of a benchmark that writes measured runs. ``--quick`` (``quick_help``)
+    takes ``quick_recipes`` instead of ``recipes``, ``--recipes`` picks among them (``pick_recipes``; a bad choice is
+    a usage error), one option per entry of ``inputs`` (``{"--checkpoint": help}``: a file or folder that replaces
+    what the cache would give, for a machine without the cache), ``--out`` and ``--note``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--recipes", nargs="*",
+                        help="names of the recipes to run, in this order (default: all; cpu is needed)")
+    for option, help_text in inputs.items():
+        parser.add_argument(option, help=help_text)
+    parser.add_argument("--out", help="merge the rows into this JSON file")
+    parser.add_argument("--note", help="a sentence stored with the rows in --out (how the run differs)")
+    args = parser.parse_args(argv)
+    try:
+        return args, pick_recipes(quick_recipes if args.quick else recipes, args.recipes)
+    except ValueError as err:
+        parser.error(str(err))
+
+
 def measured_runs(name: str):
     """The rows of ``xlrec_lib/measured/<name>.json`` (written by ``benchmarks/<name>.py --out``) as a DataFrame
     indexed by recipe ``name``; ``.attrs`` holds the file's other fields (machine, date, versions, command)."""
