@@ -39,7 +39,6 @@ ALLOWED = {
         "2.5": "the tail of each side of a 95% Clopper-Pearson interval (intervals.proportion_interval)",
         "0.3": "XLM-R's sampling exponent, cited (Conneau et al., 2020)",
         "0.5": "XLM's sampling exponent, cited (Lample and Conneau, 2019)",
-        "1.5": "the assert's margin below log V (nats)",
         "0.001": "the p-value threshold of the sampling tests (the assert uses the same)",
         "95%": "the bootstrap interval's level (intervals.bootstrap_mean, paired_difference)",
         "10%": "BERT's masking rule (random / unchanged share)",
