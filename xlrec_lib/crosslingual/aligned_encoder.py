@@ -190,11 +190,12 @@ SIX_LANGUAGES = ("zh", "fr", "es", "de", "ru")  # with English: the six pretrain
 
 def multilingual_config(quick: bool, cuda: bool = False, pair_mix: str = "all", alpha: float = 0.0,
                         center: bool = True) -> AlignConfig:
-    """The mapping chapter's six-language alignment for a mode. The defaults are that chapter's choices, measured
-    on Mark in quick mode on the current MLM checkpoint: every pair of the six languages, uniform language
-    sampling, and the batch-centred loss (the plain one collapsed to log B). The chapter prints whether its run
-    chose the same. Quick: 120 steps x 64 pairs at lr 2e-3; full: 1,000 steps x 128 (1,500 with CUDA) at 1e-3,
-    with the Mark curve."""
+    """The mapping chapter's six-language alignment for a mode. The defaults (every pair of the six languages,
+    uniform language sampling, the batch-centred loss) are the choices that chapter made on Mark when they were
+    set, in quick mode on an earlier checkpoint. Any run can choose otherwise (short runs are sensitive to their
+    start): the chapter then measures this default beside its choice and checks that it learned, since
+    ``course_encoder`` loads it. Quick: 120 steps x 64 pairs at lr 2e-3; full: 1,000 steps x 128 (1,500 with CUDA) at 1e-3, with
+    the Mark curve."""
     common = dict(langs=SIX_LANGUAGES, pair_mix=pair_mix, alpha=alpha, center=center)
     if quick:
         return AlignConfig(steps=120, batch_size=64, lr=2e-3, **common)
