@@ -194,8 +194,8 @@ def multilingual_config(quick: bool, cuda: bool = False, pair_mix: str = "all", 
     uniform language sampling, the batch-centred loss) are the choices that chapter made on Mark when they were
     set, in quick mode on an earlier checkpoint. Any run can choose otherwise (short runs are sensitive to their
     start): the chapter then measures this default beside its choice and checks that it learned, since
-    ``course_encoder`` loads it. Quick: 120 steps x 64 pairs at lr 2e-3; full: 1,000 steps x 128 (1,500 with CUDA) at 1e-3, with
-    the Mark curve."""
+    ``course_encoder`` loads it. Quick: 120 steps x 64 pairs at lr 2e-3; full: 1,000 steps x 128 (1,500 with
+    CUDA) at 1e-3, with the Mark curve."""
     common = dict(langs=SIX_LANGUAGES, pair_mix=pair_mix, alpha=alpha, center=center)
     if quick:
         return AlignConfig(steps=120, batch_size=64, lr=2e-3, **common)
