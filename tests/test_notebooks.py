@@ -64,6 +64,11 @@ def test_notebook_is_committed_clean_and_follows_conventions(path):
     assert any("config.is_quick(QUICK)" in _text(c) for c in code)
     assert any(re.search(r"^\s*assert ", _text(c), re.M) for c in code), "no assert on key numbers"
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    # cell ids (nbformat 4.5): nbformat warns without them and will refuse them; reviews cite cells by id
+    ids = [c.get("id") for c in cells]
+    missing = [i for i, cid in enumerate(ids) if not cid]
+    assert not missing, f"{path.name}: cells {missing} have no id"
+    assert len(set(ids)) == len(ids), f"{path.name}: repeated cell ids"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -92,6 +92,22 @@ def test_masked_lm_loss_is_deterministic(tokenizer):
     assert model.training  # restored
 
 
+def test_masked_token_losses_score_the_same_positions_for_every_model(tokenizer):
+    ex = mlm.tokenize_examples(tokenizer, texts=TEXTS)
+    model, other = _model(tokenizer), _model(tokenizer)
+    with torch.no_grad():
+        other.cls.predictions.decoder.weight.mul_(3.0)  # another model: other losses
+    a = mlm.masked_token_losses(model, tokenizer, ex, seed=1)
+    b = mlm.masked_token_losses(other, tokenizer, ex, seed=1)
+    assert a[["example", "token"]].equals(b[["example", "token"]])  # the positions: the seed's, not the model's
+    assert not torch.allclose(torch.tensor(a["loss"].values), torch.tensor(b["loss"].values))
+    for e, tok in zip(a["example"], a["token"], strict=True):  # a scored token is a regular token of its example
+        words = dict(zip(ex.input_ids[e], ex.word_ids[e], strict=True))
+        assert tok in words and words[tok] >= 0
+    assert (a["loss"] > 0).all()
+    assert mlm.masked_lm_loss(model, tokenizer, ex, seed=1) == pytest.approx(a["loss"].mean())
+
+
 def test_masked_lm_loss_hides_every_scored_token(tokenizer):
     """A model that copies its input scores well wherever a scored token is left in place (one in ten under 80/10/10);
     held-out scoring hides them all, so the copier gets the loss of a model that predicts [MASK] everywhere."""

@@ -132,31 +132,44 @@ def pretraining_loss(model, batch: dict) -> tuple[torch.Tensor, dict[str, float]
 
 
 @torch.no_grad()
-def masked_lm_loss(model, tokenizer, examples: Examples, batch_size: int = 64, seed: int = 0) -> float:
-    """Mean cross-entropy per masked token on held-out ``examples``, with a fixed masking seed
-    (so that two models, or two runs, are scored on the same masked positions). exp() of it is the perplexity.
+def masked_token_losses(model, tokenizer, examples: Examples, batch_size: int = 64, seed: int = 0) -> pd.DataFrame:
+    """One row per scored position of held-out ``examples``, with a fixed masking seed: ``example`` (its index in
+    ``examples``), ``token`` (the id hidden there) and ``loss`` (the model's cross-entropy at it, in nats).
 
-    Every chosen position is shown as ``[MASK]`` (not 80/10/10): under the training rule one scored position in
-    ten keeps its own token, and a model that learned to copy its input would look like one that reads context.
+    The positions depend on ``examples`` and ``seed`` only, never on the model, so two models, or a model and a
+    unigram baseline (``-unigram_log_probs(...)[token]``), are scored on the same positions. Every chosen position
+    is shown as ``[MASK]`` (not 80/10/10): under the training rule one scored position in ten keeps its own token,
+    and a model that learned to copy its input would look like one that reads context.
     """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(seed)
-    total, count = 0.0, 0
+    parts = []
     for idx in epoch_batches(examples.lengths(), batch_size, np.random.default_rng(seed)):
         batch = add_masks(collate(examples, idx, tokenizer.pad_token_id), tokenizer, generator=gen, mask_share=1.0,
                           random_share=0.0)
-        batch = {k: v.to(device) for k, v in batch.items() if k != "nsp_labels"}
-        n = int((batch["labels"] != IGNORE).sum())
-        if n:
-            total += pretraining_loss(model, batch)[0].item() * n
-            count += n
+        chosen = batch["labels"] != IGNORE
+        if not chosen.any():
+            continue
+        out = model.bert(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+                         token_type_ids=batch["token_type_ids"].to(device))
+        logits = model.cls.predictions(out.last_hidden_state[chosen.to(device)])  # (n_masked, vocab)
+        tokens = batch["labels"][chosen]
+        losses = F.cross_entropy(logits.float(), tokens.to(device), reduction="none").cpu()
+        rows = torch.as_tensor(idx).unsqueeze(1).expand_as(chosen)[chosen]
+        parts.append(pd.DataFrame({"example": rows.numpy(), "token": tokens.numpy(), "loss": losses.double().numpy()}))
     model.train(was_training)
-    if count == 0:
-        raise ValueError(f"masked_lm_loss: no position of the {len(examples)} held-out examples was chosen to be "
-                         "scored; give more (or longer) examples")
-    return total / count
+    if not parts:
+        raise ValueError(f"masked_token_losses: no position of the {len(examples)} held-out examples was chosen to "
+                         "be scored; give more (or longer) examples")
+    return pd.concat(parts, ignore_index=True)
+
+
+def masked_lm_loss(model, tokenizer, examples: Examples, batch_size: int = 64, seed: int = 0) -> float:
+    """Mean cross-entropy per masked token on held-out ``examples`` (:func:`masked_token_losses`: fixed masks,
+    every scored position shown as ``[MASK]``). exp() of it is the perplexity."""
+    return float(masked_token_losses(model, tokenizer, examples, batch_size, seed)["loss"].mean())
 
 
 @torch.no_grad()
