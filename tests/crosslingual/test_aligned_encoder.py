@@ -132,6 +132,10 @@ def test_valid_hits_read_mark_only(tiny_tokenizer, tiny_bert):
     assert set(scores) == {"mark_p1", "mark_p1_pivot", "mark_p1_other"}
     with pytest.raises(ValueError, match="valid"):
         valid_hits(tiny_bert, tiny_tokenizer, verses()[verses()["split"] != "valid"], ("en", "zh"), 3, 16)
+    rest = valid_hits(tiny_bert, tiny_tokenizer, v, ("en", "zh"), None, 16, skip=3)  # the 4 valid rows after 3
+    assert all(h.shape == (4,) for h in rest.values())
+    with pytest.raises(ValueError, match="after the first 7"):
+        valid_hits(tiny_bert, tiny_tokenizer, v, ("en", "zh"), None, 16, skip=7)
 
 
 def test_p1_means_hand_case():

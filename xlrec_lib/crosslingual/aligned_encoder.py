@@ -91,16 +91,18 @@ def language_sizes(tokenizer, verses, langs) -> dict[str, int]:
     return tokens_per_unit(tokenizer, texts)["tokens"].astype(int).to_dict()
 
 
-def valid_hits(model, tokenizer, verses, langs: tuple[str, ...], n_verses: int, max_length: int
-               ) -> dict[tuple[str, str], np.ndarray]:
-    """Per-verse P@1 hits on the first ``n_verses`` of Mark (valid) for every directed pair of ``langs``:
-    ``{(src, tgt): (n,) 0/1}``, for choices with paired intervals (``intervals.paired_difference``)."""
+def valid_hits(model, tokenizer, verses, langs: tuple[str, ...], n_verses: int | None, max_length: int,
+               skip: int = 0) -> dict[tuple[str, str], np.ndarray]:
+    """Per-verse P@1 hits on ``n_verses`` of Mark (valid; ``None``: all the rest) after its first ``skip``, for every
+    directed pair of ``langs``: ``{(src, tgt): (n,) 0/1}``, for choices with paired intervals
+    (``intervals.paired_difference``). ``skip`` keeps a second choice off the verses a first one was made on."""
     from xlrec_lib.crosslingual.per_query import hits_at
     from xlrec_lib.encoders.pooling import embed_texts
 
-    mark = verses[verses["split"] == "valid"].head(n_verses)
+    mark = verses[verses["split"] == "valid"]
+    mark = mark.iloc[skip:] if n_verses is None else mark.iloc[skip:skip + n_verses]
     if mark.empty:
-        raise ValueError("valid_hits: the verses have no 'valid' split (Mark)")
+        raise ValueError(f"valid_hits: no verse of Mark (the 'valid' split) after the first {skip}")
     emb = {lang: embed_texts(model, tokenizer, mark[lang].tolist(), max_length=max_length) for lang in langs}
     return {(a, b): hits_at(emb[a], emb[b]) for a in langs for b in langs if a != b}
 
