@@ -133,7 +133,15 @@ def test_valid_hits_read_mark_only(tiny_tokenizer, tiny_bert):
     with pytest.raises(ValueError, match="valid"):
         valid_hits(tiny_bert, tiny_tokenizer, verses()[verses()["split"] != "valid"], ("en", "zh"), 3, 16)
     rest = valid_hits(tiny_bert, tiny_tokenizer, v, ("en", "zh"), None, 16, skip=3)  # the 4 valid rows after 3
-    assert all(h.shape == (4,) for h in rest.values())
+    v = v.reset_index(drop=True)
+    first_valid = v.index[v["split"] == "valid"][:3]
+    alone = valid_hits(tiny_bert, tiny_tokenizer, v.drop(first_valid), ("en", "zh"), None, 16)
+    assert all(np.array_equal(rest[pair], alone[pair]) and len(rest[pair]) == 4 for pair in rest)
+    two = valid_hits(tiny_bert, tiny_tokenizer, v, ("en", "zh"), 2, 16, skip=3)  # rows 4 and 5 of the 7
+    alone_two = valid_hits(tiny_bert, tiny_tokenizer, v.drop(first_valid), ("en", "zh"), 2, 16)
+    assert all(np.array_equal(two[pair], alone_two[pair]) for pair in two)
+    with pytest.raises(ValueError, match="skip must be"):
+        valid_hits(tiny_bert, tiny_tokenizer, v, ("en", "zh"), None, 16, skip=-1)
     with pytest.raises(ValueError, match="after the first 7"):
         valid_hits(tiny_bert, tiny_tokenizer, v, ("en", "zh"), None, 16, skip=7)
 

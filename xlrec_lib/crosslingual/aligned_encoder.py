@@ -99,6 +99,8 @@ def valid_hits(model, tokenizer, verses, langs: tuple[str, ...], n_verses: int |
     from xlrec_lib.crosslingual.per_query import hits_at
     from xlrec_lib.encoders.pooling import embed_texts
 
+    if skip < 0 or (n_verses is not None and n_verses < 1):
+        raise ValueError(f"valid_hits: skip must be >= 0 and n_verses None or >= 1, got {skip} and {n_verses}")
     mark = verses[verses["split"] == "valid"]
     mark = mark.iloc[skip:] if n_verses is None else mark.iloc[skip:skip + n_verses]
     if mark.empty:

@@ -134,12 +134,13 @@ def pretraining_loss(model, batch: dict) -> tuple[torch.Tensor, dict[str, float]
 @torch.no_grad()
 def masked_token_losses(model, tokenizer, examples: Examples, batch_size: int = 64, seed: int = 0) -> pd.DataFrame:
     """One row per scored position of held-out ``examples``, with a fixed masking seed: ``example`` (its index in
-    ``examples``), ``token`` (the id hidden there) and ``loss`` (the model's cross-entropy at it, in nats).
+    ``examples``), ``position`` (in the example), ``token`` (the id hidden there) and ``loss`` (the model's
+    cross-entropy at it, in nats).
 
-    The positions depend on ``examples`` and ``seed`` only, never on the model, so two models, or a model and a
-    unigram baseline (``-unigram_log_probs(...)[token]``), are scored on the same positions. Every chosen position
-    is shown as ``[MASK]`` (not 80/10/10): under the training rule one scored position in ten keeps its own token,
-    and a model that learned to copy its input would look like one that reads context.
+    The positions depend on ``examples``, ``seed`` and ``batch_size`` only, never on the model, so two models, or
+    a model and a unigram baseline (``-unigram_log_probs(...)[token]``), are scored on the same positions. Every
+    chosen position is shown as ``[MASK]`` (not 80/10/10): under the training rule one scored position in ten keeps
+    its own token, and a model that learned to copy its input would look like one that reads context.
     """
     device = next(model.parameters()).device
     was_training = model.training
@@ -158,7 +159,9 @@ def masked_token_losses(model, tokenizer, examples: Examples, batch_size: int = 
         tokens = batch["labels"][chosen]
         losses = F.cross_entropy(logits.float(), tokens.to(device), reduction="none").cpu()
         rows = torch.as_tensor(idx).unsqueeze(1).expand_as(chosen)[chosen]
-        parts.append(pd.DataFrame({"example": rows.numpy(), "token": tokens.numpy(), "loss": losses.double().numpy()}))
+        where = torch.arange(chosen.shape[1]).expand_as(chosen)[chosen]
+        parts.append(pd.DataFrame({"example": rows.numpy(), "position": where.numpy(), "token": tokens.numpy(),
+                                   "loss": losses.double().numpy()}))
     model.train(was_training)
     if not parts:
         raise ValueError(f"masked_token_losses: no position of the {len(examples)} held-out examples was chosen to "
