@@ -200,6 +200,15 @@ def test_novelty_with_add_one_smoothing_three_users():
     assert beyond_accuracy.novelty({"a": ["x", "y", "z"], "b": ["z"]}, pop, 2) == pytest.approx(1.0, abs=1e-12)
 
 
+def test_auc_matches_scikit_learn_on_tied_scores():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 500)
+    s = rng.integers(0, 20, 500) / 20  # many ties
+    assert classification_metrics.auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
 def test_auc_with_ties():
     # positives 0.9, 0.8, 0.3; negatives 0.8, 0.1; pairs won: 0.9 beats both (2), 0.8 ties 0.8 (1/2) and beats
     # 0.1 (1), 0.3 loses to 0.8 and beats 0.1 (1) -> 4.5 / 6 = 0.75
