@@ -112,15 +112,21 @@ def add_masks(batch: dict, tokenizer, probability: float = 0.15, generator: torc
 # --- the loss ----------------------------------------------------------------------------------------
 
 
+def _masked_logits(model, batch: dict):
+    """``(encoder output, chosen (batch, seq) bool, logits (n_masked, vocab))``: the output layer runs at the
+    positions with a label only, not at every (batch, seq) position."""
+    out = model.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                     token_type_ids=batch["token_type_ids"])
+    chosen = batch["labels"] != IGNORE
+    return out, chosen, model.cls.predictions(out.last_hidden_state[chosen])
+
+
 def pretraining_loss(model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
     """MLM cross-entropy over the masked positions only (+ NSP when the batch and model have it).
 
     ``model``: ``BertForMaskedLM`` or ``BertForPreTraining``. Returns the loss and its parts as floats.
     """
-    out = model.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                     token_type_ids=batch["token_type_ids"])
-    chosen = batch["labels"] != IGNORE
-    logits = model.cls.predictions(out.last_hidden_state[chosen])  # (n_masked, vocab), not (batch, seq, vocab)
+    out, chosen, logits = _masked_logits(model, batch)
     # a small batch can draw no masked token: its MLM loss is 0 (not the NaN of a mean over nothing)
     loss = F.cross_entropy(logits, batch["labels"][chosen]) if chosen.any() else logits.sum() * 0.0
     parts = {"mlm": loss.item()}
@@ -150,12 +156,10 @@ def masked_token_losses(model, tokenizer, examples: Examples, batch_size: int = 
     for idx in epoch_batches(examples.lengths(), batch_size, np.random.default_rng(seed)):
         batch = add_masks(collate(examples, idx, tokenizer.pad_token_id), tokenizer, generator=gen, mask_share=1.0,
                           random_share=0.0)
-        chosen = batch["labels"] != IGNORE
-        if not chosen.any():
+        if not (batch["labels"] != IGNORE).any():
             continue
-        out = model.bert(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                         token_type_ids=batch["token_type_ids"].to(device))
-        logits = model.cls.predictions(out.last_hidden_state[chosen.to(device)])  # (n_masked, vocab)
+        _, chosen, logits = _masked_logits(model, {k: v.to(device) for k, v in batch.items() if k != "nsp_labels"})
+        chosen = chosen.cpu()
         tokens = batch["labels"][chosen]
         losses = F.cross_entropy(logits.float(), tokens.to(device), reduction="none").cpu()
         rows = torch.as_tensor(idx).unsqueeze(1).expand_as(chosen)[chosen]
