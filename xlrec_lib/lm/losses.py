@@ -1,6 +1,7 @@
 """Softmax and cross-entropy from scratch: log-sum-exp, log-softmax and the token-level cross-entropy.
 
-Each is checked against torch (``F.log_softmax``, ``F.cross_entropy``) in ``tests/lm/test_losses.py`` and in chapter 1.
+Each is checked against torch (``F.log_softmax``, ``F.cross_entropy``) in ``tests/lm/test_transformer.py`` and
+in chapter 1.
 """
 
 from __future__ import annotations
