@@ -1,6 +1,6 @@
-"""The classroom schedule (book/schedule.md): every chapter of the book has a time row and a session, and the only
-result-like numbers on the page are the measured times listed here with their source (the scanner of
-tests/test_prose_numbers.py), so that no time is typed from memory."""
+"""The timing pages: the classroom schedule (book/schedule.md) gives every chapter of the book a time row and a
+session, and on it and on the set-up page (book/setup.md) the only result-like numbers are the measured times listed
+here with their source (the scanner of tests/test_prose_numbers.py), so that no time is typed from memory."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "book" / "schedule.md"
+SETUP_PAGE = ROOT / "book" / "setup.md"
 
 # Wall-clock times measured by the maintainers on the project's 2-core build machine with warm caches (issue 20):
 # quick mode for every chapter (the quick book build of a fresh clone, 2026-12-02), full mode where it was measured
@@ -37,6 +38,19 @@ MEASURED = {
     "388 s": "05 full, models cached", "17 min": "05 full, first run with chapter 4's model cached (1663 s - 639 s)",
 }
 
+# book/setup.md: quick mode on 2026-12-05, the AMD EPYC 2-core build machine, otherwise idle. First run: each chapter
+# alone with papermill, in reading order, XLREC_CACHE empty at the start (01 21, 02 21, 03 203, 04 271, 05 152, 06 186,
+# 07 18, 08 16, 09 249, 10 112, 11 19 s). Cached: "Executed notebook in" of the quick book build of CI on 0a7267b
+# (01 15.83, 02 9.89, 03 46.94, 04 55.06, 05 74.64, 06 133.12, 07 14.17, 08 14.08, 09 37.95, 10 106.08, 11 15.50 s).
+SETUP_MEASURED = {
+    "21 s": "01 and 02 first run", "203 s": "03 first run", "271 s": "04 first run", "152 s": "05 first run",
+    "186 s": "06 first run", "18 s": "07 first run", "16 s": "08 first run; 01 and 11 cached",
+    "249 s": "09 first run", "112 s": "10 first run", "19 s": "11 first run",
+    "10 s": "02 cached", "47 s": "03 cached", "55 s": "04 cached", "75 s": "05 cached", "133 s": "06 cached",
+    "14 s": "07 and 08 cached", "38 s": "09 cached", "106 s": "10 cached",
+    "3.10": "a Python version (a requirement, not a result)",
+}
+
 
 def prose_scanner():
     spec = importlib.util.spec_from_file_location("prose_numbers", ROOT / "tests" / "test_prose_numbers.py")
@@ -50,6 +64,13 @@ def test_only_measured_times_are_typed():
     assert typed, "the page gives the measured times"
     unmeasured = typed - set(MEASURED)
     assert not unmeasured, f"numbers on book/schedule.md with no measurement behind them: {unmeasured}"
+
+
+def test_setup_page_types_only_measured_times():
+    typed = set(prose_scanner()(SETUP_PAGE.read_text(encoding="utf-8")))
+    assert typed, "the page gives the measured times"
+    unmeasured = typed - set(SETUP_MEASURED)
+    assert not unmeasured, f"numbers on book/setup.md with no measurement behind them: {unmeasured}"
 
 
 def test_every_chapter_has_a_time_and_a_session():
