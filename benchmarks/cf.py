@@ -15,7 +15,8 @@ item relevant), in one run:
   per user and 80 per item on average) from 100,000 to 10 million interactions (``--quick``: up to 200,000), five
   iterations, 64 factors, both libraries, one fit each; the plot goes to ``_build/benchmarks/cf_fit_time.png``.
 
-The last line: ``RESULT cf ndcg_best=<x> ndcg_implicit_als=<x> als_ndcg_gap=<x> als_time_ratio=<x> ...``.
+The last line: ``RESULT cf ratio=<als_time_ratio> ndcg_best=<x> ndcg_implicit_als=<x> als_ndcg_gap=<x>
+als_time_ratio=<x> ...``.
 
     python benchmarks/cf.py --quick      # under a minute on an idle machine
     python benchmarks/cf.py              # the full range: 25 min on a busy 2-core machine, the 10M case most of it
@@ -149,7 +150,8 @@ def main() -> None:
               for name in ("ours_s", "implicit_s")}
     print(f"log-log slope of fit time against interactions: ours {growth['ours_s']:.2f}, implicit "
           f"{growth['implicit_s']:.2f}; total benchmark time {time.perf_counter() - start:.1f} s")
-    print(f"RESULT cf ndcg_best={ml['ndcg_best']:.4f} ndcg_implicit_als={ml['ndcg_implicit_als']:.4f} "
+    print(f"RESULT cf ratio={ml['ours_s'] / ml['implicit_s']:.2f} ndcg_best={ml['ndcg_best']:.4f} "
+          f"ndcg_implicit_als={ml['ndcg_implicit_als']:.4f} "
           f"als_ndcg_gap={ml['ndcg_ours_als'] - ml['ndcg_implicit_als']:.4f} "
           f"als_time_ratio={ml['ours_s'] / ml['implicit_s']:.2f} best_model={ml['best'].replace(' ', '_')} "
           f"ndcg_ours_als={ml['ndcg_ours_als']:.4f} ours_s={ml['ours_s']:.3f} implicit_s={ml['implicit_s']:.3f} "

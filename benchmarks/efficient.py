@@ -29,7 +29,8 @@ distillation loss, with temperature T = 2 and weight w = 0.5::
 
     L = w T^2 KL(softmax(z_teacher / T) || softmax(z_student / T)) + (1 - w) CE(z_student, y)
 
-The ratios of the RESULT line (macro-F1: ``lm.efficiency.classification_scores`` on the same test sample):
+The ratios of the RESULT line (its first key, ``ratio``, repeats ``int8_speedup``: the compressed model against the
+fp32 reference; macro-F1: ``lm.efficiency.classification_scores`` on the same test sample):
 
 - ``lora_trainable_share`` = LoRA's trainable parameters (A, B and the head) / all parameters of the LoRA model;
 - ``lora_gap`` = (full fine-tuning macro-F1 - LoRA macro-F1) in points (positive: LoRA is worse);
@@ -221,7 +222,8 @@ def main() -> None:
         print(f"{name:<22}{score}{lat}")
     print(f"LoRA trains {lora_count:,} parameters ({lora_share:.2%}); state dict fp32 {size['fp32']:.2f} MB, int8 "
           f"{size['int8']:.2f} MB; ONNX max |logit error| {error:.1e}; total {time.perf_counter() - start:.0f} s")
-    print(f"RESULT efficient lora_trainable_share={lora_share:.4f} "
+    print(f"RESULT efficient ratio={ms['full fine-tuning'] / ms['int8']:.2f} "
+          f"lora_trainable_share={lora_share:.4f} "
           f"lora_gap={100 * (f1['full fine-tuning'] - f1['LoRA']):.1f} "
           f"int8_size_ratio={size['fp32'] / size['int8']:.2f} int8_speedup={ms['full fine-tuning'] / ms['int8']:.2f} "
           f"distill_retained={f1['distilled student'] / f1['teacher (e5-small)']:.3f} "
