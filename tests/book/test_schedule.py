@@ -14,15 +14,13 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "book" / "schedule.md"
 SETUP_PAGE = ROOT / "book" / "setup.md"
 
-# Wall-clock times measured by the maintainers on the project's 2-core build machine with warm caches (issue 20):
-# quick mode for every chapter (the quick book build of a fresh clone, 2026-12-02), full mode where it was measured
-# (08 and 11: single full runs on 2026-12-02). GPU times: none measured.
+# Wall-clock times measured by the maintainers on two CPU cores with warm caches (issue 20). Quick mode: the quick
+# book build of CI on 0a7267b, 2026-12-05, the AMD EPYC build machine ("Executed notebook in": 01 15.83, 02 9.89,
+# 03 46.94, 04 55.06, 05 74.64, 06 133.12, 07 14.17, 08 14.08, 09 37.95, 10 106.08, 11 15.50 s). Full mode: single
+# runs on the earlier build machine, 2026-12-02 and 03 (08 and 11 at a load of about 9). GPU times: none measured.
 MEASURED = {
-    "31 s": "01 quick", "33 s": "02 and 07 quick", "144 s": "03 quick",
-    "112 s": "04 quick; 10 quick (a single run, its title encodings cached)",
-    "244 s": "05 quick (a single run, its own models trained in it)",
-    "180 s": "06 quick (a single run, e5-small's fine-tuning cached)",
-    "109 s": "09 quick (a single run, its encodings made in it)",
+    "16 s": "01 and 11 quick", "10 s": "02 quick", "47 s": "03 quick", "55 s": "04 quick", "75 s": "05 quick",
+    "133 s": "06 quick", "14 s": "07 and 08 quick", "38 s": "09 quick", "106 s": "10 quick",
     "464 s": "09 full (a single run, encodings cached, 2026-12-03)",
     "50 min": "09 full, first run: encodings and the two towers (258 + 236 + 263 + 363 + 526 + 1274 s = 2920 s, "
               "2026-12-03; e5's English encoding was made by a side job and is not in it)",
@@ -30,8 +28,8 @@ MEASURED = {
     "552 s": "06 full (a single run, e5-small's fine-tuning cached)",
     "92 s": "06 full: e5-small's fine-tuning, first run; 03 full, models cached",
     "561 s": "10 full (a single run, its title encodings cached)",
-    "29 s": "08 quick", "37 s": "11 quick", "322 s": "08 full", "386 s": "11 full",
-    "29 min": "03 full: training of its three models", "15 min": "03 full, first run (about)",
+    "322 s": "08 full", "386 s": "11 full",
+    "29 min": "03 full: training of its three models",
     "43 min": "04 full, first run of the six-language edition (2588 s, 2026-12-03)",
     "20 min": "04 full: the six-language alignment (1215 s)",
     "28 s": "01 full", "20 s": "02 full", "21 s": "07 full",
@@ -64,6 +62,7 @@ def test_only_measured_times_are_typed():
     assert typed, "the page gives the measured times"
     unmeasured = typed - set(MEASURED)
     assert not unmeasured, f"numbers on book/schedule.md with no measurement behind them: {unmeasured}"
+    assert not set(MEASURED) - typed, f"listed but no longer on the page: {set(MEASURED) - typed}"
 
 
 def test_setup_page_types_only_measured_times():
@@ -71,6 +70,7 @@ def test_setup_page_types_only_measured_times():
     assert typed, "the page gives the measured times"
     unmeasured = typed - set(SETUP_MEASURED)
     assert not unmeasured, f"numbers on book/setup.md with no measurement behind them: {unmeasured}"
+    assert not set(SETUP_MEASURED) - typed, f"listed but no longer on the page: {set(SETUP_MEASURED) - typed}"
 
 
 def test_every_chapter_has_a_time_and_a_session():
@@ -83,3 +83,8 @@ def test_every_chapter_has_a_time_and_a_session():
         number = int(Path(chapter).name[:2])
         assert re.search(rf"^\| {number} [A-Z]", text, re.M), f"no time row for chapter {number}"
         assert f"(../{chapter}.ipynb)" in text, f"no session links {chapter}"
+
+
+def test_eight_sessions_in_order():
+    headings = re.findall(r"^### Session (\d+):", PAGE.read_text(encoding="utf-8"), re.M)
+    assert headings == [str(i) for i in range(1, 9)], headings
