@@ -44,7 +44,6 @@ ALLOWED = {
         "10%": "BERT's masking rule (random / unchanged share)",
         "15%": "BERT's masking rule (share of tokens chosen)",
         "80%": "BERT's masking rule ([MASK] share)",
-        "85%": "derived from the 15% masking rule (positions BertForMaskedLM ignores)",
     },
     "04_cross_lingual_mapping": {
         "10%": "code-switching rate setting",
