@@ -1,3 +1,4 @@
+import os
 import random
 
 import numpy as np
@@ -56,3 +57,22 @@ def test_cache_dir_env_and_xdg(monkeypatch, tmp_path):
     monkeypatch.delenv("XLREC_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert config.cache_dir() == tmp_path / "xdg" / "xlrec"
+
+
+def test_importing_the_library_turns_off_the_weight_loading_bar(tmp_path):
+    """A model loaded after ``import xlrec_lib`` prints no "Loading weights" bar (frozen at 0% in the book); without
+    the import, transformers prints one, so the test can fail."""
+    import subprocess
+    import sys
+
+    from transformers import BertConfig, BertModel
+
+    BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(tmp_path)
+    load = f"from transformers import BertModel; BertModel.from_pretrained({str(tmp_path)!r})"
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    outputs = {first: subprocess.run([sys.executable, "-c", f"{first}{load}"], capture_output=True, text=True,
+                                     env=env, check=True).stderr
+               for first in ("", "import xlrec_lib; ")}
+    assert "Loading weights" in outputs[""]
+    assert "Loading weights" not in outputs["import xlrec_lib; "]
