@@ -14,13 +14,18 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "book" / "schedule.md"
 SETUP_PAGE = ROOT / "book" / "setup.md"
 
-# Wall-clock times measured by the maintainers on two CPU cores with warm caches (issue 20). Quick mode: the quick
-# book build of CI on 0a7267b, 2026-12-05, the AMD EPYC build machine ("Executed notebook in": 01 15.83, 02 9.89,
-# 03 46.94, 04 55.06, 05 74.64, 06 133.12, 07 14.17, 08 14.08, 09 37.95, 10 106.08, 11 15.50 s). Full mode: single
-# runs on the earlier build machine, 2026-12-02 and 03 (08 and 11 at a load of about 9). GPU times: none measured.
-MEASURED = {
-    "16 s": "01 and 11 quick", "10 s": "02 quick", "47 s": "03 quick", "55 s": "04 quick", "75 s": "05 quick",
-    "133 s": "06 quick", "14 s": "07 and 08 quick", "38 s": "09 quick", "106 s": "10 quick",
+# Quick mode, wall-clock seconds on two CPU cores, 2026-12-05, the AMD EPYC build machine, otherwise idle (issue 20).
+# First run: each chapter alone with papermill, in reading order, XLREC_CACHE empty at the start (01 21, 02 21,
+# 03 203, 04 271, 05 152, 06 186, 07 18, 08 16, 09 249, 10 112, 11 19 s). Cached: "Executed notebook in" of the quick
+# book build of CI on 0a7267b (01 15.83, 02 9.89, 03 46.94, 04 55.06, 05 74.64, 06 133.12, 07 14.17, 08 14.08,
+# 09 37.95, 10 106.08, 11 15.50 s). Both pages give them per chapter; the tests below read the tables row by row.
+FIRST_RUN = {1: "21 s", 2: "21 s", 3: "203 s", 4: "271 s", 5: "152 s", 6: "186 s", 7: "18 s", 8: "16 s", 9: "249 s",
+             10: "112 s", 11: "19 s"}
+CACHED = {1: "16 s", 2: "10 s", 3: "47 s", 4: "55 s", 5: "75 s", 6: "133 s", 7: "14 s", 8: "14 s", 9: "38 s",
+          10: "106 s", 11: "16 s"}
+# Full mode (book/schedule.md): single runs on the earlier build machine, also two cores, 2026-12-02 and 03 (08 and
+# 11 at a load of about 9). GPU times: none measured.
+FULL_MODE = {
     "464 s": "09 full (a single run, encodings cached, 2026-12-03)",
     "50 min": "09 full, first run: encodings and the two towers (258 + 236 + 263 + 363 + 526 + 1274 s = 2920 s, "
               "2026-12-03; e5's English encoding was made by a side job and is not in it)",
@@ -32,22 +37,23 @@ MEASURED = {
     "29 min": "03 full: training of its three models",
     "43 min": "04 full, first run of the six-language edition (2588 s, 2026-12-03)",
     "20 min": "04 full: the six-language alignment (1215 s)",
-    "28 s": "01 full", "20 s": "02 full", "21 s": "07 full",
+    "28 s": "01 full", "20 s": "02 full", "21 s": "07 full (and 01, 02 quick first runs)",
     "388 s": "05 full, models cached", "17 min": "05 full, first run with chapter 4's model cached (1663 s - 639 s)",
 }
+MEASURED = set(FIRST_RUN.values()) | set(CACHED.values()) | set(FULL_MODE)
+SETUP_MEASURED = set(FIRST_RUN.values()) | set(CACHED.values()) | {"3.10"}  # 3.10: a Python version required
 
-# book/setup.md: quick mode on 2026-12-05, the AMD EPYC 2-core build machine, otherwise idle. First run: each chapter
-# alone with papermill, in reading order, XLREC_CACHE empty at the start (01 21, 02 21, 03 203, 04 271, 05 152, 06 186,
-# 07 18, 08 16, 09 249, 10 112, 11 19 s). Cached: "Executed notebook in" of the quick book build of CI on 0a7267b
-# (01 15.83, 02 9.89, 03 46.94, 04 55.06, 05 74.64, 06 133.12, 07 14.17, 08 14.08, 09 37.95, 10 106.08, 11 15.50 s).
-SETUP_MEASURED = {
-    "21 s": "01 and 02 first run", "203 s": "03 first run", "271 s": "04 first run", "152 s": "05 first run",
-    "186 s": "06 first run", "18 s": "07 first run", "16 s": "08 first run; 01 and 11 cached",
-    "249 s": "09 first run", "112 s": "10 first run", "19 s": "11 first run",
-    "10 s": "02 cached", "47 s": "03 cached", "55 s": "04 cached", "75 s": "05 cached", "133 s": "06 cached",
-    "14 s": "07 and 08 cached", "38 s": "09 cached", "106 s": "10 cached",
-    "3.10": "a Python version (a requirement, not a result)",
-}
+
+def table_rows(text: str, header: str) -> list[list[str]]:
+    """The body rows of the markdown table whose header line starts with ``header``, as lists of cell texts."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
 
 
 def prose_scanner():
@@ -60,17 +66,33 @@ def prose_scanner():
 def test_only_measured_times_are_typed():
     typed = set(prose_scanner()(PAGE.read_text(encoding="utf-8")))
     assert typed, "the page gives the measured times"
-    unmeasured = typed - set(MEASURED)
+    unmeasured = typed - MEASURED
     assert not unmeasured, f"numbers on book/schedule.md with no measurement behind them: {unmeasured}"
-    assert not set(MEASURED) - typed, f"listed but no longer on the page: {set(MEASURED) - typed}"
+    assert not MEASURED - typed, f"listed but no longer on the page: {MEASURED - typed}"
 
 
 def test_setup_page_types_only_measured_times():
     typed = set(prose_scanner()(SETUP_PAGE.read_text(encoding="utf-8")))
     assert typed, "the page gives the measured times"
-    unmeasured = typed - set(SETUP_MEASURED)
+    unmeasured = typed - SETUP_MEASURED
     assert not unmeasured, f"numbers on book/setup.md with no measurement behind them: {unmeasured}"
-    assert not set(SETUP_MEASURED) - typed, f"listed but no longer on the page: {set(SETUP_MEASURED) - typed}"
+    assert not SETUP_MEASURED - typed, f"listed but no longer on the page: {SETUP_MEASURED - typed}"
+
+
+def test_each_chapter_row_gives_its_own_times():
+    """Row by row, so that two chapters' times cannot trade places unnoticed."""
+    setup = table_rows(SETUP_PAGE.read_text(encoding="utf-8"), "| chapter | quick mode, first run")
+    assert [(int(r[0].split()[0]), r[1], r[2]) for r in setup] == [(n, FIRST_RUN[n], CACHED[n]) for n in FIRST_RUN]
+    text = PAGE.read_text(encoding="utf-8")
+    times = table_rows(text, "| chapter | quick mode | full mode |")
+    assert [(int(r[0].split()[0]), r[1]) for r in times] == [(n, CACHED[n]) for n in CACHED]
+    for row in table_rows(text, "| session | chapters |"):
+        chapters = [int(n) for n in re.findall(r"(?:^|, )(\d+) [A-Z]", row[1])]
+        if not chapters:  # the last session reuses the chapters of a project
+            continue
+        first, _, cached = row[3].partition(", then ")
+        assert re.findall(r"\d+ s", first) == [FIRST_RUN[n] for n in chapters], row
+        assert re.findall(r"\d+ s", cached) == [CACHED[n] for n in chapters], row
 
 
 def test_every_chapter_has_a_time_and_a_session():

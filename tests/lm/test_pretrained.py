@@ -121,3 +121,24 @@ def test_starting_model_is_the_model_pretrain_steps_from(tiny, monkeypatch):
     assert all(torch.equal(again[k].cpu(), state[k].cpu()) for k in state)
     no_prior = pretrained.build_model(tiny, tokenizer)
     assert not torch.equal(state["cls.predictions.bias"].cpu(), no_prior.cls.predictions.bias)
+
+
+def test_geometric_mean_by_hand_and_refusals():
+    assert pretrained.geometric_mean([1.0, 100.0]) == pytest.approx(10.0)
+    assert pretrained.geometric_mean({"en": 4.0, "zh": 9.0}.values()) == pytest.approx(6.0)
+    for bad in ([], [0.0, 1.0], [float("nan")]):
+        with pytest.raises(ValueError, match="positive, finite"):
+            pretrained.geometric_mean(bad)
+
+
+def test_held_out_curve_reads_the_evaluation_steps_with_tokens_seen_so_far():
+    import pandas as pd
+
+    nan = float("nan")
+    history = pd.DataFrame({"tokens": [10, 20, 30, 40],
+                            "valid_ppl_en": [nan, 4.0, nan, 1.0], "valid_ppl_zh": [nan, 9.0, nan, 100.0]})
+    curve = pretrained.held_out_curve(history)
+    assert curve["tokens_seen"].tolist() == [30, 100]
+    assert curve["perplexity"].tolist() == pytest.approx([6.0, 10.0])
+    with pytest.raises(ValueError, match="valid_ppl"):
+        pretrained.held_out_curve(history[["tokens"]])

@@ -29,7 +29,10 @@ from tqdm.auto import tqdm
 from xlrec_lib import cache
 from xlrec_lib.data import text
 
-VERSION = 1  # PPMI + SVD as computed below; a change that changes the vectors bumps it in the same commit
+VERSION = 2  # PPMI + SVD as computed below; a change that changes the vectors bumps it in the same commit
+# extra directions the randomized SVD computes beyond ``dim`` and then drops: with none, a direction whose
+# singular value is close to the next one's has not converged after ``niter`` power iterations (Halko et al., 2011)
+OVERSAMPLE = 10
 VECTORS_FILE = "vectors.safetensors"
 
 
@@ -113,23 +116,32 @@ def ppmi(rows: np.ndarray, cols: np.ndarray, counts: np.ndarray, n_words: int,
     return rows[keep], cols[keep], pmi[keep]
 
 
-def ppmi_svd(sentences: Sequence[Sequence[str]], cfg: PPMIConfig = PPMIConfig()) -> WordVectors:
-    """Word vectors ``U S^power`` of the truncated SVD of the PPMI matrix of ``sentences`` (lists of words).
-
-    The sentences are read as one stream (a window may span a verse boundary). ``torch.svd_lowrank`` runs with
-    a fixed seed, so the vectors are reproducible on one machine.
-    """
+def ppmi_matrix(sentences: Sequence[Sequence[str]], cfg: PPMIConfig = PPMIConfig()
+                ) -> tuple[list[str], np.ndarray, torch.Tensor]:
+    """``(words, counts, matrix)``: the vocabulary of ``sentences`` (lists of words, read as one stream, so a window
+    may span a verse boundary), its counts, and the sparse ``(n_words, n_words)`` float32 PPMI matrix."""
     words, counts = build_vocab(sentences, cfg.min_count)
-    if len(words) <= cfg.dim:
-        raise ValueError(f"only {len(words)} words occur >= {cfg.min_count} times, need more than dim={cfg.dim}")
     index = {w: i for i, w in enumerate(words)}
     ids = np.array([index.get(w, -1) for s in sentences for w in s], dtype=np.int64)
     r, c, v = ppmi(*cooccurrences(ids, len(words), cfg.window), len(words), cfg.alpha)
     matrix = torch.sparse_coo_tensor(np.stack([r, c]), torch.tensor(v, dtype=torch.float32),
                                      (len(words), len(words)), check_invariants=False).coalesce()
+    return words, counts, matrix
+
+
+def ppmi_svd(sentences: Sequence[Sequence[str]], cfg: PPMIConfig = PPMIConfig()) -> WordVectors:
+    """Word vectors ``U S^power`` of the truncated SVD of the PPMI matrix of ``sentences`` (:func:`ppmi_matrix`).
+
+    ``torch.svd_lowrank`` (randomized) runs with a fixed seed, so the vectors are reproducible on one machine, and
+    computes ``OVERSAMPLE`` directions more than it keeps, so that the ``dim`` kept have converged.
+    """
+    words, counts, matrix = ppmi_matrix(sentences, cfg)
+    if len(words) <= cfg.dim:
+        raise ValueError(f"only {len(words)} words occur >= {cfg.min_count} times, need more than dim={cfg.dim}")
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
-        u, s, _ = torch.svd_lowrank(matrix, q=cfg.dim, niter=cfg.niter)
+        u, s, _ = torch.svd_lowrank(matrix, q=min(cfg.dim + OVERSAMPLE, len(words)), niter=cfg.niter)
+    u, s = u[:, : cfg.dim], s[: cfg.dim]
     return WordVectors(words, (u * s**cfg.power).numpy().astype(np.float32), counts)
 
 
@@ -170,5 +182,5 @@ def train_word_vectors(lang: str, cfg: PPMIConfig = PPMIConfig(), use_cache: boo
     return cache.load_or_build(word_vectors_dir(lang, cfg), build, load)
 
 
-__all__ = ["PPMIConfig", "WordVectors", "build_vocab", "cooccurrences", "ppmi", "ppmi_svd", "training_sentences",
-           "word_vectors_dir", "train_word_vectors"]
+__all__ = ["PPMIConfig", "WordVectors", "build_vocab", "cooccurrences", "ppmi", "ppmi_matrix", "ppmi_svd",
+           "training_sentences", "word_vectors_dir", "train_word_vectors"]

@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -160,6 +161,29 @@ def perplexities(model, tokenizer, held_out: dict, seed: int = 0) -> dict[str, f
     """Held-out masked-token perplexity per language, ``exp(mean cross-entropy)``, on fixed masks."""
     return {lang: float(torch.tensor(masked_lm_loss(model, tokenizer, ex, seed=seed)).exp()) for lang, ex in
             held_out.items()}
+
+
+def geometric_mean(values) -> float:
+    """``exp(mean(log v))`` of positive numbers (perplexities over languages: one language's large value does not
+    dominate, as it would in the arithmetic mean)."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 and negatives are refused below
+        logs = np.log(np.asarray(list(values), dtype=np.float64))
+    if logs.size == 0 or not np.isfinite(logs).all():
+        raise ValueError("geometric_mean needs one or more positive, finite values")
+    return float(np.exp(logs.mean()))
+
+
+def held_out_curve(history: pd.DataFrame) -> pd.DataFrame:
+    """A pretraining ``history``'s held-out evaluations (one row per step, ``tokens`` read at that step and
+    ``valid_ppl_<lang>`` on evaluation steps): ``tokens_seen`` so far and the ``perplexity`` (geometric mean over
+    the languages), one row per evaluation, in order."""
+    cols = [c for c in history if c.startswith("valid_ppl_")]
+    if not cols or "tokens" not in history:
+        raise ValueError("held_out_curve needs a 'tokens' column and valid_ppl_<lang> columns")
+    seen = history["tokens"].cumsum()
+    evaluated = history.dropna(subset=cols)
+    return pd.DataFrame({"tokens_seen": seen[evaluated.index].astype("int64").to_numpy(),
+                         "perplexity": [geometric_mean(row) for row in evaluated[cols].to_numpy(float)]})
 
 
 # --- model ------------------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """The seeds' recommendation code as they write it, so that a chapter can run it and show where it fails.
 
-Seed 000's ``recommend`` (§5.2.3, called with ``'user1'`` in §5.4) and seed 004's ``user_item_matching`` and
-``recommend_items`` (§5.2) are copied with only their globals turned into arguments (the model, the tokenizer's
-``word_index``, the item list). ``attempt`` runs one call and reports what it returned or the error it raised, in
-one line. The working versions are ``rec.topk`` (scores and sorts every item) and ``rec.calibration`` (a threshold
-chosen on validation data).
+Seed 000's ``recommend`` (§5.2.3, called with ``'user1'`` in §5.4) and seed 004's ``generate_item_description``,
+``user_item_matching`` and ``recommend_items`` (§5.2) are copied with only their globals turned into arguments (the
+model, the tokenizer's ``word_index``, the item list). ``attempt`` runs one call and reports what it returned or the
+error it raised, in one line. The working versions are ``rec.topk`` (scores and sorts every item) and
+``rec.calibration`` (a threshold chosen on validation data); ``rec.keywords.seed_index_cosine`` is seed 004's
+matching made to run (lists padded to one length), which chapter 11 measures.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ def seed000_recommend(model, user, item) -> list[int]:
         scores = outputs.logits.softmax(dim=1).tolist()[0]
         recommended_items = [i for i in range(1000) if scores[i] > 0.1]
     return recommended_items
+
+
+def seed004_item_descriptions(item_attribute_data: Sequence[str], user_interest_words: Sequence[str]) -> list[str]:
+    """Seed 004 §5.2 as written (``generate_item_description``): each item's text cut down to the user's words."""
+    item_descriptions = []
+    for item_attribute in item_attribute_data:
+        description = " ".join([word for word in item_attribute.split() if word in user_interest_words])
+        item_descriptions.append(description)
+    return item_descriptions
 
 
 def seed004_user_item_matching(word_index: Mapping[str, int], user_interest_words: Sequence[str],
@@ -50,14 +60,16 @@ def seed004_recommend_items(similarity_scores, items: Sequence, threshold: float
     return recommended_items
 
 
-def attempt(call: Callable[[], object]) -> str:
-    """``call()``'s outcome in one line: ``"returned <value>"``, or ``"<ErrorType>: <first line of its message>"``."""
+def attempt(call: Callable[[], object], width: int = 100) -> str:
+    """``call()``'s outcome in one line of at most ``width`` characters (cut with "..."): ``"returned <value>"``,
+    or ``"<ErrorType>: <first line of its message>"`` (the type alone for an empty message)."""
     try:
-        value = call()
+        outcome = f"returned {call()!r}"
     except Exception as err:  # the point is to show whichever error the seed's code raises
-        message = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        return f"{type(err).__name__}: {message}"
-    return f"returned {value!r}"
+        message = str(err).strip()
+        outcome = type(err).__name__ + (f": {message.splitlines()[0]}" if message else "")
+    return outcome if len(outcome) <= width else outcome[: width - 3] + "..."
 
 
-__all__ = ["seed000_recommend", "seed004_user_item_matching", "seed004_recommend_items", "attempt"]
+__all__ = ["seed000_recommend", "seed004_item_descriptions", "seed004_user_item_matching", "seed004_recommend_items",
+           "attempt"]
