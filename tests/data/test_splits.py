@@ -31,8 +31,9 @@ def test_stratified_split_ratio_per_user_is_floor(ratings):
     assert per_user.tolist() == expected
 
 
-def test_stratified_split_matches_the_recommenders_algorithm(ratings):
-    """Hand-written reference: seed numpy, one uniform number per input row, sort by (user, number), rank k/n."""
+def test_stratified_split_follows_the_recommenders_order_with_a_floor(ratings):
+    """Hand-written reference: seed numpy, one uniform number per input row, sort by (user, number) as recommenders'
+    python_stratified_split does, then train while rank k/n <= ratio (a floor, where recommenders rounds)."""
     np.random.seed(7)
     ref = ratings.assign(r=np.random.rand(len(ratings))).sort_values(["user_id", "r"])
     rank = (ref.groupby("user_id").cumcount() + 1) / ref.groupby("user_id")["user_id"].transform("count")

@@ -58,9 +58,9 @@ def inverse_relation_pairs(kg: pd.DataFrame, min_share: float = 0.95, prefer_hea
 
 def deduplicate_inverse(kg: pd.DataFrame, pairs: pd.DataFrame | None = None, min_share: float = 0.95,
                         prefer_heads=None) -> pd.DataFrame:
-    """``kg`` with each fact once: every triple of a pair's ``drop`` relation whose mirror exists in ``keep`` is
-    removed; one stated in that direction only is turned around into ``keep``, so no fact is lost. Of a symmetric
-    relation, the copy with ``head > tail`` goes. ``pairs`` defaults to
+    """``kg`` with each fact of a mirrored pair once: every triple of a pair's ``drop`` relation whose mirror exists
+    in ``keep`` is removed; one stated in that direction only is turned around into ``keep``, so no fact is lost.
+    Of a symmetric relation, the copy with ``head > tail`` goes. ``pairs`` defaults to
     ``inverse_relation_pairs(kg, min_share, prefer_heads)``;
     ``.attrs["dropped"]`` counts the removed triples per relation."""
     check_columns(kg)

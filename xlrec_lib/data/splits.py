@@ -1,12 +1,14 @@
 """Train/test splits of an interaction table: stratified per user, leave-last-out, cold items.
 
-``stratified_split`` follows Microsoft recommenders' ``python_stratified_split`` exactly: each row gets a
+``stratified_split`` follows Microsoft recommenders' ``python_stratified_split`` but for one rule: each row gets a
 uniform random number from ``numpy.random.RandomState(seed)`` (same stream as ``np.random.seed(seed)`` then
 ``np.random.rand(n)``), rows are sorted by ``(user, random)``, each row's rank within its user becomes
 ``k / n_u`` (k = 1..n_u), and a row goes to train when ``k / n_u <= ratio``. So a user with ``n_u`` rows
 puts ``floor(ratio * n_u)`` of them in train (up to float rounding of ``k / n_u``), e.g. 15 of 20 and 3 of 5
-at 0.75. Same seed, same rows as recommenders (which also sets numpy's global seed and adds a column to
-the caller's frame; we do neither).
+at 0.75. Recommenders keeps ``k <= round(ratio * n_u)`` instead (rounding half to even: 4 of 5), so with the same
+seed the two order each user's rows alike but recommenders can keep one more row per user in train (on
+MovieLens-100k at 0.75 its train part is larger). Recommenders also sets numpy's global seed and adds a column to
+the caller's frame; we do neither.
 
 All functions return new frames with the input's columns and index; no row is lost or duplicated:
 ``len(train) + len(test) == len(ratings)`` (after the optional ``min_rating`` filter).
