@@ -8,6 +8,7 @@ import importlib.util
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,20 +64,13 @@ def prose_scanner():
     return module.result_like_numbers
 
 
-def test_only_measured_times_are_typed():
-    typed = set(prose_scanner()(PAGE.read_text(encoding="utf-8")))
+@pytest.mark.parametrize("page, measured", [(PAGE, MEASURED), (SETUP_PAGE, SETUP_MEASURED)], ids=["schedule", "setup"])
+def test_only_measured_times_are_typed(page, measured):
+    typed = set(prose_scanner()(page.read_text(encoding="utf-8")))
     assert typed, "the page gives the measured times"
-    unmeasured = typed - MEASURED
-    assert not unmeasured, f"numbers on book/schedule.md with no measurement behind them: {unmeasured}"
-    assert not MEASURED - typed, f"listed but no longer on the page: {MEASURED - typed}"
-
-
-def test_setup_page_types_only_measured_times():
-    typed = set(prose_scanner()(SETUP_PAGE.read_text(encoding="utf-8")))
-    assert typed, "the page gives the measured times"
-    unmeasured = typed - SETUP_MEASURED
-    assert not unmeasured, f"numbers on book/setup.md with no measurement behind them: {unmeasured}"
-    assert not SETUP_MEASURED - typed, f"listed but no longer on the page: {SETUP_MEASURED - typed}"
+    unmeasured = typed - measured
+    assert not unmeasured, f"numbers on {page.name} with no measurement behind them: {unmeasured}"
+    assert not measured - typed, f"listed but no longer on {page.name}: {measured - typed}"
 
 
 def test_each_chapter_row_gives_its_own_times():
