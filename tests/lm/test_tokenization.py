@@ -56,3 +56,21 @@ def test_language_sampling_probs_hand_case():
     assert language_sampling_probs({"en": 900, "sw": 100}, alpha=0.0)["sw"] == pytest.approx(0.5)
     with pytest.raises(ValueError):
         language_sampling_probs({"en": 0}, 0.5)
+
+
+def test_tokens_per_unit_counts_long_texts_without_the_length_warning(capfd, caplog):
+    """Counting is untruncated on purpose: transformers' "longer than the specified maximum sequence length" warning
+    (which chapters 3 and 4 used to show) would only alarm a reader. The same call without ``verbose=False`` warns."""
+    long_text = " ".join(TEXTS[:4] * 10)
+    for warn in (False, True):
+        fresh = train_wordpiece(TEXTS, vocab_size=300, min_frequency=1)  # the warning fires once per tokenizer
+        fresh.model_max_length = 16
+        capfd.readouterr()
+        caplog.clear()
+        if warn:
+            fresh([long_text], add_special_tokens=False)
+        else:
+            table = tokens_per_unit(fresh, {"en": [long_text]})
+            assert table.loc["en", "tokens"] > 16
+        shown = capfd.readouterr().err + caplog.text  # transformers' handler, or pytest's log capture
+        assert ("longer than the specified maximum" in shown) is warn

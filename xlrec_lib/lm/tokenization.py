@@ -60,7 +60,8 @@ def tokens_per_unit(tokenizer, texts_by_lang: Mapping[str, list[str]]) -> pd.Dat
     rows = []
     unk = tokenizer.unk_token_id
     for lang, texts in texts_by_lang.items():
-        ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        # untruncated on purpose (we count every token): no "longer than the maximum" warning
+        ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         n_tokens = sum(len(x) for x in ids)
         n_units = sum(count_units(t, lang) for t in texts)
         rows.append({"lang": lang, "texts": len(texts), "units": n_units, "tokens": n_tokens,
