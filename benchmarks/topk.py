@@ -5,7 +5,8 @@ Compares, on the same vectors and in one run:
 - ``seed loop``: seed 000's ``recommend()`` done honestly: a Python loop that scores every (user, item) pair
   as ``sigmoid(cos)`` and sorts (timed on a sample of users and items, extrapolated linearly to all pairs);
 - ``per-user numpy``: one matrix-vector product and ``np.argpartition`` per user (sampled users, extrapolated);
-- ``ours``: ``xlrec_lib.rec.topk.topk`` (tiled matmul, group maxima, topk over candidates; exact);
+- ``ours``: ``xlrec_lib.rec.topk.topk`` (tiled matmul into a reused tile, group maxima, candidates rescored
+  and ranked; exact);
 - ``ours + exclude``: the same while excluding each user's seen items (faiss cannot do that by itself);
 - ``faiss``: ``faiss.IndexFlatIP`` (``add`` + ``search``);
 - ``matmul``: ``a @ b`` of two float32 ``n x n`` matrices in torch (n = 4096; 2048 with ``--quick``): the machine's
@@ -119,24 +120,24 @@ def faiss_flat_ip(users: np.ndarray, items: np.ndarray, k: int):
 
 def products_only(users: torch.Tensor, items: torch.Tensor, k: int) -> None:
     """``topk``'s score products alone: the same plan (``rec.topk._plan`` with its defaults: chunks of users,
-    tiles of about 1,024 items), the same worker threads with torch single-threaded inside, no selection. Its FLOP
-    rate is the ceiling of any top-k that computes its scores with separate products of this shape."""
+    tiles of about 1,024 items, one reused tile buffer per worker), the same worker threads with torch
+    single-threaded inside, no selection. Its FLOP rate is the ceiling of any top-k that computes its scores with
+    separate products of this shape."""
     workers = torch.get_num_threads()
     defaults = {n: p.default for n, p in inspect.signature(topk).parameters.items()}  # topk's own settings
-    plan = _plan(len(users), len(items), k, defaults["group"], defaults["tile_bytes"], defaults["memory_budget"],
-                 workers)
-    w = plan.width
+    plan = _plan(len(users), len(items), items.shape[1], k, defaults["group"], defaults["tile_bytes"],
+                 defaults["memory_budget"], workers)
     padded = torch.zeros(plan.n_pad, items.shape[1])
     padded[: len(items)] = items
-    tiles = [padded[t * w : (t + 1) * w].T.contiguous() for t in range(plan.tiles)]
+    tiles = padded.view(plan.tiles, plan.width, items.shape[1])
     take = chunk_starts(len(users), plan.rows)
 
     def work() -> None:
-        tile = torch.empty(plan.rows, w)
+        tile = torch.empty(plan.rows, plan.width)
         while (start := take()) is not None:
             u = users[start : start + plan.rows]
             for t in tiles:
-                torch.mm(u, t, out=tile[: len(u)])
+                torch.mm(u, t.T, out=tile[: len(u)])
 
     run_workers(work, workers)
 

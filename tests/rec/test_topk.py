@@ -28,7 +28,8 @@ def _reference_topk(users, items, k, exclude):
         {"group": 1},
         {"group": 8, "workers": 1},
         {"workers": 3, "tile_bytes": 4 * 7 * 256},
-        {"workers": 2, "memory_budget": 2 * 7 * (9216 * 4 + 9 * 32 * 4 + 20 * 10 * 32)},
+        # 7 users per chunk: per user 13,696 bytes of working set and 20,480 of rescoring (see chunk_rows)
+        {"workers": 2, "memory_budget": 2 * 7 * (13_696 + 20_480)},
     ],
 )
 def test_topk_matches_full_sort(options):
@@ -62,17 +63,21 @@ def test_topk_cosine_padding_and_errors():
         topk.topk(users, items, 2, [[4], []])
     with pytest.raises(ValueError, match="k must lie"):
         topk.topk(users, items, 5)
-    # per user: 1024 scores (4096 bytes) + 128 group maxima (512 bytes) + 10 * 8 candidates of 20 bytes (1600 bytes)
-    assert topk.chunk_rows(n_pad=1024, n_groups=128, k=10, group=8, memory_budget=6208 * 10 + 6207) == 10
+    # per user: a tile row of 1024 scores (4096 bytes) + 128 group maxima (512) + 11 best tiles' 32 group maxima
+    # (1408) + 10 * 8 candidates of 28 bytes (2240) = 8256 bytes; rescoring 8 * 10 * 8 * 4 = 2560 bytes per user
+    grouped = {"width": 1024, "n_groups": 128, "per_tile": 32, "k": 10, "group": 8, "dim": 4}
+    assert topk.chunk_rows(**grouped, memory_budget=10_816 * 10 + 10_815) == 10  # fewer rows than one block
+    assert topk.chunk_rows(**grouped, memory_budget=2560 * 64 + 8256 * 100 + 8255) == 100  # one block of 64
     # plain way: 1024 scores, the top 11 and their 10-wide copies, a tied row's sort copies (16 bytes per item)
-    assert topk.chunk_rows(n_pad=1024, n_groups=0, k=10, group=1, memory_budget=20_732 * 3 + 20_731) == 3
+    plain = {"width": 1024, "n_groups": 0, "per_tile": 0, "k": 10, "group": 1, "dim": 4}
+    assert topk.chunk_rows(**plain, memory_budget=20_732 * 3 + 20_731) == 3
     with pytest.raises(ValueError, match="workers must be >= 1"):
         topk.topk(users, items, 2, workers=0)
 
 
 def test_plain_plan_fits_the_memory_budget_with_every_row_tied():
     budget = 2**20
-    plan = topk._plan(943, 1682, 10, 32, 2**19, budget, 1)
+    plan = topk._plan(943, 1682, 64, 10, 32, 2**19, budget, 1)
     assert plan.group == 1 and plan.rows * (20 * 1682 + 24 * 10 + 12) <= budget
 
 
@@ -100,6 +105,43 @@ def test_ties_rank_the_lower_index_first(options):
     assert torch.equal(result.scores.double(), ref_scores)
     dense = topk.topk_dense(users @ items.T, 7, exclude)
     assert torch.equal(dense.ids, ref_ids)
+
+
+@pytest.mark.parametrize("group", [16, 8])
+def test_a_seen_item_in_a_chosen_group_is_not_returned(group):
+    # item 0 (seen) shares a group with the best item, so its group is chosen and its items are rescored from
+    # the vectors: the rescoring must drop it again
+    plan = topk._plan(1, 9000, 2, 2, group, 2**21, 64 * 2**20, 1)
+    mate = plan.per_tile  # group 0 of tile 0 holds items 0, per_tile, 2 per_tile, ...
+    items = torch.zeros(9000, 2)
+    items[:, 1] = torch.linspace(0, 1, 9000)
+    items[0, 0], items[mate, 0] = 0.9, 0.95
+    users = torch.tensor([[1.0, 0.0]])
+    result = topk.topk(users, items, 2, [[0]], group=group)
+    ref_scores, ref_ids = _reference_topk(users, items, 2, [[0]])
+    assert result.ids[0, 0] == mate and 0 not in result.ids[0].tolist()
+    assert torch.equal(result.ids, ref_ids)
+
+
+def test_rescored_candidates_agree_with_the_tile_product_within_the_rounding_bound():
+    # topk trusts a row unless a group left out comes within 4 gamma |u| max|i| of its k-th score: the bound must
+    # cover the difference between the rescoring and the tile's matrix product (each within gamma |u| |i| of exact)
+    g = torch.Generator().manual_seed(5)
+    dim, n_groups, group = 64, 50, 16
+    users = torch.randn(200, dim, generator=g) * 3
+    items_grouped = torch.randn(n_groups, group, dim, generator=g)
+    chosen = torch.randint(0, n_groups, (200, 10), generator=g)
+    rescored = torch.empty(200, 10 * group)
+    topk._rescore(users, items_grouped, chosen, rescored)
+    product = (users @ items_grouped.reshape(-1, dim).T).view(200, n_groups, group)
+    expected = product[torch.arange(200).unsqueeze(1), chosen].reshape(200, -1)
+    exact = (users.double() @ items_grouped.reshape(-1, dim).double().T).view(200, n_groups, group)
+    exact = exact[torch.arange(200).unsqueeze(1), chosen].reshape(200, -1)
+    gamma = dim * 2.0**-24 / (1 - dim * 2.0**-24)
+    bound = gamma * users.norm(dim=1, keepdim=True) * items_grouped.norm(dim=2).max()
+    assert ((rescored.double() - exact).abs() <= bound).all()
+    assert ((expected.double() - exact).abs() <= bound).all()
+    assert (rescored != expected).any()  # the two products do round differently: the bound is needed
 
 
 def test_popularity_ties_and_padding():

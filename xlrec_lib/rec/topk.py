@@ -19,10 +19,10 @@ import torch
 from xlrec_lib.rec.similarity import as_matrix, check_products_finite, finite_matrix, nonfinite_rows
 from xlrec_lib.vectors import normalize_rows
 
-TILE_ITEMS = 1024  # about this many items per tile (a little more when a group does not divide it), so that a tile
-# of many users still fits a core's L2 cache
+TILE_ITEMS = 1024  # about this many items per tile (a little more when a group does not divide it)
 PLAIN_BELOW = 8192  # below this many items, one product and torch.topk per chunk: fewer calls, measured faster
 MIN_ROWS = 64  # users per chunk at least: the matrix product reads each tile's item vectors once per chunk
+RESCORE_ROWS = 64  # users whose candidates are rescored at once: their gathered item vectors stay in cache
 
 
 class TopK(NamedTuple):
@@ -60,19 +60,28 @@ def seen_csr(exclude, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarra
     return indptr, cols[order]
 
 
-def chunk_rows(n_pad: int, n_groups: int, k: int, group: int, memory_budget: int) -> int:
-    """Users per chunk so that one worker's working set fits ``memory_budget`` bytes. Per user: ``n_pad`` float32
-    scores, ``n_groups`` float32 group maxima, and ``k * group`` candidates (float32 score, two int64 indices).
-    On the plain way (``n_groups == 0``) the candidates are the whole row: the top k + 1 scores and columns with
-    their k-wide copies, and for a row with a tie the stable sort's copies of its scores and int64 order."""
+def chunk_rows(width: int, n_groups: int, per_tile: int, k: int, group: int, dim: int, memory_budget: int) -> int:
+    """Users per chunk so that one worker's working set fits ``memory_budget`` bytes.
+
+    Grouped way, per user: one row of the reused tile (``4 * width``), its group maxima over every tile
+    (``4 * n_groups``), the best tiles' group maxima (``4 * (k + 1) * per_tile``) and ``k * group`` candidates
+    (28 bytes each: an int64 id, a float32 score, a tied row's sort copies); and for each of at most
+    ``RESCORE_ROWS`` users rescored at once, their candidates' item vectors and products (``8 * k * group * dim``).
+    Plain way (``n_groups == 0``): the whole row of ``width`` scores, the top k + 1 scores and columns with their
+    k-wide copies, and for a row with a tie the stable sort's copies of its scores and int64 order."""
+    rescore = 0
     if n_groups == 0:
-        per_row = 4 * n_pad + 12 * (k + 1) + 12 * k + 16 * n_pad
+        per_row = 4 * width + 12 * (k + 1) + 12 * k + 16 * width
     else:
-        per_row = 4 * n_pad + 4 * n_groups + 20 * k * group
-    rows = memory_budget // per_row
+        per_row = 4 * width + 4 * n_groups + 4 * (k + 1) * per_tile + 28 * k * group
+        rescore = 8 * k * group * dim
+    if (per_row + rescore) * RESCORE_ROWS <= memory_budget:  # more rows than one rescoring block
+        rows = (memory_budget - rescore * RESCORE_ROWS) // per_row
+    else:
+        rows = memory_budget // (per_row + rescore)
     if rows < 1:
-        raise ValueError(f"{memory_budget} bytes (memory_budget per worker) cannot hold one user's {per_row}-byte "
-                         "working set; raise memory_budget")
+        raise ValueError(f"{memory_budget} bytes (memory_budget per worker) cannot hold one user's "
+                         f"{per_row + rescore}-byte working set; raise memory_budget")
     return int(rows)
 
 
@@ -100,7 +109,8 @@ def _ranked(scores: torch.Tensor, k: int, ids: torch.Tensor | None = None) -> tu
 class _Plan(NamedTuple):
     """How the catalogue is cut: ``tiles`` tiles of ``width`` items (the last padded with -inf columns up to
     ``n_pad``), each tile's items cut into ``per_tile`` groups of ``group`` items taken at stride ``per_tile``
-    (group ``i`` of tile ``t``: items ``t * width + i + m * per_tile``, ``m < group``); ``rows`` users per chunk."""
+    (group ``j`` of tile ``t``: items ``t * width + j + m * per_tile``, ``m < group``; its index is
+    ``t * per_tile + j``); ``rows`` users per chunk."""
 
     group: int
     per_tile: int
@@ -122,9 +132,9 @@ def _plain(n_items: int, k: int, group: int) -> bool:
     return n_items < PLAIN_BELOW or min(group, n_items // (4 * k)) <= 1
 
 
-def _plan(n_users, n_items, k, group, tile_bytes, memory_budget, workers) -> _Plan:
+def _plan(n_users, n_items, dim, k, group, tile_bytes, memory_budget, workers) -> _Plan:
     if _plain(n_items, k, group):  # one tile of every item, no groups
-        rows = chunk_rows(n_items, 0, k, 1, memory_budget // workers)
+        rows = chunk_rows(n_items, 0, 0, k, 1, dim, memory_budget // workers)
         if workers > 1:
             rows = min(max(MIN_ROWS, tile_bytes // (4 * n_items)), rows, -(-n_users // (2 * workers)))
         return _Plan(1, n_items, 1, max(1, min(rows, n_users)))
@@ -136,42 +146,70 @@ def _plan(n_users, n_items, k, group, tile_bytes, memory_budget, workers) -> _Pl
     g = -(-per_tile_items // per_tile)
     plan = _Plan(g, per_tile, tiles, 0)
     rows = max(MIN_ROWS, tile_bytes // (4 * plan.width))
-    rows = min(rows, chunk_rows(plan.n_pad, tiles * per_tile, k, g, memory_budget // workers))
+    rows = min(rows, chunk_rows(plan.width, tiles * per_tile, per_tile, k, g, dim, memory_budget // workers))
     rows = max(1, min(rows, -(-n_users // (2 * workers))))  # at least ~2 chunks per worker, for balance
     return plan._replace(rows=rows)
 
 
-def _chunk_topk(u, items_t, group_ids, n_items, k, plan, block, group_max, seen_rows, seen_cols):
+def _tile_scores(u, tile_items, t, n_items, tile, seen_rows, seen_cols) -> None:
+    """Scores of a chunk's users against tile ``t`` into ``tile`` ``(c, width)``: padding columns and the chunk's
+    excluded (row, item) pairs (sorted by item) set to -inf."""
+    w = tile.shape[1]
+    torch.mm(u, tile_items[t].T, out=tile)
+    if (t + 1) * w > n_items:
+        tile[:, n_items - t * w :] = -math.inf  # padding columns
+    if seen_cols is not None:
+        a, b = np.searchsorted(seen_cols, [t * w, (t + 1) * w])
+        if b > a:
+            tile[torch.from_numpy(seen_rows[a:b]), torch.from_numpy(seen_cols[a:b] - t * w)] = -math.inf
+
+
+def _rescore(u, items_grouped, chosen, out) -> None:
+    """Inner products of each user with the items of its chosen groups, ``(c, dim), (c, k) -> out (c, k * g)``,
+    ``RESCORE_ROWS`` users at a time so that their gathered item vectors stay in cache."""
+    for r in range(0, u.shape[0], RESCORE_ROWS):
+        ub, groups = u[r : r + RESCORE_ROWS], chosen[r : r + RESCORE_ROWS]
+        vectors = items_grouped.index_select(0, groups.reshape(-1)).view(len(ub), -1, u.shape[1])
+        torch.sum(vectors * ub.unsqueeze(1), dim=2, out=out[r : r + RESCORE_ROWS])
+
+
+def _chunk_topk(u, tile_items, items_grouped, group_ids, n_items, k, plan, tile, group_max, seen, tol):
     """Top-k of one chunk of users, ``(c, dim) -> ((c, k) scores, (c, k) ids, (c,) ambiguous)``; see :func:`topk`.
 
-    ``block`` holds the chunk's scores tile after tile (tile ``t`` is a contiguous ``(c, width)`` view starting at
-    ``t * c * width``); ``seen_*`` are the chunk's excluded (row, item) pairs sorted by item. ``ambiguous`` marks
-    rows where a group left out holds a score equal to the k-th best: there the lower index among equals may lie
-    outside the candidates, so :func:`topk` recomputes those rows in full.
+    ``tile`` is a reused ``(rows, width)`` buffer and ``group_max`` a ``(tiles, rows, per_tile)`` one; ``seen`` is
+    None or the chunk's excluded pairs as ``(rows sorted by item, items sorted, sorted keys row * n_pad + item)``.
+    ``ambiguous`` marks rows where a group left out has a maximum within ``tol`` (per row, the rounding bound between
+    the tile's product and the rescoring) of the k-th best: there an item outside the candidates could tie or beat
+    the k-th, so :func:`topk` recomputes those rows in full.
     """
-    c, w, s, g = u.shape[0], plan.width, plan.per_tile, plan.group
+    c, s, g = u.shape[0], plan.per_tile, plan.group
+    seen_rows, seen_cols, seen_keys = seen if seen is not None else (None, None, None)
+    tile = tile[:c]
     for t in range(plan.tiles):
-        tile = block[t * c * w : (t + 1) * c * w].view(c, w)
-        torch.mm(u, items_t[t], out=tile)
-        if (t + 1) * w > n_items:
-            tile[:, n_items - t * w :] = -math.inf  # padding columns
-        if seen_cols is not None:
-            a, b = np.searchsorted(seen_cols, [t * w, (t + 1) * w])
-            if b > a:
-                tile[torch.from_numpy(seen_rows[a:b]), torch.from_numpy(seen_cols[a:b] - t * w)] = -math.inf
+        _tile_scores(u, tile_items, t, n_items, tile, seen_rows, seen_cols)
         if g == 1:  # the plain way: the whole catalogue is this one tile
             values, cols = _ranked(tile, k)
             return values, cols, torch.zeros(c, dtype=torch.bool, device=u.device)
-        # while the tile is in cache: group i = columns i, i + s, i + 2s, ..., a max across g rows of s columns
+        # while the tile is in cache: group j = columns j, j + s, j + 2s, ..., a max across g rows of s columns
         torch.amax(tile.view(c, g, s), dim=1, out=group_max[t, :c])
-    maxima = group_max[:, :c].transpose(0, 1).reshape(c, plan.tiles * s)
-    best_max, best = torch.topk(maxima, k, dim=1, sorted=False)
-    cand = group_ids.index_select(0, best.view(-1)).view(c, k * g)
-    tile_of = cand // w
-    flat = tile_of * (c * w) + torch.arange(c, device=u.device).unsqueeze(1) * w + (cand - tile_of * w)
-    values, cols = _ranked(block[flat], k, cand)
-    kth = values[:, -1:]
-    ambiguous = (kth[:, 0] > -math.inf) & ((maxima >= kth).sum(1) > (best_max >= kth).sum(1))
+    gm = group_max[:, :c]  # (tiles, c, s)
+    # the k + 1 best groups lie in the k + 1 best tiles (by the same argument as the items in the k best groups)
+    kt = min(k + 1, plan.tiles)
+    best_tiles = torch.topk(gm.amax(2).T, kt, dim=1, sorted=False).indices  # (c, kt)
+    their_max = gm[best_tiles, torch.arange(c, device=u.device).unsqueeze(1)].view(c, kt * s)
+    top_max, pos = torch.topk(their_max, k + 1, dim=1)  # the k + 1 best group maxima, best first
+    chosen = (best_tiles.gather(1, pos // s) * s + pos % s)[:, :k]  # (c, k) group indices
+    cand = group_ids[chosen].view(c, k * g)
+    scores = torch.empty(c, k * g, dtype=torch.float32, device=u.device)
+    _rescore(u, items_grouped, chosen, scores)
+    scores.masked_fill_(cand >= n_items, -math.inf)  # padding
+    if seen_keys is not None and len(seen_keys):
+        keys = torch.arange(c, device=u.device).unsqueeze(1) * plan.n_pad + cand
+        at = torch.searchsorted(seen_keys, keys).clamp_(max=len(seen_keys) - 1)
+        scores.masked_fill_(seen_keys[at] == keys, -math.inf)
+    values, cols = _ranked(scores, k, cand)
+    kth = values[:, -1]
+    ambiguous = (kth > -math.inf) & (top_max[:, k] >= kth - tol)
     return values, torch.gather(cand, 1, cols), ambiguous
 
 
@@ -223,8 +261,8 @@ def topk(
     metric: str = "dot",
     nonfinite: str = "raise",
     memory_budget: int = 64 * 2**20,
-    tile_bytes: int = 2**19,
-    group: int = 32,
+    tile_bytes: int = 2**22,
+    group: int = 16,
     workers: int | None = None,
 ) -> TopK:
     """The ``k`` best items for every user, ``(n_users, dim), (n_items, dim) -> TopK((n_users, k), (n_users, k))``.
@@ -234,18 +272,20 @@ def topk(
     ``nonfinite``: a user or item vector holding NaN or inf raises ``ValueError`` (``'raise'``), or with
     ``'mask'`` that item is never returned and that user gets an empty list (ids -1, scores -inf).
 
-    How: users go in chunks; a chunk's scores are computed one tile of about ``TILE_ITEMS`` items at a time (a
-    tile of the chunk's users, about ``tile_bytes``, fits a core's L2 cache). While a tile is in cache we take the
-    max of each group of ``group`` items (strided, so the max runs across contiguous columns and vectorises). The k
-    groups with the best maxima hold a whole top k (an item of any other group is <= its group's max <= the k-th
-    best group max, and those k groups already hold k items that large), so the final ``torch.topk`` runs over
-    ``k * group`` candidates, read back from the chunk's scores at those positions only. A row where an item
-    outside the candidates ties the k-th score is recomputed in full, so that the lower index wins ties exactly.
+    How: users go in chunks; a chunk's scores are computed one tile of about ``TILE_ITEMS`` items at a time into
+    one reused buffer of about ``tile_bytes`` (so it stays in the last-level cache; 4 MiB, about 1,024 users, ran
+    fastest among 1, 2, 4 and 8 MiB on 2 cores), and only the max of each group of ``group``
+    items is kept (strided, so the max runs across contiguous columns and vectorises). The k groups with the best
+    maxima hold a whole top k (an item of any other group is <= its group's max <= the k-th best group max, and
+    those k groups already hold k items that large); they are found among the k + 1 tiles with the best maxima, by
+    the same argument. Their ``k * group`` items are scored again from the vectors (the tile is gone by then) and
+    ranked. The two products may differ by rounding, so a row where a group left out has a max within that rounding
+    bound of the k-th score is recomputed in full: the lower index wins ties exactly.
     ``group=1``, a catalogue under ``PLAIN_BELOW`` items (where per-call overhead dominates), or a k so large that
     a group would hold one item, runs one product and ``torch.topk`` over whole rows instead.
 
-    Memory: beyond the inputs and the output, a float32 copy of the items and at most ``memory_budget`` bytes of
-    working sets (:func:`chunk_rows`, split between workers).
+    Memory: beyond the inputs and the output, a float32 copy of the items (two on the grouped way: by tile and by
+    group) and at most ``memory_budget`` bytes of working sets (:func:`chunk_rows`, split between workers).
     Threads: on CPU, ``workers`` threads (default ``torch.get_num_threads()``; 1 on the plain way, whose few
     large products and topk calls use torch's own threads) each take whole chunks while torch runs
     single-threaded inside them (restored afterwards): coarse-grained parallelism, as faiss does, which avoids a
@@ -282,31 +322,38 @@ def topk(
         workers = 1 if u.device.type != "cpu" or _plain(n_items, k, group) else torch.get_num_threads()
     if workers < 1:
         raise ValueError(f"workers must be >= 1 (or None for the default), got {workers}")
-    plan = _plan(n_users, n_items, k, group, tile_bytes, memory_budget, workers)
-    s, w, dev = plan.per_tile, plan.width, u.device
-    items_t = torch.zeros(plan.n_pad, it.shape[1], dtype=torch.float32, device=dev)
-    items_t[:n_items] = it
-    items_t = [items_t[t * w : (t + 1) * w].T.contiguous() for t in range(plan.tiles)]  # (dim, width) each
+    dim, dev = u.shape[1], u.device
+    plan = _plan(n_users, n_items, dim, k, group, tile_bytes, memory_budget, workers)
+    s, w, g = plan.per_tile, plan.width, plan.group
+    padded = torch.zeros(plan.n_pad, dim, dtype=torch.float32, device=dev)
+    padded[:n_items] = it
+    tile_items = padded.view(plan.tiles, w, dim)  # tile t: (width, dim)
+    # group j of tile t holds items t * w + j + m * s (m < g): by group, (n_groups, g, dim) for the rescoring
+    items_grouped = padded.view(plan.tiles, g, s, dim).transpose(1, 2).reshape(-1, g, dim) if g > 1 else None
     group_ids = (torch.arange(plan.tiles, device=dev).view(-1, 1, 1) * w + torch.arange(s, device=dev).view(1, s, 1)
-                 + torch.arange(plan.group, device=dev).view(1, 1, -1) * s).view(-1, plan.group)  # (n_groups, g)
+                 + torch.arange(g, device=dev).view(1, 1, -1) * s).view(-1, g)  # (n_groups, g)
+    # rounding: each of two float32 dot products of length dim is within gamma * |u| |i| of the exact one
+    gamma = dim * 2.0**-24 / (1 - dim * 2.0**-24)
+    tol = 4 * gamma * torch.linalg.vector_norm(u, dim=1) * torch.linalg.vector_norm(it, dim=1).max()
     out_ids = torch.empty(n_users, k, dtype=torch.long, device=dev)
     out_scores = torch.empty(n_users, k, dtype=torch.float32, device=dev)
     ambiguous = torch.zeros(n_users, dtype=torch.bool, device=dev)
     take = chunk_starts(n_users, plan.rows)
 
     def work() -> None:
-        block = torch.empty(plan.rows * plan.n_pad, dtype=torch.float32, device=dev)
-        group_max = torch.empty(plan.tiles, plan.rows, s, dtype=torch.float32, device=dev) if plan.group > 1 else None
+        tile = torch.empty(plan.rows, w, dtype=torch.float32, device=dev)
+        group_max = torch.empty(plan.tiles, plan.rows, s, dtype=torch.float32, device=dev) if g > 1 else None
         while (start := take()) is not None:
             stop = min(n_users, start + plan.rows)
-            seen_rows = seen_cols = None
+            chunk_seen = None
             if seen is not None:  # this chunk's seen pairs, sorted by item so that each tile takes a slice
-                seen_cols = seen[indptr[start] : indptr[stop]]
-                seen_rows = np.repeat(np.arange(stop - start), np.diff(indptr[start : stop + 1]))
-                order = np.argsort(seen_cols, kind="stable")
-                seen_cols, seen_rows = seen_cols[order], seen_rows[order]
-            scores, ids, amb = _chunk_topk(u[start:stop], items_t, group_ids, n_items, k, plan, block, group_max,
-                                           seen_rows, seen_cols)
+                cols = seen[indptr[start] : indptr[stop]]
+                rows = np.repeat(np.arange(stop - start), np.diff(indptr[start : stop + 1]))
+                keys = torch.from_numpy(rows * plan.n_pad + cols).to(dev)  # sorted: seen_csr sorts by (user, item)
+                order = np.argsort(cols, kind="stable")
+                chunk_seen = (rows[order], cols[order], keys)
+            scores, ids, amb = _chunk_topk(u[start:stop], tile_items, items_grouped, group_ids, n_items, k, plan,
+                                           tile, group_max, chunk_seen, tol[start:stop])
             out_scores[start:stop], out_ids[start:stop], ambiguous[start:stop] = scores, ids, amb
 
     run_workers(work, workers)
