@@ -147,7 +147,9 @@ def _plan(n_users, n_items, dim, k, group, tile_bytes, memory_budget, workers) -
     plan = _Plan(g, per_tile, tiles, 0)
     rows = max(MIN_ROWS, tile_bytes // (4 * plan.width))
     rows = min(rows, chunk_rows(plan.width, tiles * per_tile, per_tile, k, g, dim, memory_budget // workers))
-    rows = max(1, min(rows, -(-n_users // (2 * workers))))  # at least ~2 chunks per worker, for balance
+    # at least 2 chunks per worker, and as many per worker, of equal size, so that no worker idles at the end
+    per_worker = max(2, -(-n_users // (workers * max(1, rows))))
+    rows = max(1, -(-n_users // (per_worker * workers)))
     return plan._replace(rows=rows)
 
 
