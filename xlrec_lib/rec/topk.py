@@ -54,10 +54,10 @@ def seen_csr(exclude, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarra
         if len(idx) and (idx.min() < 0 or idx.max() >= n):
             bad = idx[(idx < 0) | (idx >= n)][0]
             raise ValueError(f"exclude: {name} index {bad} outside 0..{n - 1}")
-    order = np.lexsort((cols, rows))
+    keys = np.sort(rows * n_items + cols, kind="stable")  # by user, then item (stable: fast on runs of users)
     indptr = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
-    return indptr, cols[order]
+    return indptr, keys - (keys // n_items) * n_items
 
 
 def chunk_rows(width: int, n_groups: int, per_tile: int, k: int, group: int, dim: int, memory_budget: int) -> int:
@@ -349,11 +349,11 @@ def topk(
             stop = min(n_users, start + plan.rows)
             chunk_seen = None
             if seen is not None:  # this chunk's seen pairs, sorted by item so that each tile takes a slice
-                cols = seen[indptr[start] : indptr[stop]]
-                rows = np.repeat(np.arange(stop - start), np.diff(indptr[start : stop + 1]))
+                c, cols = stop - start, seen[indptr[start] : indptr[stop]]
+                rows = np.repeat(np.arange(c), np.diff(indptr[start : stop + 1]))
                 keys = torch.from_numpy(rows * plan.n_pad + cols).to(dev)  # sorted: seen_csr sorts by (user, item)
-                order = np.argsort(cols, kind="stable")
-                chunk_seen = (rows[order], cols[order], keys)
+                by_item = np.sort(cols * c + rows, kind="stable")
+                chunk_seen = (by_item % c, by_item // c, keys)
             scores, ids, amb = _chunk_topk(u[start:stop], tile_items, items_grouped, group_ids, n_items, k, plan,
                                            tile, group_max, chunk_seen, tol[start:stop])
             out_scores[start:stop], out_ids[start:stop], ambiguous[start:stop] = scores, ids, amb
