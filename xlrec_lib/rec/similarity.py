@@ -34,6 +34,8 @@ def finite_matrix(x, name: str, remedy: str = "repair or drop that row") -> torc
     """``x`` as a float ``(n, dim)`` matrix (see :func:`as_matrix`); ``ValueError`` naming the first row that holds
     a NaN or an infinity, how many rows do, and ``remedy``."""
     t = as_matrix(x, name)
+    if t.numel() == 0 or all(v.isfinite() for v in torch.aminmax(t)):  # one pass: NaN and inf reach min or max
+        return t
     bad = nonfinite_rows(t)
     if len(bad):
         row = int(bad[0])
@@ -48,8 +50,8 @@ def check_products_finite(users: torch.Tensor, items: torch.Tensor, dtype: torch
     fits ``dtype``: all are at most ``|u| |i|`` in size (Cauchy-Schwarz), so the largest norms decide."""
     if users.shape[0] == 0 or items.shape[0] == 0:
         return
-    norms_u = torch.linalg.vector_norm(users.double(), dim=1)
-    norms_i = torch.linalg.vector_norm(items.double(), dim=1)
+    norms_u = torch.linalg.vector_norm(users, dim=1, dtype=torch.float64)
+    norms_i = torch.linalg.vector_norm(items, dim=1, dtype=torch.float64)
     (nu, ru), (ni, ri) = norms_u.max(0), norms_i.max(0)
     if not float(nu) * float(ni) < torch.finfo(dtype).max / 2:
         raise ValueError(f"inner products may overflow {dtype}: users row {int(ru)} has norm {float(nu):.3g} and "
