@@ -156,11 +156,11 @@ def test_train_learns_a_tiny_corpus_and_repeats_exactly(tokenizer):
     assert run(10, 5)["mlm"].tolist() == run(10, 5)["mlm"].tolist()  # seeded: the same losses twice
 
 
-def test_unigram_loss_hand_case():
-    # vocab 4; train tokens (regular): 2, 2, 3 -> smoothed counts [1, 1, 3, 2] / 7; held-out token 2 -> -log(3/7)
+def test_unigram_log_probs_hand_case():
+    # vocab 4; train tokens (regular): 2, 2, 3 -> smoothed counts [1, 1, 3, 2] / 7 (specials 0 and 1 not counted)
     train = mlm.Examples([[0, 2, 2, 3, 1]], [[0] * 5], [[-1, 0, 1, 2, -1]])
-    held = mlm.Examples([[0, 2, 1]], [[0] * 3], [[-1, 0, -1]])
-    assert mlm.unigram_loss([train], held, vocab_size=4) == pytest.approx(-torch.log(torch.tensor(3 / 7)).item())
+    expected = torch.log(torch.tensor([1, 1, 3, 2]) / 7)
+    torch.testing.assert_close(mlm.unigram_log_probs([train], vocab_size=4), expected)
 
 
 def test_history_records_the_stream_of_each_step(tokenizer):

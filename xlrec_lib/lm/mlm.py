@@ -202,15 +202,6 @@ def unigram_log_probs(train: list[Examples], vocab_size: int) -> torch.Tensor:
     return (counts / counts.sum()).log().float()
 
 
-def unigram_loss(train: list[Examples], held_out: Examples, vocab_size: int) -> float:
-    """Cross-entropy per token of a unigram model (add-one smoothed token frequencies of ``train``) on the
-    regular tokens of ``held_out``: the loss of a model that ignores context, the bar MLM must clear."""
-    logp = unigram_log_probs(train, vocab_size)
-    held = torch.tensor([i for ids, words in zip(held_out.input_ids, held_out.word_ids, strict=True)
-                         for i, w in zip(ids, words, strict=True) if w >= 0], dtype=torch.long)
-    return -logp[held].mean().item()
-
-
 # --- the training loop ---------------------------------------------------------------------------------
 
 
