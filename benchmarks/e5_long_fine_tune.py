@@ -81,10 +81,10 @@ def load_reviews(path: str | None) -> dict[str, pd.DataFrame]:
 
 
 def frozen_probe(encoder, parts: dict) -> tuple[linear_probe.Probe, float]:
-    """Chapter 5's frozen probe: C chosen on validation; returns the probe and its test accuracy."""
-    x = {name: encoder.encode(list(f["text"])).numpy() for name, f in parts.items()}
-    probe = linear_probe.probe(x["train"], parts["train"]["label"], x["valid"], parts["valid"]["label"])
-    return probe, float((probe.predict(x["test"]) == parts["test"]["label"].to_numpy()).mean())
+    """Chapter 5's frozen probe (``linear_probe.frozen_probe``, C chosen on validation) and its test accuracy."""
+    probe, pred = linear_probe.frozen_probe(encoder.encode, *[(parts[s]["text"], parts[s]["label"])
+                                                              for s in ("train", "valid")], parts["test"]["text"])
+    return probe, float((pred == parts["test"]["label"].to_numpy()).mean())
 
 
 def run_recipe(recipe: Recipe, frames: dict, model_dir: Path, device: torch.device, quick: bool,

@@ -67,6 +67,23 @@ def test_macro_f1_selection_and_errors():
         linear_probe.probe(x, y[:199], xv, yv)
 
 
+def test_frozen_probe_encodes_each_split_once_and_predicts_test():
+    x, y = blobs(240)
+    texts = [f"t{i}" for i in range(240)]  # each text names its row of x
+    calls = []
+
+    def encode(batch):
+        calls.append(len(batch))
+        return x[[int(t[1:]) for t in batch]]
+
+    fitted, pred = linear_probe.frozen_probe(encode, (texts[:120], y[:120]), (texts[120:180], y[120:180]),
+                                             texts[180:])
+    assert calls == [120, 60, 60]
+    direct = linear_probe.probe(x[:120], y[:120], x[120:180], y[120:180])
+    assert fitted.C == direct.C and np.array_equal(pred, direct.predict(x[180:]))
+    assert (pred == y[180:]).mean() > 0.8
+
+
 def test_tfidf_char_probe_reads_texts():
     good, bad = ["很好 喜欢", "非常好", "好用 喜欢", "很喜欢"], ["很差 失望", "太差", "失望 退货", "差评"]
     texts, labels = good * 5 + bad * 5, [1] * 20 + [0] * 20

@@ -17,7 +17,7 @@ any neural model must beat.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,6 +98,16 @@ def probe(x_train, y_train: Sequence[int], x_valid, y_valid: Sequence[int], cs: 
                  vectorizer=vectorizer)
 
 
+def frozen_probe(encode: Callable[[list[str]], object], train: tuple, valid: tuple, test_texts: Sequence[str],
+                 select: str = "accuracy") -> tuple[Probe, np.ndarray]:
+    """The probe of a frozen encoder: ``train`` and ``valid`` are ``(texts, labels)``; every split's texts are
+    encoded once by ``encode(list[str]) -> (n, dim)`` (a tensor or an array), C is chosen on ``valid`` (see
+    :func:`probe`). Returns the probe and its predicted labels for ``test_texts``, ``(n_test,)``."""
+    x_train, x_valid, x_test = (np.asarray(encode(list(texts))) for texts in (train[0], valid[0], test_texts))
+    fitted = probe(x_train, train[1], x_valid, valid[1], select=select)
+    return fitted, fitted.predict(x_test)
+
+
 def tfidf_char_probe(train_texts: Sequence[str], y_train, valid_texts: Sequence[str], y_valid,
                      cs: Sequence[float] = CS, ngrams: tuple[int, int] = (1, 3), select: str = "accuracy") -> Probe:
     """TF-IDF of character ``ngrams`` (fitted on the training texts only) + ``probe``; ``Probe.predict`` takes texts."""
@@ -109,4 +119,4 @@ def tfidf_char_probe(train_texts: Sequence[str], y_train, valid_texts: Sequence[
                  vectorizer=vectorizer)
 
 
-__all__ = ["CS", "Probe", "fingerprint", "probe", "tfidf_char_probe"]
+__all__ = ["CS", "Probe", "fingerprint", "frozen_probe", "probe", "tfidf_char_probe"]
