@@ -28,8 +28,8 @@ def _reference_topk(users, items, k, exclude):
         {"group": 1},
         {"group": 8, "workers": 1},
         {"workers": 3, "tile_bytes": 4 * 7 * 256},
-        # 7 users per chunk: per user 13,696 bytes of working set and 20,480 of rescoring (see chunk_rows)
-        {"workers": 2, "memory_budget": 2 * 7 * (13_696 + 20_480)},
+        # 7 users per chunk: per user 16,896 bytes of working set and 20,480 of rescoring (see chunk_rows)
+        {"workers": 2, "memory_budget": 2 * 7 * (16_896 + 20_480)},
     ],
 )
 def test_topk_matches_full_sort(options):
@@ -64,10 +64,10 @@ def test_topk_cosine_padding_and_errors():
     with pytest.raises(ValueError, match="k must lie"):
         topk.topk(users, items, 5)
     # per user: a tile row of 1024 scores (4096 bytes) + 128 group maxima (512) + 11 best tiles' 32 group maxima
-    # (1408) + 10 * 8 candidates of 28 bytes (2240) = 8256 bytes; rescoring 8 * 10 * 8 * 4 = 2560 bytes per user
+    # (1408) + 10 * 8 candidates of 48 bytes (3840) = 9856 bytes; rescoring 8 * 10 * 8 * 4 = 2560 bytes per user
     grouped = {"width": 1024, "n_groups": 128, "per_tile": 32, "k": 10, "group": 8, "dim": 4}
-    assert topk.chunk_rows(**grouped, memory_budget=10_816 * 10 + 10_815) == 10  # fewer rows than one block
-    assert topk.chunk_rows(**grouped, memory_budget=2560 * 64 + 8256 * 100 + 8255) == 100  # one block of 64
+    assert topk.chunk_rows(**grouped, memory_budget=12_416 * 10 + 12_415) == 10  # fewer rows than one block
+    assert topk.chunk_rows(**grouped, memory_budget=2560 * 64 + 9856 * 100 + 9855) == 100  # one block of 64
     # plain way: 1024 scores, the top 11 and their 10-wide copies, a tied row's sort copies (16 bytes per item)
     plain = {"width": 1024, "n_groups": 0, "per_tile": 0, "k": 10, "group": 1, "dim": 4}
     assert topk.chunk_rows(**plain, memory_budget=20_732 * 3 + 20_731) == 3
@@ -114,7 +114,7 @@ def test_a_seen_item_in_a_chosen_group_is_not_returned(group):
     plan = topk._plan(1, 9000, 2, 2, group, 2**21, 64 * 2**20, 1)
     mate = plan.per_tile  # group 0 of tile 0 holds items 0, per_tile, 2 per_tile, ...
     items = torch.zeros(9000, 2)
-    items[:, 1] = torch.linspace(0, 1, 9000)
+    items[:, 0] = torch.linspace(-1, 0, 9000)  # every other item scores below 0
     items[0, 0], items[mate, 0] = 0.9, 0.95
     users = torch.tensor([[1.0, 0.0]])
     result = topk.topk(users, items, 2, [[0]], group=group)
@@ -141,7 +141,47 @@ def test_rescored_candidates_agree_with_the_tile_product_within_the_rounding_bou
     bound = gamma * users.norm(dim=1, keepdim=True) * items_grouped.norm(dim=2).max()
     assert ((rescored.double() - exact).abs() <= bound).all()
     assert ((expected.double() - exact).abs() <= bound).all()
-    assert (rescored != expected).any()  # the two products do round differently: the bound is needed
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_a_tie_that_rescoring_rounds_apart_is_recomputed(monkeypatch, swap):
+    # items b < a tie exactly (0.5); whichever of their groups torch.topk keeps, if it keeps a's and the rescoring
+    # rounds a up (by less than the bound topk allows: 4 gamma_2 |u| max|i| ~ 4.8e-7), the row must still be
+    # recomputed in full so that the lower index b wins; both layouts, so that one of them keeps a's group
+    s = topk._plan(1, 9000, 2, 1, 16, 2**22, 64 * 2**20, 1).per_tile
+    a, b = (7 + s, 2) if swap else (2 + s, 7)  # groups: a's is group 7 or 2, b's is group 2 or 7
+    items = torch.tensor([[-1.0, 0.0]]).repeat(9000, 1)
+    items[a, 0] = items[b, 0] = 0.5
+    real = topk._rescore
+
+    def rounding_up(u, items_grouped, chosen, out):
+        real(u, items_grouped, chosen, out)
+        out += 2.0**-23
+
+    monkeypatch.setattr(topk, "_rescore", rounding_up)
+    assert topk.topk(torch.tensor([[1.0, 0.0]]), items, 1).ids.tolist() == [[b]]
+
+
+def test_the_next_best_group_is_looked_for_in_every_best_tile():
+    # two tiles hold a max of 1: k = 1 needs both tiles (k + 1) to see that the runner-up ties the best
+    items = torch.tensor([[-1.0, 0.0]]).repeat(9000, 1)
+    items[100, 0] = items[8999, 0] = 1.0
+    assert topk.topk(torch.tensor([[1.0, 0.0]]), items, 1).ids.tolist() == [[100]]
+
+
+@pytest.mark.parametrize("n_items, k, group", [(11_524, 200, 16), (20_000, 10, 5), (9_000, 10, 16)])
+def test_negative_scores_beat_no_padding_and_a_zero_user_gets_the_first_items(n_items, k, group):
+    # every score is below 0, so padding columns (0) would win if any escaped the mask; the zero user ties
+    # every item at 0 and must get the lowest indices
+    g = torch.Generator().manual_seed(7)
+    users = torch.cat([torch.rand(3, 8, generator=g) + 0.1, torch.zeros(1, 8)])
+    items = -(torch.rand(n_items, 8, generator=g) + 0.1)
+    plan = topk._plan(4, n_items, 8, k, group, 2**22, 64 * 2**20, 1)
+    assert plan.group > 1 and plan.n_pad > n_items  # the grouped way, with padding
+    result = topk.topk(users, items, k, group=group)
+    ref_scores, ref_ids = _reference_topk(users, items, k, [[] for _ in range(4)])
+    assert torch.equal(result.ids, ref_ids)
+    torch.testing.assert_close(result.scores.double(), ref_scores, atol=1e-5, rtol=0)
 
 
 def test_popularity_ties_and_padding():

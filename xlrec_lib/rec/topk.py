@@ -1,8 +1,10 @@
 """Exact top-k for every user over a whole catalogue, in cache-sized tiles, seen items excluded.
 
-Scores are float32 inner products (or cosines). Order: higher score first, and on equal scores the lower item
-index first, as a stable sort of the scores would give. NaN and infinity are never ranked: a non-finite vector
-raises ``ValueError`` naming its row, unless ``nonfinite="mask"`` asks to skip it.
+Scores are float32 inner products (or cosines). Order: higher score first, and on equal float32 scores the lower
+item index first, as a stable sort of the scores would give. Exact means exact for the float32 scores: two items
+whose scores tie in real arithmetic (even two identical vectors: a matrix kernel may round its columns
+differently) can differ by a rounding step, and then the larger one comes first. NaN and infinity are never ranked:
+a non-finite vector raises ``ValueError`` naming its row, unless ``nonfinite="mask"`` asks to skip it.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def seen_csr(exclude, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarra
     keys = np.sort(rows * n_items + cols, kind="stable")  # by user, then item (stable: fast on runs of users)
     indptr = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
-    return indptr, keys - (keys // n_items) * n_items
+    return indptr, keys % n_items
 
 
 def chunk_rows(width: int, n_groups: int, per_tile: int, k: int, group: int, dim: int, memory_budget: int) -> int:
@@ -65,7 +67,8 @@ def chunk_rows(width: int, n_groups: int, per_tile: int, k: int, group: int, dim
 
     Grouped way, per user: one row of the reused tile (``4 * width``), its group maxima over every tile
     (``4 * n_groups``), the best tiles' group maxima (``4 * (k + 1) * per_tile``) and ``k * group`` candidates
-    (28 bytes each: an int64 id, a float32 score, a tied row's sort copies); and for each of at most
+    (48 bytes each: an int64 id, a float32 score, the exclusion test's int64 keys and masks, a tied row's sort
+    copies); and for each of at most
     ``RESCORE_ROWS`` users rescored at once, their candidates' item vectors and products (``8 * k * group * dim``).
     Plain way (``n_groups == 0``): the whole row of ``width`` scores, the top k + 1 scores and columns with their
     k-wide copies, and for a row with a tie the stable sort's copies of its scores and int64 order."""
@@ -73,7 +76,7 @@ def chunk_rows(width: int, n_groups: int, per_tile: int, k: int, group: int, dim
     if n_groups == 0:
         per_row = 4 * width + 12 * (k + 1) + 12 * k + 16 * width
     else:
-        per_row = 4 * width + 4 * n_groups + 4 * (k + 1) * per_tile + 28 * k * group
+        per_row = 4 * width + 4 * n_groups + 4 * (k + 1) * per_tile + 48 * k * group
         rescore = 8 * k * group * dim
     if (per_row + rescore) * RESCORE_ROWS <= memory_budget:  # more rows than one rescoring block
         rows = (memory_budget - rescore * RESCORE_ROWS) // per_row
@@ -144,6 +147,7 @@ def _plan(n_users, n_items, dim, k, group, tile_bytes, memory_budget, workers) -
     # groups per tile: a multiple of 32, the row lengths torch's max across rows vectorises (others ran 3-8x slower)
     per_tile = -(-per_tile_items // (32 * g)) * 32
     g = -(-per_tile_items // per_tile)
+    tiles = -(-n_items // (g * per_tile))  # the rounded-up width may need fewer tiles: none is only padding
     plan = _Plan(g, per_tile, tiles, 0)
     rows = max(MIN_ROWS, tile_bytes // (4 * plan.width))
     rows = min(rows, chunk_rows(plan.width, tiles * per_tile, per_tile, k, g, dim, memory_budget // workers))
@@ -159,7 +163,7 @@ def _tile_scores(u, tile_items, t, n_items, tile, seen_rows, seen_cols) -> None:
     w = tile.shape[1]
     torch.mm(u, tile_items[t].T, out=tile)
     if (t + 1) * w > n_items:
-        tile[:, n_items - t * w :] = -math.inf  # padding columns
+        tile[:, max(0, n_items - t * w) :] = -math.inf  # padding columns
     if seen_cols is not None:
         a, b = np.searchsorted(seen_cols, [t * w, (t + 1) * w])
         if b > a:
@@ -210,8 +214,9 @@ def _chunk_topk(u, tile_items, items_grouped, group_ids, n_items, k, plan, tile,
         at = torch.searchsorted(seen_keys, keys).clamp_(max=len(seen_keys) - 1)
         scores.masked_fill_(seen_keys[at] == keys, -math.inf)
     values, cols = _ranked(scores, k, cand)
-    kth = values[:, -1]
-    ambiguous = (kth > -math.inf) & (top_max[:, k] >= kth - tol)
+    # a left-out group max within tol of the k-th score (compared in float64), or a finite one beside a short list
+    next_max = top_max[:, k].double()
+    ambiguous = (next_max > -math.inf) & (next_max >= values[:, -1].double() - tol)
     return values, torch.gather(cand, 1, cols), ambiguous
 
 
@@ -243,15 +248,22 @@ def run_workers(work, workers: int) -> None:
         torch.set_num_threads(previous)
 
 
-def _exact_rows(u, items, k, rows, indptr, seen):
-    """Top-k of the given user rows from their full score rows (the slow, plainly exact way)."""
-    scores = u[rows] @ items.T
-    if seen is not None:
-        r = rows.cpu().numpy()
-        lengths = indptr[r + 1] - indptr[r]
-        cols = np.concatenate([seen[indptr[i] : indptr[i + 1]] for i in r])
-        scores[torch.from_numpy(np.repeat(np.arange(len(r)), lengths)), torch.from_numpy(cols)] = -math.inf
-    return _ranked(scores, k)
+def _exact_rows(u, items, k, rows, indptr, seen, memory_budget):
+    """Top-k of the given user rows from their full score rows (the slow, plainly exact way), as many rows at a
+    time as the plain way's working set allows in ``memory_budget`` bytes."""
+    step = chunk_rows(items.shape[0], 0, 0, k, 1, u.shape[1], memory_budget)
+    values, cols = [], []
+    for part in rows.split(step):
+        scores = u[part] @ items.T
+        if seen is not None:
+            r = part.cpu().numpy()
+            lengths = indptr[r + 1] - indptr[r]
+            excluded = np.concatenate([seen[indptr[i] : indptr[i + 1]] for i in r])
+            scores[torch.from_numpy(np.repeat(np.arange(len(r)), lengths)), torch.from_numpy(excluded)] = -math.inf
+        v, c = _ranked(scores, k)
+        values.append(v)
+        cols.append(c)
+    return torch.cat(values), torch.cat(cols)
 
 
 def topk(
@@ -279,15 +291,21 @@ def topk(
     fastest among 1, 2, 4 and 8 MiB on 2 cores), and only the max of each group of ``group``
     items is kept (strided, so the max runs across contiguous columns and vectorises). The k groups with the best
     maxima hold a whole top k (an item of any other group is <= its group's max <= the k-th best group max, and
-    those k groups already hold k items that large); they are found among the k + 1 tiles with the best maxima, by
-    the same argument. Their ``k * group`` items are scored again from the vectors (the tile is gone by then) and
-    ranked. The two products may differ by rounding, so a row where a group left out has a max within that rounding
-    bound of the k-th score is recomputed in full: the lower index wins ties exactly.
+    those k groups already hold k items that large). By the same argument one level up the k + 1 best groups lie in
+    the k + 1 tiles with the best maxima, so those tiles give the k best groups and the (k + 1)-th best group max
+    (its value; which of several equal groups is kept is arbitrary). The k groups' ``k * group`` items are scored
+    again from the vectors (the tile is gone by then) and ranked. The two products may differ by rounding, so a row
+    where the (k + 1)-th best group max comes within ``4 gamma_d |u| max |i|`` of the k-th score (``gamma_d = d eps /
+    (1 - d eps)``, float32's ``eps = 2**-24``: each product's bound, added, then doubled as a margin) is recomputed in
+    full, and there equal float32 scores go to the lower index. The bound holds for full-precision float32 products
+    (torch's default matmul precision ``'highest'``; TF32 or bfloat16 settings would break it).
     ``group=1``, a catalogue under ``PLAIN_BELOW`` items (where per-call overhead dominates), or a k so large that
     a group would hold one item, runs one product and ``torch.topk`` over whole rows instead.
 
     Memory: beyond the inputs and the output, a float32 copy of the items (two on the grouped way: by tile and by
-    group) and at most ``memory_budget`` bytes of working sets (:func:`chunk_rows`, split between workers).
+    group, and an int64 id per item), at most ``memory_budget`` bytes of working sets (:func:`chunk_rows`, split
+    between workers; the rows recomputed in full go in chunks of that size too), and about 48 bytes per excluded
+    (user, item) pair of the chunks in work.
     Threads: on CPU, ``workers`` threads (default ``torch.get_num_threads()``; 1 on the plain way, whose few
     large products and topk calls use torch's own threads) each take whole chunks while torch runs
     single-threaded inside them (restored afterwards): coarse-grained parallelism, as faiss does, which avoids a
@@ -334,9 +352,11 @@ def topk(
     items_grouped = padded.view(plan.tiles, g, s, dim).transpose(1, 2).reshape(-1, g, dim) if g > 1 else None
     group_ids = (torch.arange(plan.tiles, device=dev).view(-1, 1, 1) * w + torch.arange(s, device=dev).view(1, s, 1)
                  + torch.arange(g, device=dev).view(1, 1, -1) * s).view(-1, g)  # (n_groups, g)
-    # rounding: each of two float32 dot products of length dim is within gamma * |u| |i| of the exact one
+    # rounding: each of two float32 dot products of length dim is within gamma |u| |i| of the exact one (plus
+    # dim steps of 2^-149 where products are subnormal); norms in float64, which neither underflow nor overflow here
     gamma = dim * 2.0**-24 / (1 - dim * 2.0**-24)
-    tol = 4 * gamma * torch.linalg.vector_norm(u, dim=1) * torch.linalg.vector_norm(it, dim=1).max()
+    norms_u = torch.linalg.vector_norm(u, dim=1, dtype=torch.float64)
+    tol = 4 * gamma * norms_u * torch.linalg.vector_norm(it, dim=1, dtype=torch.float64).max() + 4 * dim * 2.0**-149
     out_ids = torch.empty(n_users, k, dtype=torch.long, device=dev)
     out_scores = torch.empty(n_users, k, dtype=torch.float32, device=dev)
     ambiguous = torch.zeros(n_users, dtype=torch.bool, device=dev)
@@ -361,7 +381,7 @@ def topk(
     run_workers(work, workers)
     if ambiguous.any():
         rows = ambiguous.nonzero()[:, 0]
-        out_scores[rows], out_ids[rows] = _exact_rows(u, it, k, rows, indptr, seen)
+        out_scores[rows], out_ids[rows] = _exact_rows(u, it, k, rows, indptr, seen, memory_budget)
     out_ids[out_scores == -math.inf] = -1
     return TopK(out_ids, out_scores)
 
