@@ -1,14 +1,14 @@
 """Frozen features + logistic regression (a linear probe), and the TF-IDF character n-gram baseline.
 
 The cheap alternative to fine-tuning: encode every text once with a frozen encoder and fit a logistic regression on
-the vectors. Its regularisation strength C (the inverse of the L2 penalty) is chosen on the validation split, never
-on test: ``probe`` fits one model per C in ``cs`` (scikit-learn's ``LogisticRegression``, lbfgs, multinomial for K > 2
-classes) and keeps the one with the best validation score (``select``: ``"accuracy"`` or ``"macro_f1"``; of equal
-scores the smallest C). Each C is a fresh fit, so a probe is the same model as scikit-learn's own at that C (lbfgs
-stops at a tolerance, and a fit warm-started from another C's weights stops elsewhere: on the TF-IDF baseline that
-moved test accuracy by most of a point). ``init`` starts every fit from another probe's weights instead: a few-shot
-refit on a few more rows, where a cold fit on the anisotropic mean-pooled vectors of a small BERT takes hundreds of
-lbfgs steps and the start is the point.
+the vectors. Its C (the inverse of the L2 penalty's strength: a larger C regularises less) is chosen on the
+validation split, never on test: ``probe`` fits one model per C in ``cs`` (scikit-learn's ``LogisticRegression``,
+lbfgs, multinomial for K > 2 classes) and keeps the one with the best validation score (``select``: ``"accuracy"``
+or ``"macro_f1"``; of equal scores the smallest C). Each C is a fresh fit, so a probe is the same model as
+scikit-learn's own at that C (lbfgs stops at a tolerance, and a fit warm-started from another C's weights stops
+elsewhere). ``init`` starts every fit from another probe's weights instead: for a few-shot refit on a few more rows,
+where starting from the old weights is the purpose (a cold fit on the anisotropic mean-pooled vectors of a small
+BERT takes hundreds of lbfgs steps).
 
 ``tfidf_char_probe`` is the same probe on TF-IDF vectors of character 1-3-grams (sublinear tf, l2 rows): for Chinese,
 where words are not separated by spaces, characters and their short runs are the strong bag-of-words baseline that
@@ -76,7 +76,7 @@ def probe(x_train, y_train: Sequence[int], x_valid, y_valid: Sequence[int], cs: 
 
     _score(select, [0], [0])  # a bad `select` fails before any fitting
     if not cs or any(c <= 0 for c in cs):
-        raise ValueError(f"cs must be positive regularisation strengths, got {cs!r}")
+        raise ValueError(f"cs must be positive values of C, got {cs!r}")
     y_train, y_valid = np.asarray(y_train), np.asarray(y_valid)
     if x_train.shape[0] != len(y_train) or x_valid.shape[0] != len(y_valid):
         raise ValueError(f"probe: {x_train.shape[0]} training rows for {len(y_train)} labels, {x_valid.shape[0]} "

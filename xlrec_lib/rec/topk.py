@@ -286,18 +286,19 @@ def topk(
     ``nonfinite``: a user or item vector holding NaN or inf raises ``ValueError`` (``'raise'``), or with
     ``'mask'`` that item is never returned and that user gets an empty list (ids -1, scores -inf).
 
-    How: users go in chunks; a chunk's scores are computed one tile of about ``TILE_ITEMS`` items at a time into
-    one reused buffer of about ``tile_bytes`` (so it stays in the last-level cache; 4 MiB, about 1,024 users, ran
-    fastest among 1, 2, 4 and 8 MiB on 2 cores), and only the max of each group of ``group``
-    items is kept (strided, so the max runs across contiguous columns and vectorises). The k groups with the best
-    maxima hold a whole top k (an item of any other group is <= its group's max <= the k-th best group max, and
-    those k groups already hold k items that large). By the same argument one level up the k + 1 best groups lie in
-    the k + 1 tiles with the best maxima, so those tiles give the k best groups and the (k + 1)-th best group max
-    (its value; which of several equal groups is kept is arbitrary). The k groups' ``k * group`` items are scored
-    again from the vectors (the tile is gone by then) and ranked. The two products may differ by rounding, so a row
-    where the (k + 1)-th best group max comes within ``4 gamma_d |u| max |i|`` of the k-th score (``gamma_d = d eps /
-    (1 - d eps)``, float32's ``eps = 2**-24``: each product's bound, added, then doubled as a margin) is recomputed in
-    full, and there equal float32 scores go to the lower index. The bound holds for full-precision float32 products
+    How: users go in chunks; a chunk's scores are computed one tile of about ``TILE_ITEMS`` items at a time into one
+    reused buffer of about ``tile_bytes`` (so it stays in the last-level cache; 4 MiB, about 1,024 users, ran
+    fastest among 1, 2, 4 and 8 MiB on 2 cores), and only the max of each group of ``group`` items is kept (strided
+    groups: a tile's group maxima are one element-wise max over ``group`` contiguous runs of columns, which
+    vectorises). The k groups with the best maxima hold a whole top k (an item of any other group is <= its group's
+    max <= the k-th best group max, and those k groups already hold k items that large). By the same argument one
+    level up the k + 1 best groups lie in the k + 1 tiles with the best maxima, so those tiles give the k best
+    groups and the (k + 1)-th best group max (its value; which of several equal groups is kept is arbitrary). The k
+    groups' ``k * group`` items are scored again from the vectors (the tile is gone by then) and ranked. The two
+    products may differ by rounding, so a row where the (k + 1)-th best group max comes within ``4 gamma_d |u| max
+    |i|`` of the k-th score (Euclidean norms; ``gamma_d = d r / (1 - d r)`` with float32's unit roundoff ``r =
+    2**-24``: each product's bound, added, then doubled to spare the rounding of the norms) is recomputed in full,
+    and there equal float32 scores go to the lower index. The bound holds for full-precision float32 products
     (torch's default matmul precision ``'highest'``; TF32 or bfloat16 settings would break it).
     ``group=1``, a catalogue under ``PLAIN_BELOW`` items (where per-call overhead dominates), or a k so large that
     a group would hold one item, runs one product and ``torch.topk`` over whole rows instead.
