@@ -21,7 +21,7 @@ import torch
 from xlrec_lib.rec.similarity import as_matrix, check_products_finite, finite_matrix, nonfinite_rows
 from xlrec_lib.vectors import normalize_rows
 
-TILE_ITEMS = 1024  # about this many items per tile (a little more when a group does not divide it)
+TILE_ITEMS = 1024  # about this many items per tile (group size x groups per tile: a little more or less)
 PLAIN_BELOW = 8192  # below this many items, one product and torch.topk per chunk: fewer calls, measured faster
 MIN_ROWS = 64  # users per chunk at least: the matrix product reads each tile's item vectors once per chunk
 RESCORE_ROWS = 64  # users whose candidates are rescored at once: their gathered item vectors stay in cache
@@ -68,8 +68,8 @@ def chunk_rows(width: int, n_groups: int, per_tile: int, k: int, group: int, dim
     Grouped way, per user: one row of the reused tile (``4 * width``), its group maxima over every tile
     (``4 * n_groups``), the best tiles' group maxima (``4 * (k + 1) * per_tile``) and ``k * group`` candidates
     (48 bytes each: an int64 id, a float32 score, the exclusion test's int64 keys and masks, a tied row's sort
-    copies); and for each of at most
-    ``RESCORE_ROWS`` users rescored at once, their candidates' item vectors and products (``8 * k * group * dim``).
+    copies); and for each of at most ``RESCORE_ROWS`` users rescored at once, their candidates' item vectors and
+    products (``8 * k * group * dim``).
     Plain way (``n_groups == 0``): the whole row of ``width`` scores, the top k + 1 scores and columns with their
     k-wide copies, and for a row with a tie the stable sort's copies of its scores and int64 order."""
     rescore = 0
