@@ -107,6 +107,28 @@ def test_evaluate_reports_ndcg_and_recall_of_the_candidates():
         cold_start.evaluate(scores, {10: {"a"}}, [10, 20], ["a", "b", "c"], k=2, exclude=torch.zeros(3, dtype=bool))
 
 
+def test_evaluate_many_and_paired_gap():
+    # users 10, 20, 30 with one relevant item each among a, b, c; a finds all three, b finds none at k = 1
+    relevant, users, items = {10: {"a"}, 20: {"b"}, 30: {"c"}}, [10, 20, 30], ["a", "b", "c"]
+    good, bad = torch.eye(3), 1 - torch.eye(3)
+    table = cold_start.evaluate_many({"good": good, "bad": bad}, relevant, users, items, k=1)
+    assert list(table.index) == ["good", "bad"] and list(table.columns) == ["nDCG@1", "recall@1"]
+    assert table.loc["good"].tolist() == [1.0, 1.0] and table.loc["bad"].tolist() == [0.0, 0.0]
+    mean, low, high = cold_start.paired_gap(good, bad, relevant, users, items, k=1)
+    assert (mean, low, high) == (1.0, 1.0, 1.0)  # every user gains 1: no spread to resample
+    # user 10 only: b ranks a first too, so the gap is 2 of 3 users, and the interval covers the spread
+    mixed = bad.clone()
+    mixed[0] = good[0]
+    mean, low, high = cold_start.paired_gap(good, mixed, relevant, users, items, k=1, seed=1)
+    assert mean == pytest.approx(2 / 3) and low < mean < high
+    # user 10 scores b (seen in training) above a: excluding b puts a first again
+    seen_b = good.clone()
+    seen_b[0] = torch.tensor([0.5, 0.9, 0.1])
+    excluded = torch.tensor([[False, True, False], [False] * 3, [False] * 3])
+    assert cold_start.paired_gap(seen_b, bad, relevant, users, items, k=1)[0] == pytest.approx(2 / 3)
+    assert cold_start.paired_gap(seen_b, bad, relevant, users, items, k=1, exclude=excluded)[0] == 1.0
+
+
 def test_random_recall_matches_a_simulation():
     rng = np.random.default_rng(1)
     relevant = {u: set(rng.choice(30, size=rng.integers(1, 8), replace=False).tolist()) for u in range(40)}

@@ -6,6 +6,8 @@
   earliest test interactions moved into training accordingly (the gate's curve).
 - ``interaction_counts``: training interactions per item, in ``item_ids`` order.
 - ``evaluate``: nDCG@k and recall@k of a score matrix over some candidate columns, ties broken at random.
+- ``evaluate_many``: the same for several named score matrices, one row each; ``paired_gap``: the mean per-user
+  nDCG@k of one ranking minus another's, with a paired bootstrap interval.
 - ``random_ndcg``: the expected nDCG@k of a uniformly random ranking of the candidates, the chance line of
   every table. With ``R`` relevant items among ``N`` candidates each rank holds a relevant one with probability
   ``R / N``, so ``E[DCG@k] = (R / N) * sum_{r<=k} 1 / log(1 + r)``, divided by the ideal ``IDCG@k`` (the same
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from xlrec_lib.intervals import paired_difference
 from xlrec_lib.rec import ranking_metrics
 
 
@@ -145,6 +148,26 @@ def evaluate(scores: torch.Tensor, relevant: Mapping, user_ids, candidate_ids, k
     ranked = {u: candidate_ids[row].tolist() for u, row in zip(user_ids.tolist(), top, strict=True)}
     return {f"nDCG@{k}": ranking_metrics.ndcg_at_k(ranked, relevant, k, per_user=per_user),
             f"recall@{k}": ranking_metrics.recall_at_k(ranked, relevant, k, per_user=per_user)}
+
+
+def evaluate_many(scores: Mapping[str, torch.Tensor], relevant: Mapping, user_ids, candidate_ids, k: int = 10,
+                  exclude: torch.Tensor | None = None, seed: int = 0) -> pd.DataFrame:
+    """:func:`evaluate` for each named ``(n_users, n_candidates)`` score matrix: one row per name, the columns
+    nDCG@k and recall@k."""
+    return pd.DataFrame({name: evaluate(s, relevant, user_ids, candidate_ids, k, exclude, seed)
+                         for name, s in scores.items()}).T
+
+
+def paired_gap(scores_a: torch.Tensor, scores_b: torch.Tensor, relevant: Mapping, user_ids, candidate_ids,
+               k: int = 10, exclude: torch.Tensor | None = None, seed: int = 0) -> tuple[float, float, float]:
+    """Mean per-user nDCG@k of ranking ``a`` minus ranking ``b`` over the same users and candidates (each ranked by
+    :func:`evaluate`, ties at its default seed), with a paired bootstrap 95% interval drawn with ``seed``:
+    ``(mean, low, high)``, as :func:`xlrec_lib.intervals.paired_difference`."""
+    metric = f"nDCG@{k}"
+    a, b = (evaluate(s, relevant, user_ids, candidate_ids, k, exclude, per_user=True)[metric]
+            for s in (scores_a, scores_b))
+    users = sorted(a)
+    return paired_difference([a[u] for u in users], [b[u] for u in users], seed=seed)
 
 
 def _candidates_per_user(n_candidates, users) -> np.ndarray:
