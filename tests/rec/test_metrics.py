@@ -242,6 +242,11 @@ def test_classification_hand_computed():
     assert f1 == pytest.approx(0.8, abs=1e-9)
     recall = classification_metrics.recall_score(Y_TRUE, Y_PRED, average=None)
     np.testing.assert_allclose(recall.to_numpy(float), [0.5, 1, 2 / 3])
+    both = classification_metrics.accuracy_and_macro_f1(Y_TRUE, Y_PRED)
+    assert both == pytest.approx({"accuracy": 5 / 7, "macro-F1": 0.7}, abs=1e-9)
+    # a class never seen nor predicted still counts when named: its F1 0 pulls the mean to 0.7 * 3 / 4
+    with_absent = classification_metrics.accuracy_and_macro_f1(Y_TRUE, Y_PRED, labels=[0, 1, 2, 3])
+    assert with_absent["macro-F1"] == pytest.approx(0.525, abs=1e-9)
 
 
 def test_confusion_matrix_and_zero_division():

@@ -131,3 +131,9 @@ def recall_score(y_true, y_pred, average: str | None = "macro", labels=None, pos
 def f1_score(y_true, y_pred, average: str | None = "macro", labels=None, pos_label=1):
     """F1 ``2PR / (P + R)`` per class; macro-F1 is the mean of the per-class F1 (not F1 of the mean P and R)."""
     return _averaged("f1", y_true, y_pred, average, labels, pos_label)
+
+
+def accuracy_and_macro_f1(y_true, y_pred, labels=None) -> dict[str, float]:
+    """``{"accuracy": ..., "macro-F1": ...}``, the two numbers a classification table gives each model; ``labels``:
+    the classes macro-F1 averages over (default: every class in ``y_true`` or ``y_pred``)."""
+    return {"accuracy": accuracy(y_true, y_pred), "macro-F1": f1_score(y_true, y_pred, average="macro", labels=labels)}
