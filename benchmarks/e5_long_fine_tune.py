@@ -82,9 +82,10 @@ def load_reviews(path: str | None) -> dict[str, pd.DataFrame]:
 
 def frozen_probe(encoder, parts: dict) -> tuple[linear_probe.Probe, float]:
     """Chapter 5's frozen probe (``linear_probe.frozen_probe``, C chosen on validation) and its test accuracy."""
-    probe, pred = linear_probe.frozen_probe(encoder.encode, *[(parts[s]["text"], parts[s]["label"])
-                                                              for s in ("train", "valid")], parts["test"]["text"])
-    return probe, float((pred == parts["test"]["label"].to_numpy()).mean())
+    train, valid, test = parts["train"], parts["valid"], parts["test"]
+    probe, pred = linear_probe.frozen_probe(encoder.encode, (train["text"], train["label"]),
+                                            (valid["text"], valid["label"]), test["text"])
+    return probe, float((pred == test["label"].to_numpy()).mean())
 
 
 def run_recipe(recipe: Recipe, frames: dict, model_dir: Path, device: torch.device, quick: bool,
