@@ -7,7 +7,11 @@ history weights change before the next round (a Rocchio-style update):
     W_ui <- W_ui + accept_weight   (accepted),        W_ui <- W_ui - skip_weight   (skipped),
 
 and the model scores again from ``W`` (``score_fn(W) -> (n_users, n_items)``: for the keyword matcher the cosine of
-``W X`` with the items' keyword vectors, for an item-item model ``W B``). Without feedback ``W`` never changes, so
+``W X`` with the items' keyword vectors, for an item-item model ``W B``). With ``relative=True`` the two weights are
+shares of each user's history: they are multiplied by the user's history total ``sum_i W_ui`` (taken before the
+first round), so ``accept_weight=0.1`` adds a tenth of the profile per accepted item, for a user with 20 films and
+one with 300 alike (with absolute weights the first lurches and the second barely moves). The history itself is
+left as it is, so the first round and the whole no-feedback line do not change. Without feedback ``W`` never changes, so
 the rounds show the static ranking ``k`` items at a time. After round ``r`` the **recall** is, averaged over the
 users with a held-out item, the share of their held-out items accepted so far; without feedback it equals
 recall@(r k) of the static ranking.
@@ -38,9 +42,11 @@ def _dense_bool(x, shape, name: str) -> torch.Tensor:
 
 def simulate_rounds(score_fn: Callable[[torch.Tensor], torch.Tensor], history, held_out, rounds: int = 5,
                     k: int = 10, accept_weight: float = 1.0, skip_weight: float = 0.0,
-                    update: bool = True, per_user: bool = False):
-    """Play ``rounds`` rounds (module docstring) from ``history`` ``(n_users, n_items)`` weights (sparse or dense)
-    against the ``held_out`` ``(n_users, n_items)`` pairs. ``update=False`` is the no-feedback line.
+                    update: bool = True, per_user: bool = False, relative: bool = False):
+    """Play ``rounds`` rounds (module docstring) from ``history`` ``(n_users, n_items)`` non-negative weights
+    (sparse or dense) against the ``held_out`` ``(n_users, n_items)`` pairs. ``update=False`` is the no-feedback
+    line; ``relative=True`` scales both weights by each user's history total (a user without history keeps
+    absolute weights).
 
     Returns one row per round: ``round``, ``recall`` (cumulative, see above), ``accepted`` (mean accepted items per
     evaluated user in that round) and ``precision`` (the share of that round's shown items accepted, evaluated
@@ -54,6 +60,10 @@ def simulate_rounds(score_fn: Callable[[torch.Tensor], torch.Tensor], history, h
     w = torch.from_numpy(np.asarray(history.toarray() if sp.issparse(history) else history, dtype=np.float32))
     if w.ndim != 2:
         raise ValueError(f"history must be an (n_users, n_items) matrix, got shape {tuple(w.shape)}")
+    if not torch.isfinite(w).all() or (w < 0).any():
+        raise ValueError("history must hold finite weights >= 0 (a count, a rating or a share of each user's films)")
+    total = w.sum(1)
+    scale = torch.where(total > 0, total, 1.0) if relative else torch.ones_like(total)
     held = _dense_bool(held_out, tuple(w.shape), "held_out")
     shown = w != 0
     if (held & shown).any():
@@ -77,7 +87,7 @@ def simulate_rounds(score_fn: Callable[[torch.Tensor], torch.Tensor], history, h
         shown[pick_u, pick_i] = True
         found[pick_u[accepted], pick_i[accepted]] = True
         if update:
-            w[pick_u, pick_i] += torch.where(accepted, accept_weight, -skip_weight)
+            w[pick_u, pick_i] += torch.where(accepted, accept_weight, -skip_weight) * scale[pick_u]
         accepted_per_user = torch.zeros(w.shape[0]).index_add_(0, pick_u, accepted.float())
         shown_per_user = ok.sum(1).float()
         rows.append({
@@ -91,3 +101,21 @@ def simulate_rounds(score_fn: Callable[[torch.Tensor], torch.Tensor], history, h
         return table
     users = evaluated.nonzero()[:, 0]
     return table, pd.Series((found.sum(1)[users] / n_held[users]).numpy(), index=users.numpy(), name="recall")
+
+
+def choose_weights(score_fn: Callable[[torch.Tensor], torch.Tensor], history, held_out, accept_weights,
+                   skip_weights, rounds: int = 5, k: int = 10, relative: bool = False):
+    """Play every ``(accept_weight, skip_weight)`` pair of the two grids on a validation split and keep the pair
+    with the highest recall after the last round (the first such pair in grid order on a tie).
+
+    Returns ``(table, (accept_weight, skip_weight))``: ``table`` holds that recall, one row per accept weight and
+    one column per skip weight."""
+    accept_weights, skip_weights = list(accept_weights), list(skip_weights)
+    if not accept_weights or not skip_weights:
+        raise ValueError("accept_weights and skip_weights must each hold at least one weight")
+    table = pd.DataFrame(
+        [[simulate_rounds(score_fn, history, held_out, rounds, k, accept_weight=a, skip_weight=b,
+                          relative=relative)["recall"].iloc[-1] for b in skip_weights] for a in accept_weights],
+        index=pd.Index(accept_weights, name="accept weight"), columns=pd.Index(skip_weights, name="skip weight"))
+    row, col = np.unravel_index(np.argmax(table.to_numpy()), table.shape)
+    return table, (accept_weights[row], skip_weights[col])
