@@ -68,14 +68,16 @@ def test_relative_weights_are_shares_of_each_users_history():
         seen.append(w.clone())
         return torch.tensor([[0.0, 0, 3, 2], [0.0, 0, 3, 2], [0.0, 0, 3, 2]])
 
-    history = np.array([[2.0, 2, 0, 0], [0, 4, 0, 0], [0, 0, 0, 0]])
+    history = np.array([[2.0, 2, 0, 0], [0, 2, 0, 0], [0, 0, 0, 0]])
     held = np.array([[0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 1, 0]])
-    feedback.simulate_rounds(score, history, held, rounds=2, k=1, accept_weight=0.1, skip_weight=0.01,
+    feedback.simulate_rounds(score, history, held, rounds=3, k=1, accept_weight=0.1, skip_weight=0.01,
                              relative=True)
     torch.testing.assert_close(seen[0], torch.tensor(history, dtype=torch.float32))
-    # each user was shown item 2: accepted by users 0 and 2 (0.1 of the history total), skipped by user 1 (0.01 of
-    # it); user 2 had no history, so its weights stay absolute
-    torch.testing.assert_close(seen[1], torch.tensor([[2.0, 2, 0.4, 0], [0, 4, -0.04, 0], [0, 0, 0.1, 0]]))
+    # round 1 shows item 2: accepted by users 0 and 2 (0.1 of the history total, 4 and 2), skipped by user 1 (0.01
+    # of it); user 2 had no history, so its weights stay absolute
+    torch.testing.assert_close(seen[1], torch.tensor([[2.0, 2, 0.4, 0], [0, 2, -0.02, 0], [0, 0, 0.1, 0]]))
+    # round 2 shows item 3: the shares are of the history before round 1, not of the moved one
+    torch.testing.assert_close(seen[2], torch.tensor([[2.0, 2, 0.4, -0.04], [0, 2, -0.02, 0.2], [0, 0, 0.1, -0.01]]))
 
 
 def test_relative_weights_move_a_long_and_a_short_history_alike():
@@ -101,8 +103,24 @@ def test_choose_weights_keeps_the_best_pair_on_the_grid():
     assert table.index.name == "accept weight" and table.columns.name == "skip weight"
     _, tie = feedback.choose_weights(score, history, held, [2.0, 1.0], [1.0], rounds=2, k=2)
     assert tie == (2.0, 1.0)  # a tie keeps the first pair in grid order
+    # relative=True reaches every game: the long history of test_relative_weights_move_a_long_and_a_short_history_alike
+    long = np.array([[3.0, 0, 0, 0, 0, 0]])
+    assert feedback.choose_weights(score, long, held, [1.0], [0.6], rounds=2, k=2)[0].iloc[0, 0] == 0.5
+    assert feedback.choose_weights(score, long, held, [1.0], [0.6], rounds=2, k=2, relative=True)[0].iloc[0, 0] == 1.0
     with pytest.raises(ValueError, match="at least one weight"):
         feedback.choose_weights(score, history, held, [], [0.0])
+
+
+def test_the_callers_history_is_left_as_it_was():
+    history = np.array([[1.0, 0, 0, 0]], dtype=np.float32)
+    before = history.copy()
+    held = np.array([[0, 1, 0, 0]])
+    scores = _fixed_scores([0.0, 3, 2, 1])
+    feedback.simulate_rounds(scores, history, held, rounds=2, k=1, skip_weight=1.0)
+    np.testing.assert_array_equal(history, before)
+    # a grid replays the same history at every point
+    table, _ = feedback.choose_weights(scores, history, held, [1.0], [1.0, 0.0], rounds=2, k=1)
+    assert table.to_numpy().tolist() == [[1.0, 1.0]]
 
 
 def test_bad_input():
@@ -117,6 +135,9 @@ def test_bad_input():
         feedback.simulate_rounds(s, np.array([[1.0, 0]]), np.array([[0, 1, 0]]))
     with pytest.raises(ValueError, match="skip_weight"):
         feedback.simulate_rounds(s, np.array([[1.0, 0]]), np.array([[0, 1]]), skip_weight=-1)
+    for weights in ({"skip_weight": np.nan}, {"accept_weight": np.inf}):
+        with pytest.raises(ValueError, match="finite and >= 0"):
+            feedback.simulate_rounds(s, np.array([[1.0, 0]]), np.array([[0, 1]]), **weights)
     for history in ([[-1.0, 0]], [[np.nan, 0]]):
         with pytest.raises(ValueError, match="finite weights >= 0"):
             feedback.simulate_rounds(s, np.array(history), np.array([[0, 1]]))

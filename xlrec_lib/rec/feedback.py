@@ -8,17 +8,18 @@ history weights change before the next round (a Rocchio-style update):
 
 and the model scores again from ``W`` (``score_fn(W) -> (n_users, n_items)``: for the keyword matcher the cosine of
 ``W X`` with the items' keyword vectors, for an item-item model ``W B``). With ``relative=True`` the two weights are
-shares of each user's history: they are multiplied by the user's history total ``sum_i W_ui`` (taken before the
-first round), so ``accept_weight=0.1`` adds a tenth of the profile per accepted item, for a user with 20 films and
-one with 300 alike (with absolute weights the first lurches and the second barely moves). The history itself is
-left as it is, so the first round and the whole no-feedback line do not change. Without feedback ``W`` never changes, so
-the rounds show the static ranking ``k`` items at a time. After round ``r`` the **recall** is, averaged over the
-users with a held-out item, the share of their held-out items accepted so far; without feedback it equals
-recall@(r k) of the static ranking.
+shares of each user's history: they are multiplied by the user's history total ``n_u = sum_i W_ui`` (taken
+before the first round), so with ``accept_weight=0.1`` an accepted item weighs a tenth of the history's total, for a
+user with 20 films and one with 300 alike (a fixed weight would move the first profile 15 times as far as the
+second). The history itself is left as it is, so the first round and the whole no-feedback line do not change.
+Without feedback ``W`` never changes, so the rounds show the static ranking ``k`` items at a time. After round ``r``
+the **recall** is, averaged over the users with a held-out item, the share of their held-out items accepted so far;
+without feedback it equals recall@(r k) of the static ranking.
 
 The bias, plainly: only *logged* items can be accepted. A shown item the user never rated counts as skipped even if
 they would have liked it, so the game rewards a model for finding what the log holds, not what users would enjoy;
-and an accepted item is a test item, so feedback moves the profile towards the rest of the test set.
+and an accepted item is a test item (a skipped one, one that is not), so feedback moves the profile towards the rest
+of the test set.
 """
 
 from __future__ import annotations
@@ -55,9 +56,11 @@ def simulate_rounds(score_fn: Callable[[torch.Tensor], torch.Tensor], history, h
     for name, value in (("rounds", rounds), ("k", k)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if accept_weight < 0 or skip_weight < 0:
-        raise ValueError(f"accept_weight and skip_weight must be >= 0, got {accept_weight} and {skip_weight}")
-    w = torch.from_numpy(np.asarray(history.toarray() if sp.issparse(history) else history, dtype=np.float32))
+    if not (accept_weight >= 0 and skip_weight >= 0 and np.isfinite(accept_weight) and np.isfinite(skip_weight)):
+        raise ValueError(f"accept_weight and skip_weight must be finite and >= 0, got {accept_weight} and "
+                         f"{skip_weight}")
+    # a copy: the rounds write into W, never into the caller's history
+    w = torch.tensor(np.asarray(history.toarray() if sp.issparse(history) else history, dtype=np.float32))
     if w.ndim != 2:
         raise ValueError(f"history must be an (n_users, n_items) matrix, got shape {tuple(w.shape)}")
     if not torch.isfinite(w).all() or (w < 0).any():
@@ -106,7 +109,9 @@ def simulate_rounds(score_fn: Callable[[torch.Tensor], torch.Tensor], history, h
 def choose_weights(score_fn: Callable[[torch.Tensor], torch.Tensor], history, held_out, accept_weights,
                    skip_weights, rounds: int = 5, k: int = 10, relative: bool = False):
     """Play every ``(accept_weight, skip_weight)`` pair of the two grids on a validation split and keep the pair
-    with the highest recall after the last round (the first such pair in grid order on a tie).
+    with the highest recall after the last round; on a tie, the first pair in grid order (accept weights outer,
+    skip weights inner). ``history``, ``held_out`` ``(n_users, n_items)``, ``rounds``, ``k`` and ``relative`` are
+    as in ``simulate_rounds``.
 
     Returns ``(table, (accept_weight, skip_weight))``: ``table`` holds that recall, one row per accept weight and
     one column per skip weight."""
