@@ -1,12 +1,17 @@
+import time
+
+import pandas as pd
 import pytest
 import torch
 
 from xlrec_lib.lm import fine_tuning as ft
 from xlrec_lib.lm.compression import state_dict_megabytes
 from xlrec_lib.lm.efficiency import (
+    bf16_in_hardware,
     choose_lr,
     classification_scores,
     correct,
+    cpu_flags,
     efficiency_row,
     efficiency_table,
     forward_latency,
@@ -90,3 +95,36 @@ def test_correct_choose_lr_step_seconds_and_verdicts(toy_encoder, toy_data):
     assert verdicts["met"].tolist() == [True, False, False] and verdicts.loc["b", "bound"] == ">= 5"
     with pytest.raises(ValueError, match="comparison"):
         goal_verdicts([("x", 1, "==", 1)])
+
+
+def test_step_seconds_times_the_steps_after_the_first(toy_encoder, toy_data, monkeypatch):
+    calls, clock, caller = [], iter([10.0, 11.0, 13.0, 16.0]), []
+
+    def fake_fine_tune(model, train, cfg, after_step=None, **kw):
+        calls.append((len(train), cfg.epochs))
+        for step in range(1, len(train) // cfg.batch_size + 1):
+            after_step(step)
+        return model, pd.DataFrame()
+
+    monkeypatch.setattr(ft, "fine_tune", fake_fine_tune)
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
+    cfg = ft.FineTuneConfig(batch_size=16, epochs=2, patience=None, seed=0)
+    seconds = step_seconds(lambda: object(), toy_data["train"], cfg, steps=3, after_step=caller.append)
+    # 4 steps end at 10, 11, 13 and 16 s: the last three took 6 s, the first step is left out
+    assert calls == [(64, 1.0)] and seconds == 2.0 and caller == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+        step_seconds(lambda: object(), toy_data["train"], cfg, steps=0)
+
+
+def test_cpu_flags_and_bf16(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16\n\nflags\t: ignored\n")
+    assert cpu_flags(str(info)) == {"fpu", "sse2", "avx512f", "avx512_bf16"}
+    assert bf16_in_hardware(str(info)) is True
+    (tmp_path / "amx").write_text("flags : fpu amx_bf16\n")
+    (tmp_path / "plain").write_text("flags : fpu avx512f amx_tile\n")
+    assert bf16_in_hardware(str(tmp_path / "amx")) is True and bf16_in_hardware(str(tmp_path / "plain")) is False
+    # no flags line (another system, or an ARM CPU's "Features"), a malformed one, or no file: nothing to say
+    (tmp_path / "arm").write_text("processor\t: 0\nFeatures\t: fp asimd bf16\nflags\n")
+    assert cpu_flags(str(tmp_path / "arm")) is None and cpu_flags(str(tmp_path / "missing")) is None
+    assert bf16_in_hardware(str(tmp_path / "missing")) is None

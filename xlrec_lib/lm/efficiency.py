@@ -8,6 +8,7 @@ same run, so that the machine's speed cancels out.
 
 from __future__ import annotations
 
+import time
 from contextlib import nullcontext
 from dataclasses import replace
 
@@ -86,15 +87,47 @@ def choose_lr(make_model, train, valid, cfg: ft.FineTuneConfig, lrs, pad_id: int
 
 
 def step_seconds(make_model, train, cfg: ft.FineTuneConfig, steps: int = 6, pad_id: int = 0, **fine_tune_kw) -> float:
-    """Seconds per optimizer step of ``fine_tune(make_model(), ...)`` over its first ``steps + 1`` batches, the
-    first left out (it pays one-time costs): a training-cost ratio measured in the same run even when the trained
-    model itself comes from a cache."""
+    """Seconds per optimizer step of ``fine_tune(make_model(), ...)`` over the first ``(steps + 1) * batch_size``
+    rows of ``train`` (one epoch), timed from the end of the first step to the end of the last: the first step,
+    with the run's set-up and the optimizer's first allocation of its state, is left out. A training-cost ratio
+    measured in the same run even when the trained model itself comes from a cache. A caller's ``after_step`` still
+    runs after every step."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"step_seconds: steps must be an integer >= 1, got {steps!r}")
     n = (steps + 1) * cfg.batch_size
     if len(train) < n:
         raise ValueError(f"step_seconds: {steps + 1} batches of {cfg.batch_size} need {n} rows, train has {len(train)}")
-    _, history = ft.fine_tune(make_model(), train.select(range(n)), replace(cfg, epochs=1.0), pad_id=pad_id,
-                              progress=False, **fine_tune_kw)
-    return history.attrs["train_seconds"] / (steps + 1)
+    caller_after_step = fine_tune_kw.pop("after_step", None)
+    ends = []
+
+    def after_step(step):
+        if caller_after_step is not None:
+            caller_after_step(step)
+        ends.append(time.perf_counter())
+
+    ft.fine_tune(make_model(), train.select(range(n)), replace(cfg, epochs=1.0), pad_id=pad_id, progress=False,
+                 after_step=after_step, **fine_tune_kw)
+    if len(ends) != steps + 1:
+        raise RuntimeError(f"step_seconds: expected {steps + 1} optimizer steps, the run made {len(ends)}")
+    return (ends[-1] - ends[0]) / steps
+
+
+def cpu_flags(path: str = "/proc/cpuinfo") -> set[str] | None:
+    """The CPU's feature flags as x86 Linux lists them in ``path`` (its first ``flags`` line); ``None`` where there
+    is no such file or line (another system, or an ARM CPU, whose line is ``Features``)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            line = next((raw for raw in f if raw.startswith("flags") and ":" in raw), None)
+    except OSError:
+        return None
+    return set(line.split(":", 1)[1].split()) if line else None
+
+
+def bf16_in_hardware(path: str = "/proc/cpuinfo") -> bool | None:
+    """Does the CPU compute in bf16 (``avx512_bf16`` or ``amx_bf16`` among ``cpu_flags(path)``)? ``None`` when
+    the flags cannot be read. Without it, bf16 is emulated on a CPU and usually slower than float32."""
+    flags = cpu_flags(path)
+    return None if flags is None else bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
 def efficiency_row(model, test, pad_id: int, batch: dict, train_seconds: float | None, repeats: int = 5,
@@ -143,4 +176,5 @@ def goal_verdicts(goals) -> pd.DataFrame:
 
 
 __all__ = ["forward_latency", "trainable_megabytes", "classification_scores", "scores_from_logits", "correct",
-           "choose_lr", "step_seconds", "efficiency_row", "efficiency_table", "goal_verdicts"]
+           "choose_lr", "step_seconds", "cpu_flags", "bf16_in_hardware", "efficiency_row", "efficiency_table",
+           "goal_verdicts"]
