@@ -103,7 +103,8 @@ def test_choose_weights_keeps_the_best_pair_on_the_grid():
     assert table.index.name == "accept weight" and table.columns.name == "skip weight"
     _, tie = feedback.choose_weights(score, history, held, [2.0, 1.0], [1.0], rounds=2, k=2)
     assert tie == (2.0, 1.0)  # a tie keeps the first pair in grid order
-    # relative=True reaches every game: the long history of test_relative_weights_move_a_long_and_a_short_history_alike
+    # relative=True is passed on to every game (the long history of
+    # test_relative_weights_move_a_long_and_a_short_history_alike)
     long = np.array([[3.0, 0, 0, 0, 0, 0]])
     assert feedback.choose_weights(score, long, held, [1.0], [0.6], rounds=2, k=2)[0].iloc[0, 0] == 0.5
     assert feedback.choose_weights(score, long, held, [1.0], [0.6], rounds=2, k=2, relative=True)[0].iloc[0, 0] == 1.0
