@@ -45,17 +45,20 @@ def finite_matrix(x, name: str, remedy: str = "repair or drop that row") -> torc
     return t
 
 
-def check_products_finite(users: torch.Tensor, items: torch.Tensor, dtype: torch.dtype = torch.float32) -> None:
+def check_products_finite(users: torch.Tensor, items: torch.Tensor,
+                          dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
     """``ValueError`` unless every inner product of a user row and an item row, and every partial sum on the way,
-    fits ``dtype``: all are at most ``|u| |i|`` in size (Cauchy-Schwarz), so the largest norms decide."""
-    if users.shape[0] == 0 or items.shape[0] == 0:
-        return
+    fits ``dtype``: all are at most ``|u| |i|`` in size (Cauchy-Schwarz), so the largest norms decide. Returns the
+    float64 row norms it measured, ``((n_users,), (n_items,))``, for a caller that needs them too."""
     norms_u = torch.linalg.vector_norm(users, dim=1, dtype=torch.float64)
     norms_i = torch.linalg.vector_norm(items, dim=1, dtype=torch.float64)
+    if users.shape[0] == 0 or items.shape[0] == 0:
+        return norms_u, norms_i
     (nu, ru), (ni, ri) = norms_u.max(0), norms_i.max(0)
     if not float(nu) * float(ni) < torch.finfo(dtype).max / 2:
         raise ValueError(f"inner products may overflow {dtype}: users row {int(ru)} has norm {float(nu):.3g} and "
                          f"items row {int(ri)} norm {float(ni):.3g}; rescale the vectors (or use metric='cosine')")
+    return norms_u, norms_i
 
 
 def dot(users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:

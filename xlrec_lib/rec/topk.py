@@ -334,8 +334,9 @@ def topk(
                                 tile_bytes=tile_bytes, group=group, workers=workers)
     if metric == "cosine":
         u, it = normalize_rows(u), normalize_rows(it)
+        norms = None
     else:
-        check_products_finite(u, it)
+        norms = check_products_finite(u, it)  # float64 row norms, reused by the rounding bound below
     u, it = u.float().contiguous(), it.float().contiguous()
     indptr, seen = seen_csr(exclude, n_users, n_items) if exclude is not None else (None, None)
 
@@ -355,9 +356,13 @@ def topk(
                  + torch.arange(g, device=dev).view(1, 1, -1) * s).view(-1, g)  # (n_groups, g)
     # rounding: each of two float32 dot products of length dim is within gamma |u| |i| of the exact one (plus
     # dim steps of 2^-149 where products are subnormal); norms in float64, which neither underflow nor overflow here
+    # (those of the vectors before the float32 copy, for 'dot': within a rounding step of the copies', which the
+    # bound's factor of 2 spares)
     gamma = dim * 2.0**-24 / (1 - dim * 2.0**-24)
-    norms_u = torch.linalg.vector_norm(u, dim=1, dtype=torch.float64)
-    tol = 4 * gamma * norms_u * torch.linalg.vector_norm(it, dim=1, dtype=torch.float64).max() + 4 * dim * 2.0**-149
+    if norms is None:
+        norms = (torch.linalg.vector_norm(u, dim=1, dtype=torch.float64),
+                 torch.linalg.vector_norm(it, dim=1, dtype=torch.float64))
+    tol = 4 * gamma * norms[0] * norms[1].max() + 4 * dim * 2.0**-149
     out_ids = torch.empty(n_users, k, dtype=torch.long, device=dev)
     out_scores = torch.empty(n_users, k, dtype=torch.float32, device=dev)
     ambiguous = torch.zeros(n_users, dtype=torch.bool, device=dev)
