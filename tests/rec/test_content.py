@@ -49,6 +49,7 @@ def test_kg_tags_min_count_and_idf():
 def test_item_features_blocks_are_unit_and_weighted():
     f = item_features(ITEMS, KG, LINKS, min_count=2, kg_weight=0.5)
     assert f.features == ["genre=Comedy", "genre=Drama", "film.film.actor=m.p"]
+    assert f.genre_columns.tolist() == [True, True, False]
     # item 20: genres (1, 1) / sqrt 2; tag block unit then * 0.5
     np.testing.assert_allclose(f.matrix[1], [1 / math.sqrt(2), 1 / math.sqrt(2), 0.5], rtol=1e-6)
     # item 40 has nothing: a zero row

@@ -29,6 +29,12 @@ class ItemFeatures:
     item_ids: np.ndarray
     features: list[str]
 
+    @property
+    def genre_columns(self) -> np.ndarray:
+        """``(n_features,)`` bool: the genre block's columns (named ``genre=...`` by :func:`genre_matrix`); the
+        others are knowledge-graph tags."""
+        return np.array([f.startswith("genre=") for f in self.features], dtype=bool)
+
     def rows(self, ids) -> np.ndarray:
         """Row indices of the given item ids (an unknown id raises ValueError)."""
         index = pd.Index(self.item_ids)
