@@ -34,3 +34,22 @@ def test_next_sentence_pairs_labels():
     for a, b, label in triples:
         ia, ib = int(a.split()[1]), int(b.split()[1])
         assert (label == 0) == (ib == ia + 1)
+
+
+def test_next_sentence_pairs_never_bridge_a_missing_verse():
+    # 1:2:2 left out (a subsample, or a verse one translation lacks): 1:2:1 and 1:2:3 are neighbouring rows of
+    # one chapter but not a continuation, so only 1:1:1 -> 1:1:2 starts a pair
+    verses = _verses()
+    verses = verses[verses["verse_id"] != 1002002]
+    labels = set()
+    for seed in range(20):
+        triples = corpus.next_sentence_pairs(verses, "en", "train", seed=seed)
+        assert [a for a, _, _ in triples] == ["en 1001001"]
+        a, b, label = triples[0]
+        assert (label == 0) == (b == "en 1001002")  # a random "not next" verse is never the next one
+        labels.add(label)
+    assert labels == {0, 1}
+    # rows out of order are read in verse order
+    shuffled = _verses().sample(frac=1.0, random_state=0)
+    assert corpus.next_sentence_pairs(shuffled, "en", "train", seed=1) == corpus.next_sentence_pairs(
+        _verses(), "en", "train", seed=1)

@@ -23,6 +23,17 @@ def test_config_key_changes_with_config_and_version_and_rejects_unknown_objectiv
         pretrained.PretrainConfig(objective="clm")
 
 
+def test_nsp_pairs_version_keys_only_the_models_trained_on_nsp_pairs(monkeypatch):
+    from xlrec_lib.lm import corpus
+
+    configs = {obj: pretrained.PretrainConfig(objective=obj) for obj in pretrained.OBJECTIVES}
+    before = {obj: cfg.key() for obj, cfg in configs.items()}
+    monkeypatch.setattr(corpus, "NSP_PAIRS_VERSION", corpus.NSP_PAIRS_VERSION + 1)
+    after = {obj: cfg.key() for obj, cfg in configs.items()}
+    assert after["mlm"] == before["mlm"] and after["mlm+tlm"] == before["mlm+tlm"]
+    assert after["mlm+tlm+nsp"] != before["mlm+tlm+nsp"]
+
+
 def test_build_streams_per_objective(tiny, fake_verses_factory):
     verses = fake_verses_factory(tiny.langs)
     tok = pretrained.load_or_train_tokenizer(tiny, verses, {})
@@ -32,6 +43,10 @@ def test_build_streams_per_objective(tiny, fake_verses_factory):
         streams, probs = pretrained.build_streams(cfg, tok, verses, {})
         assert set(streams) == set(probs) == names
         assert sum(probs.values()) == pytest.approx(1.0)
+    # every other verse: no verse keeps its successor, so NSP has nothing to train on
+    gappy = verses[verses["verse_id"] % 2 == 0]
+    with pytest.raises(ValueError, match="no training verse is followed by the next verse"):
+        pretrained.build_streams(pretrained.replace(tiny, objective="mlm+tlm+nsp"), tok, gappy, {})
 
 
 def test_load_or_train_trains_once_then_loads(tiny, monkeypatch):

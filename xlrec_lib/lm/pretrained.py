@@ -73,6 +73,8 @@ class PretrainConfig:
         """Cache folder name: the objective, then ``cache.fingerprint`` of this configuration and the versions of
         the training code, the tokenizer recipe and the corpus."""
         versions = {"pretrained": VERSION, "tokenization": tokenization.VERSION, "corpus": corpus.versions()}
+        if "nsp" in self.objective:
+            versions["nsp_pairs"] = corpus.NSP_PAIRS_VERSION
         return f"{self.objective.replace('+', '-')}-{cache.fingerprint(self, versions)}"
 
 
@@ -144,6 +146,9 @@ def build_streams(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, extra: d
             probs[name] = cfg.tlm_share / len(pairs)
     if "nsp" in cfg.objective:
         triples = [t for lang in cfg.langs for t in next_sentence_pairs(verses, lang, "train", seed=cfg.seed)]
+        if not triples:
+            raise ValueError(f"build_streams: no training verse is followed by the next verse (train_fraction="
+                             f"{cfg.train_fraction}); the NSP objective needs consecutive verses: raise train_fraction")
         streams["nsp"] = Stream(tokenize_examples(tokenizer, pairs=triples, max_length=cfg.max_length), cfg.batch_size,
                                 pad, cfg.seed)
         probs["nsp"] = cfg.nsp_share
