@@ -25,7 +25,7 @@ FIRST_RUN = {1: "21 s", 2: "21 s", 3: "203 s", 4: "271 s", 5: "152 s", 6: "186 s
 CACHED = {1: "16 s", 2: "10 s", 3: "47 s", 4: "55 s", 5: "75 s", 6: "133 s", 7: "14 s", 8: "14 s", 9: "38 s",
           10: "106 s", 11: "16 s"}
 # Full mode (book/schedule.md): single runs, two cores; 05, 06, 08, 10 and 11 on 2026-12-05 on the AMD EPYC build
-# machine ("took N s" of `make chapter NB=xx QUICK=0`: 05 320, 06 556 beside a helper's tests, 08 32 and 33,
+# machine ("took N s" of `make chapter NB=xx QUICK=0`: 05 611 then 438, 06 556 beside a helper's tests, 08 32 and 33,
 # 10 571, 11 29, 30 and 34 s), the others on the earlier build machine, 2026-12-02 and 03. GPU times: none measured.
 FULL_MODE = {
     "464 s": "09 full (a single run, encodings cached, 2026-12-03)",
@@ -40,7 +40,9 @@ FULL_MODE = {
     "43 min": "04 full, first run of the six-language edition (2588 s, 2026-12-03)",
     "20 min": "04 full: the six-language alignment (1215 s)",
     "28 s": "01 full", "20 s": "02 full", "21 s": "07 full (and 01, 02 quick first runs)",
-    "320 s": "05 full, models cached", "17 min": "05 full, first run with chapter 4's model cached (1663 s - 639 s)",
+    "438 s": "05 full, models and encodings cached (d14c13e)",
+    "611 s": "05 full, models cached, encoding the whole test books (d14c13e)",
+    "17 min": "05 full, first run with chapter 4's model cached (1663 s - 639 s)",
 }
 MEASURED = set(FIRST_RUN.values()) | set(CACHED.values()) | set(FULL_MODE)
 SETUP_MEASURED = set(FIRST_RUN.values()) | set(CACHED.values()) | {"3.10"}  # 3.10: a Python version required

@@ -35,6 +35,8 @@ def test_centre_rejects_a_wrong_mean_and_bad_values():
         lc.centre([[np.nan, 1.0]], [0.0, 0.0])
     with pytest.raises(ValueError, match="non-empty"):
         lc.centre(np.zeros((0, 2)), np.zeros(2))
+    with pytest.raises(ValueError, match="the mean holds NaN"):
+        lc.centre(np.zeros((1, 2)), [np.nan, 0.0])
 
 
 def test_language_means_encodes_each_language_once():
@@ -65,6 +67,11 @@ def test_lowest_ratio_by_hand():
         lc.lowest_ratio({"en": 0.0, "zh": 0.4})
     with pytest.raises(ValueError, match="no language besides"):
         lc.lowest_ratio({"en": 0.5})
+    with pytest.raises(ValueError, match="no 'en' score"):
+        lc.lowest_ratio({"zh": 0.5, "fr": 0.4})
+    for bad in ({"en": 0.5, "zh": np.nan, "fr": 0.4}, {"en": np.nan, "zh": 0.4}, {"en": np.inf, "zh": 0.4}):
+        with pytest.raises(ValueError, match="must be finite"):
+            lc.lowest_ratio(bad)
 
 
 def test_centring_removes_a_language_offset_and_is_chosen():
@@ -104,3 +111,59 @@ def test_zero_shot_centring_rejects_missing_languages_and_means():
         lc.zero_shot_centring(
             fit, accuracy, (x, y), ({"en": x, "zh": x}, y), ({"en": x, "zh": x}, y), {"en": np.zeros(2)}
         )
+
+
+class RecordingFit:
+    """A fit that records what it is given and predicts with a logistic regression."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, x, y, x_valid, y_valid):
+        self.calls.append({"x": x, "x_valid": x_valid})
+        return LogisticRegression(C=10.0).fit(x, y)
+
+
+def test_each_variant_fits_on_its_own_vectors_and_float32_stays_float32():
+    rng = np.random.default_rng(2)
+    (xt, yt), (xv, yv), (xs, ys) = (two_classes(n, rng) for n in (60, 30, 30))
+    xt, xv = xt.astype(np.float32), xv.astype(np.float32)
+    mean = np.array([0.5, -0.25])
+    fit = RecordingFit()
+    lc.zero_shot_centring(fit, accuracy, (xt, yt), ({"en": xv, "zh": xv}, yv), ({"en": xs, "zh": xs}, ys),
+                          {"en": mean, "zh": mean})
+    plain, centred = fit.calls
+    assert plain["x"].dtype == np.float32 and centred["x"].dtype == np.float32
+    np.testing.assert_array_equal(plain["x"], xt)
+    np.testing.assert_array_equal(plain["x_valid"], xv)
+    np.testing.assert_allclose(centred["x"], xt - mean, rtol=1e-6)
+    np.testing.assert_allclose(centred["x_valid"], xv - mean, rtol=1e-6)
+
+
+def test_the_choice_reads_validation_not_test():
+    # validation: "zh" is English moved by an offset (centring wins); test: "zh" is English itself, so centring
+    # by the validation-era mean moves it away (as encoded wins on test). The choice must follow validation.
+    rng = np.random.default_rng(3)
+    (xt, yt), (xv, yv), (xs, ys) = (two_classes(n, rng) for n in (200, 100, 100))
+    shift = np.array([3.0, 0.0])
+    means = {"en": xt.mean(0), "zh": xt.mean(0) + shift}
+    table, chosen = lc.zero_shot_centring(
+        fit, accuracy, (xt, yt), ({"en": xv, "zh": xv + shift}, yv), ({"en": xs, "zh": xs}, ys), means
+    )
+    ratio = table["lowest ratio"]
+    assert ratio[("centred", "valid")] > ratio[("as encoded", "valid")]
+    assert ratio[("centred", "test")] < ratio[("as encoded", "test")]
+    assert chosen == "centred"
+
+
+def test_a_nan_score_names_the_variant_and_split():
+    x, y = np.eye(2)[[0, 1, 0, 1]], np.array([0, 1, 0, 1])
+    calls = []
+
+    def score(y_true, pred):
+        calls.append(1)
+        return np.nan if len(calls) == 4 else 0.5  # the 4th score: as encoded, test, zh
+
+    with pytest.raises(ValueError, match="as encoded, test: .*must be finite"):
+        lc.zero_shot_centring(fit, score, (x, y), ({"en": x, "zh": x}, y), ({"en": x, "zh": x}, y),
+                              {"en": np.zeros(2), "zh": np.zeros(2)})

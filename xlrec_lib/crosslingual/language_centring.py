@@ -51,13 +51,20 @@ def centre(x, mean) -> np.ndarray:
     x, mean = _finite_matrix(x, "x"), np.asarray(mean, dtype=np.float64)
     if mean.shape != (x.shape[1],):
         raise ValueError(f"centre: mean has shape {mean.shape}, vectors have {x.shape[1]} dimensions")
+    if not np.isfinite(mean).all():
+        raise ValueError("centre: the mean holds NaN or inf values; re-encode the texts it was taken from")
     return (x.astype(np.float64) - mean).astype(x.dtype)
 
 
 def lowest_ratio(scores: Mapping[str, float], source: str = "en") -> float:
     """min over the other languages of ``scores[lang] / scores[source]``: the zero-shot goal's statistic."""
-    if scores.get(source, 0) <= 0:
-        raise ValueError(f"lowest_ratio: the {source!r} score must be positive, got {scores.get(source)!r}")
+    if source not in scores:
+        raise ValueError(f"lowest_ratio: no {source!r} score among {sorted(scores)}")
+    bad = {lang: v for lang, v in scores.items() if not np.isfinite(v)}
+    if bad:
+        raise ValueError(f"lowest_ratio: scores must be finite, got {bad}")
+    if scores[source] <= 0:
+        raise ValueError(f"lowest_ratio: the {source!r} score must be positive, got {scores[source]!r}")
     others = [lang for lang in scores if lang != source]
     if not others:
         raise ValueError(f"lowest_ratio: no language besides {source!r}")
@@ -91,7 +98,10 @@ def zero_shot_centring(fit: Callable, score: Callable, train: tuple, valid: tupl
                     np.asarray(valid[1]))
         for split, (feats, y) in (("valid", valid), ("test", test)):
             row = {lang: float(score(np.asarray(y), model.predict(prepare(feats[lang], lang)))) for lang in langs}
-            rows[(variant, split)] = {**row, "lowest ratio": lowest_ratio(row, source)}
+            try:
+                rows[(variant, split)] = {**row, "lowest ratio": lowest_ratio(row, source)}
+            except ValueError as err:
+                raise ValueError(f"zero_shot_centring: {variant}, {split}: {err}") from None
     table = pd.DataFrame(rows).T
     table.index.names = ["variant", "split"]
     ratio = table.xs("valid", level="split")["lowest ratio"]
