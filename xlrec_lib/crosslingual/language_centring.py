@@ -6,7 +6,8 @@ of Pre-trained Multilingual Representations*, Findings of EMNLP 2020, remove it 
 English vectors then sees every Chinese vector shifted by the same offset, mu_zh - mu_en, and that shift moves its
 scores for every class. Centring takes the offset out::
 
-    x' = x - mu_lang        mu_lang = mean of the encoder's vectors of unlabelled text in that language
+    x' = x - mu_lang
+    mu_lang: the mean of the encoder's vectors of unlabelled text in that language
 
 The means need no labels, only text in each language (here: training-book verses, never test text). Whether it
 helps is measured, not assumed: ``zero_shot_centring`` fits the same probe both ways and scores every language.
