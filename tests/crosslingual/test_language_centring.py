@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
@@ -167,3 +168,16 @@ def test_a_nan_score_names_the_variant_and_split():
     with pytest.raises(ValueError, match="as encoded, test: .*must be finite"):
         lc.zero_shot_centring(fit, score, (x, y), ({"en": x, "zh": x}, y), ({"en": x, "zh": x}, y),
                               {"en": np.zeros(2), "zh": np.zeros(2)})
+
+
+def test_a_model_fitted_as_encoded_is_used_not_refitted():
+    rng = np.random.default_rng(4)
+    (xt, yt), (xv, yv), (xs, ys) = (two_classes(n, rng) for n in (80, 40, 40))
+    sets = (({"en": xv, "zh": xv}, yv), ({"en": xs, "zh": xs}, ys))
+    means = {"en": xt.mean(0), "zh": xt.mean(0)}
+    plain, _ = lc.zero_shot_centring(fit, accuracy, (xt, yt), *sets, means)
+    recording = RecordingFit()
+    given, _ = lc.zero_shot_centring(recording, accuracy, (xt, yt), *sets, means,
+                                     fitted_as_encoded=fit(xt, yt, xv, yv))
+    assert len(recording.calls) == 1  # the centred variant only
+    pd.testing.assert_frame_equal(given, plain)

@@ -73,7 +73,8 @@ def lowest_ratio(scores: Mapping[str, float], source: str = "en") -> float:
 
 
 def zero_shot_centring(fit: Callable, score: Callable, train: tuple, valid: tuple, test: tuple,
-                       means: Mapping[str, np.ndarray], source: str = "en") -> tuple[pd.DataFrame, str]:
+                       means: Mapping[str, np.ndarray], source: str = "en",
+                       fitted_as_encoded=None) -> tuple[pd.DataFrame, str]:
     """One probe fitted on the ``source`` language as encoded and one on centred vectors, each scored per language.
 
     ``train = (x, y)`` holds ``source``-language vectors; ``valid`` and ``test`` are ``({lang: (n, dim)}, y)``, the
@@ -81,7 +82,8 @@ def zero_shot_centring(fit: Callable, score: Callable, train: tuple, valid: tupl
     model with ``.predict`` (it may choose its own settings on the ``source`` validation vectors);
     ``score(y_true, y_pred) -> float``. Returns a frame indexed by ``(variant, split)`` with one column per language
     and ``lowest ratio`` (``lowest_ratio``), and the variant chosen on validation: the higher lowest ratio, ties
-    kept as encoded.
+    kept as encoded. ``fitted_as_encoded``: the model ``fit`` returns on the vectors as encoded, when the caller
+    already has it (fitting is deterministic), used instead of fitting it again.
     """
     langs = list(test[0])
     if source not in langs or set(valid[0]) != set(langs):
@@ -95,8 +97,11 @@ def zero_shot_centring(fit: Callable, score: Callable, train: tuple, valid: tupl
         def prepare(x, lang, variant=variant):
             return _finite_matrix(x, f"{lang!r} vectors") if variant == "as encoded" else centre(x, means[lang])
 
-        model = fit(prepare(train[0], source), np.asarray(train[1]), prepare(valid[0][source], source),
-                    np.asarray(valid[1]))
+        if variant == "as encoded" and fitted_as_encoded is not None:
+            model = fitted_as_encoded
+        else:
+            model = fit(prepare(train[0], source), np.asarray(train[1]), prepare(valid[0][source], source),
+                        np.asarray(valid[1]))
         for split, (feats, y) in (("valid", valid), ("test", test)):
             row = {lang: float(score(np.asarray(y), model.predict(prepare(feats[lang], lang)))) for lang in langs}
             try:
