@@ -82,3 +82,40 @@ def test_load_or_train_fine_tunes_a_copy_once_then_loads(tiny_bert, tiny_tokeniz
     assert info2 == info and again.key == towers.key
     with pytest.raises(pytest.fail.Exception):  # another config is another model: it would train
         two_tower.load_or_train(base, task, texts, replace(cfg, langs=("en",)), progress=False)
+
+
+def test_in_batch_false_negatives_by_hand_on_the_toy_task():
+    # training edges (each a < b): G0-G1, G1-G2, G2-G3, G4-G5, G6-G7; 5 pairs fill one batch of 5, every step.
+    # a -> b: query G2 (positive G3) meets G1, linked to it (G1-G2); b -> a: query G1 (positive G0) meets G2,
+    # linked to it. Nothing else is linked or a positive again: 2 false of 2 x (25 - 5) = 40, 2 of 10 rows.
+    task = toy_task()
+    cfg = two_tower.TwoTowerConfig(langs=("en", "zh"), steps=3, batch_size=5)
+    out = two_tower.in_batch_false_negatives(task, toy_texts(task), cfg)
+    assert out == {"negatives": 3 * 40, "false": 3 * 2, "share": 0.05, "rows_with_one": 0.2}
+
+
+class TriangleTask:
+    """Verses 1-5, edges 1-2, 1-3, 2-3 (a triangle) and 4-5: the duck type in_batch_false_negatives reads."""
+
+    catalogue = np.arange(1, 6, dtype=np.int64)
+    train_edges = np.array([(1, 2), (2, 1), (1, 3), (3, 1), (2, 3), (3, 2), (4, 5), (5, 4)], dtype=np.int64)
+
+    def index(self, ids):
+        return np.searchsorted(self.catalogue, ids)
+
+    def adjacency(self):
+        import scipy.sparse as sp
+
+        rows, cols = self.index(self.train_edges[:, 0]), self.index(self.train_edges[:, 1])
+        return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(5, 5))
+
+
+def test_in_batch_false_negatives_counts_a_repeated_positive():
+    # one batch: (1,2), (1,3), (2,3), (4,5). a -> b: query 1 (pos 2) meets 3 and 3, both linked; query 1 (pos 3)
+    # meets 2 (linked) and 3 (its own positive again); query 2 (pos 3) meets 3 (its positive again); query 4: none.
+    # b -> a: query 2 (pos 1) meets 1 (its positive again); query 3 (pos 1) meets 1 (again) and 2 (linked);
+    # query 3 (pos 2) meets 1 and 1 (linked). 10 false of 2 x 12 candidates; 6 of 8 rows.
+    texts = {"en": ["a", "b", "c", "d", "e"]}
+    cfg = two_tower.TwoTowerConfig(langs=("en",), steps=1, batch_size=4)
+    out = two_tower.in_batch_false_negatives(TriangleTask(), texts, cfg)
+    assert out == {"negatives": 24, "false": 10, "share": 10 / 24, "rows_with_one": 0.75}

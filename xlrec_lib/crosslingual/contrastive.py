@@ -45,10 +45,21 @@ def embed_batch(model, tokenizer, texts: list[str], max_length: int = 128) -> to
     return mean_pool(hidden, batch["attention_mask"])
 
 
+PAIR_WINDOW = 16  # batches per length-sorting window of the pair batches (training.epoch_batches)
+
+
+def pair_batch_indices(src: Sequence[str], tgt: Sequence[str], batch_size: int, seed: int = 0,
+                       window: int = PAIR_WINDOW):
+    """The endless stream of pair-index batches ``train_contrastive`` trains on (``training.endless_batches`` over
+    the pairs' lengths in characters, full batches only), for any caller that must see the same batches."""
+    lengths = [len(s) + len(t) for s, t in zip(src, tgt, strict=True)]
+    return endless_batches(lengths, min(batch_size, len(src)), seed, window, drop_last=True)
+
+
 def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], epochs: float = 1.0,
                       batch_size: int = 64, lr: float = 5e-5, temperature: float = 0.05, warmup: float = 0.06,
                       max_length: int = 128, seed: int = 0, augment: Callable | None = None,
-                      progress: bool = True, steps: int | None = None, window: int = 16, center: bool = True,
+                      progress: bool = True, steps: int | None = None, window: int = PAIR_WINDOW, center: bool = True,
                       evaluate: Callable | None = None, eval_every: int = 0) -> pd.DataFrame:
     """Fine-tune ``model`` (a ``transformers`` encoder, in place) so that ``src[i]`` and ``tgt[i]`` embed together.
 
@@ -68,11 +79,10 @@ def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], 
         raise ValueError("train_contrastive needs at least 2 pairs (the negatives are the other pairs)")
     batch_size = min(batch_size, len(src))
     steps = steps or max(1, math.ceil(epochs * len(src) / batch_size))
-    lengths = [len(s) + len(t) for s, t in zip(src, tgt, strict=True)]
     rng = np.random.default_rng(seed)
 
     def pair_batches():
-        for idx in endless_batches(lengths, batch_size, seed, window, drop_last=True):
+        for idx in pair_batch_indices(src, tgt, batch_size, seed, window):
             a, b = [src[i] for i in idx], [tgt[i] for i in idx]
             yield augment(a, b, rng) if augment is not None else (a, b)
 
