@@ -77,6 +77,22 @@ def test_train_contrastive_batches_hold_each_pair_at_most_once(tiny_tokenizer, t
     assert len({p for b in batches[:2] for p in b}) == 8  # an epoch: 2 full batches of distinct pairs
 
 
+def test_pair_batch_indices_are_the_batches_train_contrastive_trains_on(tiny_tokenizer, tiny_bert):
+    # 10 pairs in batches of 4 for 7 steps (three epochs), seed 3: every batch recorded must be the replayed one
+    from itertools import islice
+
+    from xlrec_lib.crosslingual.contrastive import pair_batch_indices
+
+    words = ["a", "b", "c", "d", "e", "f", "g", "h", "x", "y"]
+    src = [" ".join(words[: i % 5 + 1]) + f" {i}" for i in range(10)]
+    tgt = [s + " z" * (i % 3) for i, s in enumerate(src)]
+    seen = []
+    train_contrastive(tiny_bert, tiny_tokenizer, src, tgt, steps=7, batch_size=4, seed=3, progress=False,
+                      augment=lambda a, b, rng: (seen.append(a) or a, b))
+    replayed = [[src[i] for i in idx] for idx in islice(pair_batch_indices(src, tgt, 4, seed=3), 7)]
+    assert seen == replayed
+
+
 def test_train_contrastive_is_deterministic(tiny_tokenizer, tiny_bert_factory):
     make_tiny_bert = tiny_bert_factory
     src, tgt = ["a b", "c d", "e f", "g h"], ["甲 b", "丙 d", "e f z", "g h z"]

@@ -86,12 +86,13 @@ def test_load_or_train_fine_tunes_a_copy_once_then_loads(tiny_bert, tiny_tokeniz
 
 def test_in_batch_false_negatives_by_hand_on_the_toy_task():
     # training edges (each a < b): G0-G1, G1-G2, G2-G3, G4-G5, G6-G7; 5 pairs fill one batch of 5, every step.
-    # a -> b: query G2 (positive G3) meets G1, linked to it (G1-G2); b -> a: query G1 (positive G0) meets G2,
-    # linked to it. Nothing else is linked or a positive again: 2 false of 2 x (25 - 5) = 40, 2 of 10 rows.
+    # a -> b: query G1 (pair G1-G2) meets G1 itself (from G0-G1); query G2 (pair G2-G3) meets G1, linked, and G2
+    # itself (from G1-G2). b -> a: query G1 (pair G0-G1) meets G1 itself and G2, linked; query G2 (pair G1-G2)
+    # meets G2 itself (from G2-G3). Per step 6 false of 2 x (25 - 5) = 40, 4 of them the query itself; 4 of 10 rows.
     task = toy_task()
     cfg = two_tower.TwoTowerConfig(langs=("en", "zh"), steps=3, batch_size=5)
     out = two_tower.in_batch_false_negatives(task, toy_texts(task), cfg)
-    assert out == {"negatives": 3 * 40, "false": 3 * 2, "share": 0.05, "rows_with_one": 0.2}
+    assert out == {"negatives": 3 * 40, "false": 3 * 6, "share": 0.15, "itself": 3 * 4, "rows_with_one": 0.4}
 
 
 class TriangleTask:
@@ -110,12 +111,12 @@ class TriangleTask:
         return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(5, 5))
 
 
-def test_in_batch_false_negatives_counts_a_repeated_positive():
-    # one batch: (1,2), (1,3), (2,3), (4,5). a -> b: query 1 (pos 2) meets 3 and 3, both linked; query 1 (pos 3)
-    # meets 2 (linked) and 3 (its own positive again); query 2 (pos 3) meets 3 (its positive again); query 4: none.
-    # b -> a: query 2 (pos 1) meets 1 (its positive again); query 3 (pos 1) meets 1 (again) and 2 (linked);
-    # query 3 (pos 2) meets 1 and 1 (linked). 10 false of 2 x 12 candidates; 6 of 8 rows.
+def test_in_batch_false_negatives_in_a_triangle():
+    # one batch: (1,2), (1,3), (2,3), (4,5). a -> b: query 1 (pos 2) meets 3 and 3, linked; query 1 (pos 3) meets
+    # 2 (linked) and 3 (its positive again: linked too); query 2 (pos 3) meets 2 (itself) and 3 (linked); query 4:
+    # none. b -> a: query 2 (pos 1) meets 1 (linked) and 2 (itself); query 3 (pos 1) meets 1 and 2, linked; query 3
+    # (pos 2) meets 1 and 1, linked. 12 false of 2 x 12 candidates, 2 of them the query itself; 6 of 8 rows.
     texts = {"en": ["a", "b", "c", "d", "e"]}
     cfg = two_tower.TwoTowerConfig(langs=("en",), steps=1, batch_size=4)
     out = two_tower.in_batch_false_negatives(TriangleTask(), texts, cfg)
-    assert out == {"negatives": 24, "false": 10, "share": 10 / 24, "rows_with_one": 0.75}
+    assert out == {"negatives": 24, "false": 12, "share": 0.5, "itself": 2, "rows_with_one": 0.75}

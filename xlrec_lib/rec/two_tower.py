@@ -78,11 +78,13 @@ def edge_text_pairs(task, texts: Mapping[str, Sequence[str]], langs: Sequence[st
 def in_batch_false_negatives(task, texts: Mapping[str, Sequence[str]], cfg: TwoTowerConfig) -> dict[str, float]:
     """How many in-batch negatives of ``load_or_train``'s run were no negatives at all.
 
-    Replays the batches it trains on (``contrastive.pair_batch_indices`` over ``edge_text_pairs(task, texts,
-    cfg.langs, cfg.seed)``, ``cfg.steps`` of them) and, in both directions of the symmetric loss, counts the
-    candidates from the other pairs of a batch that are the query's own positive verse (in any language) or linked
-    to the query verse by a training edge. Returns ``negatives`` (all candidates counted), ``false``, ``share``
-    (false / negatives) and ``rows_with_one`` (the share of a batch's rows, per direction, with at least one)."""
+    Replays the batches it trains on in one process (``contrastive.pair_batch_indices`` over ``edge_text_pairs(task,
+    texts, cfg.langs, cfg.seed)``, ``cfg.steps`` of them; a multi-process launch splits them) and, in both
+    directions of the symmetric loss, counts the candidates from the other pairs of a batch that are linked to the
+    query verse by a training edge (a row's own positive, drawn again by another pair, is one of these) or are the
+    query verse itself (another link of the same verse: the same text, or its translation). Returns ``negatives``
+    (all candidates counted), ``false``, ``share`` (false / negatives), ``itself`` (how many of the false are the
+    query verse) and ``rows_with_one`` (the share of a batch's rows, per direction, with at least one)."""
     from itertools import islice
 
     from xlrec_lib.crosslingual.contrastive import pair_batch_indices
@@ -91,17 +93,20 @@ def in_batch_false_negatives(task, texts: Mapping[str, Sequence[str]], cfg: TwoT
     edges = task.train_edges[task.train_edges[:, 0] < task.train_edges[:, 1]]  # edge_text_pairs's order
     a, b = task.index(edges[:, 0]), task.index(edges[:, 1])
     linked = task.adjacency()
-    negatives = false = rows = rows_with_one = 0
+    negatives = false = itself = rows = rows_with_one = 0
     for idx in islice(pair_batch_indices(src, tgt, cfg.batch_size, cfg.seed), cfg.steps):
         for query, positive in ((a[idx], b[idx]), (b[idx], a[idx])):  # each direction of the loss
-            bad = linked[query][:, positive].toarray() > 0  # (batch, batch): query r, candidate c
-            bad |= positive[None, :] == positive[:, None]  # the candidate is row r's own positive verse
+            same = query[:, None] == positive[None, :]  # (batch, batch): query r, candidate c
+            bad = (linked[query][:, positive].toarray() > 0) | same
             np.fill_diagonal(bad, False)  # the diagonal is the positive itself
+            np.fill_diagonal(same, False)
             negatives += bad.size - len(idx)
             false += int(bad.sum())
+            itself += int(same.sum())
             rows += len(idx)
             rows_with_one += int(bad.any(axis=1).sum())
-    return {"negatives": negatives, "false": false, "share": false / negatives, "rows_with_one": rows_with_one / rows}
+    return {"negatives": negatives, "false": false, "share": false / negatives, "itself": itself,
+            "rows_with_one": rows_with_one / rows}
 
 
 def load_or_train(encoder: HFEncoder, task, texts: Mapping[str, Sequence[str]], cfg: TwoTowerConfig,
