@@ -51,6 +51,13 @@ class TwoTowerConfig:
                              f"got {self}")
 
 
+def edge_ends(task) -> tuple[np.ndarray, np.ndarray]:
+    """Catalogue positions ``(a, b)``, each ``(n_edges,)``, of every undirected training edge of ``task`` once
+    (``a < b`` by verse id), in the order of ``task.train_edges``: the pairs ``edge_text_pairs`` turns into text."""
+    edges = task.train_edges[task.train_edges[:, 0] < task.train_edges[:, 1]]
+    return task.index(edges[:, 0]), task.index(edges[:, 1])
+
+
 def edge_text_pairs(task, texts: Mapping[str, Sequence[str]], langs: Sequence[str],
                     seed: int = 0) -> tuple[list[str], list[str]]:
     """``(src, tgt)``: one pair of texts per undirected training edge of ``task``, in the order of
@@ -64,12 +71,11 @@ def edge_text_pairs(task, texts: Mapping[str, Sequence[str]], langs: Sequence[st
     if short:
         raise ValueError(f"edge_text_pairs: texts must hold one text per catalogue verse ({len(task.catalogue)}); "
                          f"got {short}")
-    edges = task.train_edges[task.train_edges[:, 0] < task.train_edges[:, 1]]  # each undirected edge once
-    if len(edges) < 2:
-        raise ValueError(f"edge_text_pairs: {len(edges)} training edge(s); in-batch negatives need at least 2")
-    a, b = task.index(edges[:, 0]), task.index(edges[:, 1])
+    a, b = edge_ends(task)
+    if len(a) < 2:
+        raise ValueError(f"edge_text_pairs: {len(a)} training edge(s); in-batch negatives need at least 2")
     rng = np.random.default_rng(seed)
-    lang_a, lang_b = rng.integers(len(langs), size=len(edges)), rng.integers(len(langs), size=len(edges))
+    lang_a, lang_b = rng.integers(len(langs), size=len(a)), rng.integers(len(langs), size=len(a))
     src = [texts[langs[la]][i] for la, i in zip(lang_a.tolist(), a.tolist(), strict=True)]
     tgt = [texts[langs[lb]][j] for lb, j in zip(lang_b.tolist(), b.tolist(), strict=True)]
     return src, tgt
@@ -90,8 +96,7 @@ def in_batch_false_negatives(task, texts: Mapping[str, Sequence[str]], cfg: TwoT
     from xlrec_lib.crosslingual.contrastive import pair_batch_indices
 
     src, tgt = edge_text_pairs(task, texts, cfg.langs, cfg.seed)
-    edges = task.train_edges[task.train_edges[:, 0] < task.train_edges[:, 1]]  # edge_text_pairs's order
-    a, b = task.index(edges[:, 0]), task.index(edges[:, 1])
+    a, b = edge_ends(task)  # pair i of (src, tgt) is edge (a[i], b[i])
     linked = task.adjacency()
     negatives = false = itself = rows = rows_with_one = 0
     for idx in islice(pair_batch_indices(src, tgt, cfg.batch_size, cfg.seed), cfg.steps):
@@ -148,4 +153,4 @@ def load_or_train(encoder: HFEncoder, task, texts: Mapping[str, Sequence[str]], 
     return cache.load_or_build(folder, build, load)
 
 
-__all__ = ["VERSION", "TwoTowerConfig", "edge_text_pairs", "in_batch_false_negatives", "load_or_train"]
+__all__ = ["VERSION", "TwoTowerConfig", "edge_ends", "edge_text_pairs", "in_batch_false_negatives", "load_or_train"]
