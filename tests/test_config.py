@@ -1,5 +1,6 @@
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,3 +77,19 @@ def test_importing_the_library_turns_off_the_weight_loading_bar(tmp_path):
                for first in ("", "import xlrec_lib; ")}
     assert "Loading weights" in outputs[""]
     assert "Loading weights" not in outputs["import xlrec_lib; "]
+
+
+def test_limit_blas_threads_limits_numpy_and_scipy(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")  # restored after the test
+    with threadpool_limits(limits=None):  # the test process's own limits come back afterwards
+        threadpool_limits(limits=2, user_api="blas")
+        files = config.limit_blas_threads(1)
+        blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
+        # numpy's and scipy's own OpenBLAS builds, both loaded and both on one thread
+        assert len(files) >= 2 and sorted(Path(i["filepath"]).name for i in blas) == files
+        assert all(info["num_threads"] == 1 for info in blas)
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    with pytest.raises(ValueError, match="n=0"):
+        config.limit_blas_threads(0)
