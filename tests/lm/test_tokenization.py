@@ -3,6 +3,7 @@ import pytest
 from xlrec_lib.lm.tokenization import (
     SPECIAL_TOKENS,
     count_units,
+    in_fixed_order,
     language_sampling_probs,
     tokens_per_unit,
     train_wordpiece,
@@ -23,6 +24,31 @@ def test_special_tokens_first_and_template(tokenizer):
     tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"])
     assert tokens[0] == "[CLS]" and tokens.count("[SEP]") == 2
     assert enc["token_type_ids"][-1] == 1 and enc["token_type_ids"][0] == 0
+
+
+def test_trained_ids_are_the_same_in_every_run():
+    # many pieces of equal frequency: the trainer's own order of them follows a hash map and moves between runs
+    texts = [" ".join(f"{a}{b}" for a in "abcdefgh" for b in "ijklmnop")] * 3
+    runs = [train_wordpiece(texts, vocab_size=120, min_frequency=1).get_vocab() for _ in range(4)]
+    assert all(run == runs[0] for run in runs[1:])
+    pieces = sorted(runs[0], key=runs[0].get)
+    assert pieces[:5] == SPECIAL_TOKENS and pieces[5:] == sorted(pieces[5:])
+
+
+def test_fixed_order_keeps_the_pieces_and_the_splits():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"b": 0, "[SEP]": 1, "##c": 2, "[PAD]": 3, "[UNK]": 4, "a": 5, "[MASK]": 6, "[CLS]": 7, "ab": 8}
+    fixed = in_fixed_order(vocab)
+    assert Tokenizer(fixed).get_vocab() == {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4, "##c": 5,
+                                            "a": 6, "ab": 7, "b": 8}
+    before, after = (Tokenizer(m) for m in (models.WordPiece(vocab, unk_token="[UNK]"), fixed))
+    for t in (before, after):
+        t.pre_tokenizer = pre_tokenizers.Whitespace()
+    for text in ("abc b a x", "abcc bc"):
+        assert before.encode(text).tokens == after.encode(text).tokens
+    with pytest.raises(ValueError, match=r"\[MASK\]"):
+        in_fixed_order({k: v for k, v in vocab.items() if k != "[MASK]"})
 
 
 def test_cjk_characters_split_and_accents_kept(tokenizer):
