@@ -15,16 +15,16 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "book" / "schedule.md"
 SETUP_PAGE = ROOT / "book" / "setup.md"
 
-# Quick mode, wall-clock seconds on two CPU cores, 2026-12-05, the AMD EPYC build machine, otherwise idle (issue 20).
-# First run: each chapter alone with papermill, in reading order, XLREC_CACHE empty at the start (01 21, 02 21,
-# 03 203, 04 271, 05 152, 06 186, 07 18, 08 16, 09 249, 10 112, 11 19 s). Cached: "Executed notebook in" of the quick
-# book build of CI on 0a7267b (01 15.83, 02 9.89, 03 46.94, 04 55.06, 05 74.64, 06 133.12, 07 14.17, 08 14.08,
-# 09 37.95, 10 106.08, 11 15.50 s), but 05 from the CI build of ad320ca (106.98 s: the language-centring cell came
-# in; 74.64 before). Both pages give them per chapter; the tests below read the tables row by row.
-FIRST_RUN = {1: "21 s", 2: "21 s", 3: "203 s", 4: "271 s", 5: "152 s", 6: "186 s", 7: "18 s", 8: "16 s", 9: "249 s",
-             10: "112 s", 11: "19 s"}
-CACHED = {1: "16 s", 2: "10 s", 3: "47 s", 4: "55 s", 5: "107 s", 6: "133 s", 7: "14 s", 8: "14 s", 9: "38 s",
-          10: "106 s", 11: "16 s"}
+# Quick mode, wall-clock seconds on two CPU cores, 2026-12-05, the AMD EPYC build machine, otherwise idle (issue 20),
+# with numpy's BLAS on one thread (config.limit_blas_threads). First run: each chapter alone with papermill, in
+# reading order, XLREC_CACHE empty at the start (01 19.3, 02 16.3, 03 183.5, 04 257.0, 05 107.4, 06 172.5, 07 17.8,
+# 08 15.5, 09 235.9, 10 107.8, 11 17.3 s; halves rounded up). Cached: "Executed notebook in" of the quick book build
+# of CI on 03bd79e (01 15.04, 02 10.65, 03 44.96, 04 46.32, 05 36.99, 06 118.11, 07 16.03, 08 13.82, 09 34.69,
+# 10 100.82, 11 14.85 s). Both pages give them per chapter; the tests below read the tables row by row.
+FIRST_RUN = {1: "19 s", 2: "16 s", 3: "184 s", 4: "257 s", 5: "107 s", 6: "173 s", 7: "18 s", 8: "16 s", 9: "236 s",
+             10: "108 s", 11: "17 s"}
+CACHED = {1: "15 s", 2: "11 s", 3: "45 s", 4: "46 s", 5: "37 s", 6: "118 s", 7: "16 s", 8: "14 s", 9: "35 s",
+          10: "101 s", 11: "15 s"}
 # Full mode (book/schedule.md): single runs, two cores; 05, 06, 08, 10 and 11 on 2026-12-05 on the AMD EPYC build
 # machine ("took N s" of `make chapter NB=xx QUICK=0`: 05 611 then 438, 06 556 beside a helper's tests, 08 32 and 33,
 # 10 571, 11 29, 30 and 34 s), the others on the earlier build machine, 2026-12-02 and 03. GPU times: none measured.
