@@ -62,6 +62,7 @@ def test_notebook_is_committed_clean_and_follows_conventions(path):
     params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1 and re.search(r"^QUICK = None$", _text(params[0]), re.M)
     assert any("config.is_quick(QUICK)" in _text(c) for c in code)
+    assert any("config.limit_blas_threads(" in _text(c) for c in code), "set-up: config.limit_blas_threads()"
     assert any(re.search(r"^\s*assert ", _text(c), re.M) for c in code), "no assert on key numbers"
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     # cell ids (nbformat 4.5): nbformat warns without them and will refuse them; reviews cite cells by id

@@ -1,4 +1,4 @@
-"""Run-wide settings every chapter shares: quick mode, device, seeds, cache directory.
+"""Run-wide settings every chapter shares: quick mode, device, seeds, BLAS threads, cache directory.
 
 Imports nothing of ours; torch and numpy are imported lazily so that the data layer
 can use this module without pulling in torch.
@@ -60,12 +60,13 @@ def limit_blas_threads(n: int = 1) -> list[str]:
 
     Why: on a machine with few cores, OpenBLAS's threads and torch's OpenMP threads both wait for work by spinning,
     so every small product numpy or scipy hands to a second thread waits for a core torch's threads hold.
-    scikit-learn's logistic regression (many small products) then runs ten times slower: on two cores, 0.09-0.22 s
+    scikit-learn's logistic regression (many small products) then runs 10-20 times slower: on two cores, 0.09-0.22 s
     against 0.01 s for a 2,000 x 256 fit, and chapter 5's quick run took 102 s against 35 s with one BLAS thread
     (measured 2026-12-05). The products the chapters give numpy are small, so one thread costs them little.
 
     Both BLAS libraries are loaded first (scipy's is loaded only when scipy is imported) and limited through
-    threadpoolctl; ``OPENBLAS_NUM_THREADS`` is set too, for any loaded later. Returns the limited libraries' files.
+    threadpoolctl; ``OPENBLAS_NUM_THREADS`` is set too, for any OpenBLAS loaded later (faiss's) and for child
+    processes. A BLAS of another kind loaded later is not limited. Returns the file names of the BLAS libraries.
     """
     if n < 1:
         raise ValueError(f"limit_blas_threads: n={n}, expected at least 1 thread")

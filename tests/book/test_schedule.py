@@ -16,11 +16,11 @@ PAGE = ROOT / "book" / "schedule.md"
 SETUP_PAGE = ROOT / "book" / "setup.md"
 
 # Quick mode, wall-clock seconds on two CPU cores, 2026-12-05, the AMD EPYC build machine, otherwise idle (issue 20),
-# with numpy's BLAS on one thread (config.limit_blas_threads). First run: each chapter alone with papermill, in
-# reading order, XLREC_CACHE empty at the start (01 19.3, 02 16.3, 03 183.5, 04 257.0, 05 107.4, 06 172.5, 07 17.8,
-# 08 15.5, 09 235.9, 10 107.8, 11 17.3 s; halves rounded up). Cached: "Executed notebook in" of the quick book build
-# of CI on 03bd79e (01 15.04, 02 10.65, 03 44.96, 04 46.32, 05 36.99, 06 118.11, 07 16.03, 08 13.82, 09 34.69,
-# 10 100.82, 11 14.85 s). Both pages give them per chapter; the tests below read the tables row by row.
+# with numpy's and scipy's BLAS on one thread (config.limit_blas_threads). First run: each chapter alone with
+# papermill, in reading order, XLREC_CACHE empty at the start (01 19.3, 02 16.3, 03 183.5, 04 257.0, 05 107.4,
+# 06 172.5, 07 17.8, 08 15.5, 09 235.9, 10 107.8, 11 17.3 s; halves rounded up). Cached: "Executed notebook in" of
+# the quick book build of CI on 03bd79e (01 15.04, 02 10.65, 03 44.96, 04 46.32, 05 36.99, 06 118.11, 07 16.03,
+# 08 13.82, 09 34.69, 10 100.82, 11 14.85 s). Both pages give them per chapter; the tests below read them row by row.
 FIRST_RUN = {1: "19 s", 2: "16 s", 3: "184 s", 4: "257 s", 5: "107 s", 6: "173 s", 7: "18 s", 8: "16 s", 9: "236 s",
              10: "108 s", 11: "17 s"}
 CACHED = {1: "15 s", 2: "11 s", 3: "45 s", 4: "46 s", 5: "37 s", 6: "118 s", 7: "16 s", 8: "14 s", 9: "35 s",

@@ -1,4 +1,5 @@
 import pytest
+from tokenizers import trainers
 
 from xlrec_lib.lm.tokenization import (
     SPECIAL_TOKENS,
@@ -39,14 +40,18 @@ def test_fixed_order_keeps_the_pieces_and_the_splits():
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     vocab = {"b": 0, "[SEP]": 1, "##c": 2, "[PAD]": 3, "[UNK]": 4, "a": 5, "[MASK]": 6, "[CLS]": 7, "ab": 8}
-    fixed = in_fixed_order(vocab)
-    assert Tokenizer(fixed).get_vocab() == {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4, "##c": 5,
-                                            "a": 6, "ab": 7, "b": 8}
-    before, after = (Tokenizer(m) for m in (models.WordPiece(vocab, unk_token="[UNK]"), fixed))
-    for t in (before, after):
-        t.pre_tokenizer = pre_tokenizers.Whitespace()
-    for text in ("abc b a x", "abcc bc"):
-        assert before.encode(text).tokens == after.encode(text).tokens
+    assert Tokenizer(in_fixed_order(vocab)).get_vocab() == {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3,
+                                                            "[MASK]": 4, "##c": 5, "a": 6, "ab": 7, "b": 8}
+    # against the trainer's own model: same pieces and settings (a word too long, a character never seen)
+    trained = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    trained.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.WordPieceTrainer(vocab_size=60, min_frequency=1, special_tokens=SPECIAL_TOKENS)
+    trained.train_from_iterator(TEXTS[:4] * 3, trainer=trainer)
+    fixed = Tokenizer(in_fixed_order(trained.get_vocab()))
+    fixed.pre_tokenizer = pre_tokenizers.Whitespace()
+    for text in ("the earth was without form", "heavenandearth" * 8, "Ω beginning"):
+        assert trained.encode(text).tokens == fixed.encode(text).tokens, text
+    assert sorted(fixed.get_vocab()) == sorted(trained.get_vocab())
     with pytest.raises(ValueError, match=r"\[MASK\]"):
         in_fixed_order({k: v for k, v in vocab.items() if k != "[MASK]"})
 

@@ -38,7 +38,9 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, min_frequency
                                         special_tokens=SPECIAL_TOKENS, continuing_subword_prefix="##",
                                         show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
-    tok.model = in_fixed_order(tok.get_vocab())
+    trained = tok.model
+    tok.model = in_fixed_order(tok.get_vocab(), trained.unk_token, trained.continuing_subword_prefix,
+                               trained.max_input_chars_per_word)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
@@ -47,19 +49,24 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 16000, min_frequency
                                    model_input_names=["input_ids", "token_type_ids", "attention_mask"])
 
 
-def in_fixed_order(vocab: Mapping[str, int]) -> models.WordPiece:
-    """A WordPiece model of the same pieces with ids in a fixed order: ``SPECIAL_TOKENS`` first, then the others
-    sorted by code point.
+def in_fixed_order(vocab: Mapping[str, int], unk_token: str = "[UNK]", continuing_subword_prefix: str = "##",
+                   max_input_chars_per_word: int = 100) -> models.WordPiece:
+    """A WordPiece model of the same pieces and settings with ids in a fixed order: ``SPECIAL_TOKENS`` first, then
+    the others sorted by code point.
 
     Why: the trainer orders pieces of equal frequency by a hash map's order, which changes from process to process.
     The pieces came out the same in every run (three runs each of the course's two vocabularies), but up to 154 of
     8,000 under other ids, so two runs with the same seed pretrained different models. WordPiece splits a word by
-    the longest piece in the vocabulary, whatever the ids, so the order changes no tokenization, only the ids."""
+    the longest piece in the vocabulary, whatever the ids, so the order changes no tokenization, only the ids.
+    The same pieces are observed, not guaranteed: merges of equal count are also ranked by those ids, so a
+    vocabulary size that cuts through a group of them could keep other pieces from run to run."""
     missing = [t for t in SPECIAL_TOKENS if t not in vocab]
     if missing:
         raise ValueError(f"the vocabulary lacks the special tokens {missing}")
     ordered = SPECIAL_TOKENS + sorted(t for t in vocab if t not in SPECIAL_TOKENS)
-    return models.WordPiece({t: i for i, t in enumerate(ordered)}, unk_token="[UNK]", continuing_subword_prefix="##")
+    return models.WordPiece({t: i for i, t in enumerate(ordered)}, unk_token=unk_token,
+                            continuing_subword_prefix=continuing_subword_prefix,
+                            max_input_chars_per_word=max_input_chars_per_word)
 
 
 def count_units(text: str, lang: str) -> int:
