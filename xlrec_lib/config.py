@@ -55,7 +55,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def limit_blas_threads(n: int = 1) -> list[str]:
+def limit_blas_threads(n: int = 1) -> None:
     """Run numpy's and scipy's BLAS (OpenBLAS) on ``n`` threads from here on; torch keeps its own threads.
 
     Why: on a machine with few cores, OpenBLAS's threads and torch's OpenMP threads both wait for work by spinning,
@@ -66,17 +66,16 @@ def limit_blas_threads(n: int = 1) -> list[str]:
 
     Both BLAS libraries are loaded first (scipy's is loaded only when scipy is imported) and limited through
     threadpoolctl; ``OPENBLAS_NUM_THREADS`` is set too, for any OpenBLAS loaded later (faiss's) and for child
-    processes. A BLAS of another kind loaded later is not limited. Returns the file names of the BLAS libraries.
+    processes. A BLAS of another kind loaded later is not limited.
     """
     if n < 1:
         raise ValueError(f"limit_blas_threads: n={n}, expected at least 1 thread")
     os.environ["OPENBLAS_NUM_THREADS"] = str(n)
     import numpy  # noqa: F401  (loads numpy's BLAS)
     import scipy.linalg  # noqa: F401  (loads scipy's, which scikit-learn uses)
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=n, user_api="blas")
-    return sorted(Path(info["filepath"]).name for info in threadpool_info() if info["user_api"] == "blas")
 
 
 def cache_dir(*parts: str) -> Path:
