@@ -6,27 +6,35 @@ Compares, on the same vectors and in one run:
   as ``sigmoid(cos)`` and sorts (timed on a sample of users and items, extrapolated linearly to all pairs);
 - ``per-user numpy``: one matrix-vector product and ``np.argpartition`` per user (sampled users, extrapolated);
 - ``ours``: ``xlrec_lib.rec.topk.topk`` (tiled matmul into a reused tile, group maxima, candidates rescored
-  and ranked; exact);
+  and ranked; exact), as called by default: on a CPU that multiplies bfloat16 in hardware, the large case's tiles
+  are screened in bfloat16 and the candidates rescored in float32 (the same lists and scores);
+- ``ours, float32 tiles``: the same with ``screen="float32"``, for CPUs without bfloat16 arithmetic;
 - ``ours + exclude``: the same while excluding each user's seen items (faiss cannot do that by itself);
 - ``faiss``: ``faiss.IndexFlatIP`` (``add`` + ``search``);
 - ``matmul``: ``a @ b`` of two float32 ``n x n`` matrices in torch (n = 4096; 2048 with ``--quick``): the machine's
-  FLOP rate, the reference for ``share_of_matmul``;
-- ``products only`` (large size): ours without its selection, the same tiles, chunks and threads computing every
-  score and keeping none (``products_only``): the FLOP rate of products of this shape (64-deep, about 1,024 items
-  wide), the ceiling for any top-k built from separate products rather than one fused kernel.
+  float32 FLOP rate, the reference for ``share_of_matmul``; and the same in bfloat16, for
+  ``share_of_bf16_matmul``;
+- ``products only`` (large size): ours without its selection, the same tiles (bfloat16 where ours screens), chunks
+  and threads computing every score and keeping none (``products_only``): the FLOP rate of products of this shape
+  (64-deep, about 1,024 items wide), the ceiling for any top-k built from separate products rather than one fused
+  kernel.
 
 The vectors are random (standard normal, then unit length, so the inner product is the cosine): timing does
 not depend on what the vectors mean. Sizes, 64 dimensions, k = 10: MovieLens-100k (943 x 1,682) and a large case
 (20,000 users x 50,000 items; ``--quick``: 2,000 x 50,000). Every timed variant is the minimum of ``--repeats``
-runs (default 5) after one warm-up (``xlrec_lib.timing.time_call``): other processes only ever add time, so on a
-shared machine the minimum moves least between runs. The load average is printed beside each case. Peak memory is
+runs (default 5) after one warm-up (``xlrec_lib.timing.time_call``), and of more for a call under 40 ms (as many
+as fill 0.2 s): other processes only ever add time, so on a shared machine the minimum moves least between runs.
+The load average is printed beside each case. Peak memory is
 the rise of the process's resident set during one extra run (``VmHWM`` after a reset through
 ``/proc/self/clear_refs``; elsewhere the rise of ``ru_maxrss``, which only shows new highs).
 
 The last line, ``RESULT topk ratio=<ratio_faiss> ...``: ``ratio_loop`` = seed loop time / ours at the large size,
 ``ratio_faiss`` = the largest over sizes of ours / faiss time (below 1: ours is faster at every size),
-``share_of_matmul`` = ours' FLOP rate (``2 * users * items * dim / seconds``) / the matmul's (``2 * n^3 / seconds``)
-at the large size, and ``products_share_of_matmul`` the same for ``products only``.
+``share_of_matmul`` = ours' FLOP rate (``2 * users * items * dim / seconds``) / the float32 matmul's (``2 * n^3 /
+seconds``) at the large size (above 1 when ours screens in bfloat16: its result is still float32's),
+``share_of_bf16_matmul`` the same against the bfloat16 matmul, ``float32_tiles_share_of_matmul`` and
+``float32_tiles_ratio_faiss`` those of ``ours, float32 tiles``, and ``products_share_of_matmul`` the share of
+``products only``.
 
     python benchmarks/topk.py --quick      # under a minute
     python benchmarks/topk.py              # full sizes, a few minutes
@@ -47,7 +55,16 @@ import faiss
 import numpy as np
 import torch
 
-from xlrec_lib.rec.topk import _plan, chunk_starts, run_workers, seed_topk_loop, topk
+from xlrec_lib.rec.topk import (
+    GROUP,
+    SCREEN_GROUP,
+    _plan,
+    chunk_starts,
+    fast_bfloat16,
+    run_workers,
+    seed_topk_loop,
+    topk,
+)
 from xlrec_lib.timing import time_call
 
 K = 10
@@ -120,20 +137,23 @@ def faiss_flat_ip(users: np.ndarray, items: np.ndarray, k: int):
 
 def products_only(users: torch.Tensor, items: torch.Tensor, k: int) -> None:
     """``topk``'s score products alone: the same plan (``rec.topk._plan`` with its defaults: chunks of users,
-    tiles of about 1,024 items, one reused tile buffer per worker), the same worker threads with torch
-    single-threaded inside, no selection. Its FLOP rate is the ceiling of any top-k that computes its scores with
-    separate products of this shape."""
+    tiles of about 1,024 items, bfloat16 where ``topk`` screens, one reused tile buffer per worker), the same worker
+    threads with torch single-threaded inside, no selection. Its FLOP rate is the ceiling of any top-k that computes
+    its scores with separate products of this shape."""
     workers = torch.get_num_threads()
     defaults = {n: p.default for n, p in inspect.signature(topk).parameters.items()}  # topk's own settings
-    plan = _plan(len(users), len(items), items.shape[1], k, defaults["group"], defaults["tile_bytes"],
-                 defaults["memory_budget"], workers)
-    padded = torch.zeros(plan.n_pad, items.shape[1])
+    screen = fast_bfloat16(users.device)
+    plan = _plan(len(users), len(items), items.shape[1], k, SCREEN_GROUP if screen else GROUP,
+                 defaults["tile_bytes"], defaults["memory_budget"], workers, screen)
+    dtype = torch.bfloat16 if plan.screen else torch.float32
+    padded = torch.zeros(plan.n_pad, items.shape[1], dtype=dtype)
     padded[: len(items)] = items
     tiles = padded.view(plan.tiles, plan.width, items.shape[1])
+    users = users.to(dtype)
     take = chunk_starts(len(users), plan.rows)
 
     def work() -> None:
-        tile = torch.empty(plan.rows, plan.width)
+        tile = torch.empty(plan.rows, plan.width, dtype=dtype)
         while (start := take()) is not None:
             u = users[start : start + plan.rows]
             for t in tiles:
@@ -142,11 +162,20 @@ def products_only(users: torch.Tensor, items: torch.Tensor, k: int) -> None:
     run_workers(work, workers)
 
 
-def matmul_flops(n: int, repeats: int) -> float:
-    """FLOP/s of a float32 ``n x n`` torch matmul: ``2 n^3 / seconds``."""
+def matmul_flops(n: int, repeats: int, dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of an ``n x n`` torch matmul in ``dtype``: ``2 n^3 / seconds``."""
     g = torch.Generator().manual_seed(0)
-    a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
+    a, b = torch.randn(n, n, generator=g).to(dtype), torch.randn(n, n, generator=g).to(dtype)
     return 2 * n**3 / time_call(lambda: a @ b, repeats)
+
+
+def time_fast(fn, repeats: int, fill: float = 0.2) -> float:
+    """``time_call``'s minimum over ``repeats`` runs, or over as many as fill ``fill`` seconds for a fast call (the
+    minimum of 5 runs of a 3 ms call moved by 40% between benchmark runs); ``fn`` has run once already."""
+    start = time.perf_counter()
+    fn()
+    once = time.perf_counter() - start
+    return time_call(fn, max(repeats, min(500, int(fill / max(once, 1e-6)))), warmup=0)
 
 
 # --------------------------------------------------------------------------------------------- one size
@@ -161,6 +190,7 @@ def bench_case(name: str, n_users: int, n_items: int, repeats: int, seed_users: 
     seen = random_seen(n_users, n_items, per_user=min(100, n_items // 10))
     fast = {
         "ours": lambda: topk(users, items, K),
+        "ours, float32 tiles": lambda: topk(users, items, K, screen="float32"),
         "ours + exclude": lambda: topk(users, items, K, seen),
         "faiss IndexFlatIP": lambda: faiss_flat_ip(users_np, items_np, K),
     }
@@ -169,7 +199,7 @@ def bench_case(name: str, n_users: int, n_items: int, repeats: int, seed_users: 
         base = _reset_peak()
         results[label] = fn()
         peaks[label] = _peak_since(base)
-        times[label] = time_call(fn, repeats, warmup=0)  # the run above was the warm-up
+        times[label] = time_fast(fn, repeats)  # the run above was the warm-up
 
     # sampled loops, extrapolated linearly in the number of users (and of items, for the seed loop)
     sample = np.random.default_rng(1).choice(n_users, size=min(numpy_users, n_users), replace=False)
@@ -187,6 +217,7 @@ def bench_case(name: str, n_users: int, n_items: int, repeats: int, seed_users: 
     on_sample = topk(users[seed_rows], items[seed_cols], K, metric="cosine").ids.numpy()
     agree = {
         "faiss": float((results["faiss IndexFlatIP"][1] == ours).mean()),
+        "ours, float32 tiles": float((results["ours, float32 tiles"].ids.numpy() == ours).mean()),
         "per-user numpy": float((numpy_ids == ours[sample]).mean()),
         "seed loop (on its sample)": float((np.asarray(seed_ids) == on_sample).mean()),
     }
@@ -197,7 +228,7 @@ def bench_case(name: str, n_users: int, n_items: int, repeats: int, seed_users: 
     flops = 2 * n_users * n_items * DIM
     ours_t, faiss_t = times["ours"], times["faiss IndexFlatIP"]
     print(f"{'method':<22}{'time (s)':>12}{'ours faster by':>16}{'GFLOP/s':>10}{'peak RSS rise (MiB)':>22}")
-    for label in ["seed loop", "per-user numpy", "faiss IndexFlatIP", "ours", "ours + exclude"]:
+    for label in ["seed loop", "per-user numpy", "faiss IndexFlatIP", "ours", "ours, float32 tiles", "ours + exclude"]:
         note = " (extrapolated)" if label in ("seed loop", "per-user numpy") else ""
         peak = f"{peaks[label]:>22.1f}" if label in peaks else f"{'':>22}"
         print(f"{label:<22}{times[label]:>12.4f}{times[label] / ours_t:>15.1f}x{flops / times[label] / 1e9:>10.1f}"
@@ -215,6 +246,7 @@ def bench_case(name: str, n_users: int, n_items: int, repeats: int, seed_users: 
         "ratio_loop": times["seed loop"] / ours_t,
         "ratio_numpy": times["per-user numpy"] / ours_t,
         "ratio_faiss": ours_t / faiss_t,
+        "float32_tiles_ratio_faiss": times["ours, float32 tiles"] / faiss_t,
     }
 
 
@@ -241,26 +273,33 @@ def main() -> None:
                        numpy_users=50 if args.quick else 500)
     n = 2048 if args.quick else 4096
     matmul = matmul_flops(n, args.repeats)
+    matmul_bf16 = matmul_flops(n, args.repeats, torch.bfloat16)
     users, items = random_vectors(*sizes["large"])
     products_s = time_call(lambda: products_only(users, items, K), args.repeats)
+    rate = {label: large["flops"] / seconds for label, seconds in large["times"].items()}
     products_share = large["flops"] / products_s / matmul
-    share = large["flops"] / large["times"]["ours"] / matmul
-    faiss_share = large["flops"] / large["times"]["faiss IndexFlatIP"] / matmul
-    print(f"\nmatmul {n}^3: {matmul / 1e9:.1f} GFLOP/s (load {_load()}); large case: ours {share:.0%} of it, "
-          f"faiss {faiss_share:.0%}; its score products alone, same tiles and threads, no selection: "
-          f"{products_share:.0%} ({products_s:.3f} s: selection and bookkeeping are "
+    share, share_bf16 = rate["ours"] / matmul, rate["ours"] / matmul_bf16
+    float32_share = rate["ours, float32 tiles"] / matmul
+    faiss_share = rate["faiss IndexFlatIP"] / matmul
+    print(f"\nmatmul {n}^3: float32 {matmul / 1e9:.1f} GFLOP/s, bfloat16 {matmul_bf16 / 1e9:.1f} GFLOP/s (load "
+          f"{_load()}); large case, against float32's: ours {share:.0%} ({share_bf16:.0%} of bfloat16's), ours with "
+          f"float32 tiles {float32_share:.0%}, faiss {faiss_share:.0%}; ours' score products alone, same tiles and "
+          f"threads, no selection: {products_share:.0%} ({products_s:.3f} s: selection and bookkeeping are "
           f"{1 - products_s / large['times']['ours']:.0%} of ours)")
     print(f"total benchmark time {time.perf_counter() - start:.1f} s")
     ratio_faiss = max(ml["ratio_faiss"], large["ratio_faiss"])
+    float32_ratio = max(ml["float32_tiles_ratio_faiss"], large["float32_tiles_ratio_faiss"])
     print(
         f"RESULT topk ratio={ratio_faiss:.3f} ratio_loop={large['ratio_loop']:.0f} ratio_faiss={ratio_faiss:.3f} "
-        f"share_of_matmul={share:.3f} "
+        f"share_of_matmul={share:.3f} share_of_bf16_matmul={share_bf16:.3f} "
+        f"float32_tiles_share_of_matmul={float32_share:.3f} float32_tiles_ratio_faiss={float32_ratio:.3f} "
         f"faiss_share_of_matmul={faiss_share:.3f} products_share_of_matmul={products_share:.3f} "
         f"ml100k_ratio_faiss={ml['ratio_faiss']:.3f} "
         f"large_ratio_faiss={large['ratio_faiss']:.3f} ratio_numpy={large['ratio_numpy']:.1f} "
         f"ours_s={large['times']['ours']:.3f} faiss_s={large['times']['faiss IndexFlatIP']:.3f} "
         f"ours_peak_mib={large['peaks']['ours']:.0f} faiss_peak_mib={large['peaks']['faiss IndexFlatIP']:.0f} "
-        f"matmul_gflops={matmul / 1e9:.1f} matmul_n={n} sizes=943x1682,{large_users}x50000x{DIM} "
+        f"matmul_gflops={matmul / 1e9:.1f} bf16_matmul_gflops={matmul_bf16 / 1e9:.1f} matmul_n={n} "
+        f"screened={int(fast_bfloat16(torch.device('cpu')))} sizes=943x1682,{large_users}x50000x{DIM} "
         f"repeats={args.repeats} load={_load()} quick={int(args.quick)}"
     )
 

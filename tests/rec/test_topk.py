@@ -10,6 +10,7 @@ import torch
 from xlrec_lib.rec import similarity, topk
 
 NAN, INF = float("nan"), float("inf")
+SCREENS = ["float32", "bfloat16"]  # both ways on every machine ('auto' picks one of them by the CPU)
 
 
 def _reference_topk(users, items, k, exclude):
@@ -32,20 +33,21 @@ def _reference_topk(users, items, k, exclude):
         {"workers": 2, "memory_budget": 2 * 7 * (16_896 + 20_480)},
     ],
 )
-def test_topk_matches_full_sort(options):
+@pytest.mark.parametrize("screen", SCREENS)
+def test_topk_matches_full_sort(options, screen):
     g = torch.Generator().manual_seed(0)
     users, items = torch.randn(40, 16, generator=g), torch.randn(9000, 16, generator=g)
     rng = np.random.default_rng(0)
     exclude = [rng.choice(9000, size=rng.integers(0, 300), replace=False) for _ in range(40)]
     ref_scores, ref_ids = _reference_topk(users, items, 10, exclude)
     threads = torch.get_num_threads()
-    result = topk.topk(users, items, 10, exclude, **options)
+    result = topk.topk(users, items, 10, exclude, screen=screen, **options)
     assert torch.get_num_threads() == threads  # restored after the worker threads
     torch.testing.assert_close(result.scores.double(), ref_scores, atol=1e-5, rtol=0)
     assert torch.equal(result.ids, ref_ids)
     # the same exclusions given as (user index, item index) pairs
     pairs = (np.repeat(np.arange(40), [len(e) for e in exclude]), np.concatenate(exclude))
-    assert torch.equal(topk.topk(users, items, 10, pairs, **options).ids, ref_ids)
+    assert torch.equal(topk.topk(users, items, 10, pairs, screen=screen, **options).ids, ref_ids)
 
 
 def test_topk_cosine_padding_and_errors():
@@ -92,7 +94,8 @@ def test_a_k_too_large_for_groups_takes_the_plain_way():
 
 
 @pytest.mark.parametrize("options", [{}, {"workers": 1}, {"group": 4, "workers": 2}, {"group": 1}])
-def test_ties_rank_the_lower_index_first(options):
+@pytest.mark.parametrize("screen", SCREENS)
+def test_ties_rank_the_lower_index_first(options, screen):
     # small integer vectors: scores are exact in float32 and tie often, inside the top k and at its edge
     g = torch.Generator().manual_seed(3)
     users = torch.randint(-2, 3, (70, 3), generator=g).float()
@@ -100,7 +103,7 @@ def test_ties_rank_the_lower_index_first(options):
     rng = np.random.default_rng(3)
     exclude = [rng.choice(9000, size=rng.integers(0, 50), replace=False) for _ in range(70)]
     ref_scores, ref_ids = _reference_topk(users, items, 7, exclude)
-    result = topk.topk(users, items, 7, exclude, **options)
+    result = topk.topk(users, items, 7, exclude, screen=screen, **options)
     assert torch.equal(result.ids, ref_ids)
     assert torch.equal(result.scores.double(), ref_scores)
     dense = topk.topk_dense(users @ items.T, 7, exclude)
@@ -108,16 +111,17 @@ def test_ties_rank_the_lower_index_first(options):
 
 
 @pytest.mark.parametrize("group", [16, 8])
-def test_a_seen_item_in_a_chosen_group_is_not_returned(group):
+@pytest.mark.parametrize("screen", SCREENS)
+def test_a_seen_item_in_a_chosen_group_is_not_returned(group, screen):
     # item 0 (seen) shares a group with the best item, so its group is chosen and its items are rescored from
     # the vectors: the rescoring must drop it again
-    plan = topk._plan(1, 9000, 2, 2, group, 2**21, 64 * 2**20, 1)
+    plan = topk._plan(1, 9000, 2, 2, group, 2**21, 64 * 2**20, 1, screen == "bfloat16")
     mate = plan.per_tile  # group 0 of tile 0 holds items 0, per_tile, 2 per_tile, ...
     items = torch.zeros(9000, 2)
     items[:, 0] = torch.linspace(-1, 0, 9000)  # every other item scores below 0
     items[0, 0], items[mate, 0] = 0.9, 0.95
     users = torch.tensor([[1.0, 0.0]])
-    result = topk.topk(users, items, 2, [[0]], group=group)
+    result = topk.topk(users, items, 2, [[0]], group=group, screen=screen)
     ref_scores, ref_ids = _reference_topk(users, items, 2, [[0]])
     assert result.ids[0, 0] == mate and 0 not in result.ids[0].tolist()
     assert torch.equal(result.ids, ref_ids)
@@ -162,23 +166,25 @@ def test_a_tie_that_rescoring_rounds_apart_is_recomputed(monkeypatch, swap):
     assert topk.topk(torch.tensor([[1.0, 0.0]]), items, 1).ids.tolist() == [[b]]
 
 
-def test_the_next_best_group_is_looked_for_in_every_best_tile():
+@pytest.mark.parametrize("screen", SCREENS)
+def test_the_next_best_group_is_looked_for_in_every_best_tile(screen):
     # two tiles hold a max of 1: k = 1 needs both tiles (k + 1) to see that the runner-up ties the best
     items = torch.tensor([[-1.0, 0.0]]).repeat(9000, 1)
     items[100, 0] = items[8999, 0] = 1.0
-    assert topk.topk(torch.tensor([[1.0, 0.0]]), items, 1).ids.tolist() == [[100]]
+    assert topk.topk(torch.tensor([[1.0, 0.0]]), items, 1, screen=screen).ids.tolist() == [[100]]
 
 
 @pytest.mark.parametrize("n_items, k, group", [(11_524, 200, 16), (20_000, 10, 5), (9_000, 10, 16)])
-def test_negative_scores_beat_no_padding_and_a_zero_user_gets_the_first_items(n_items, k, group):
+@pytest.mark.parametrize("screen", SCREENS)
+def test_negative_scores_beat_no_padding_and_a_zero_user_gets_the_first_items(n_items, k, group, screen):
     # every score is below 0, so padding columns (0) would win if any escaped the mask; the zero user ties
     # every item at 0 and must get the lowest indices
     g = torch.Generator().manual_seed(7)
     users = torch.cat([torch.rand(3, 8, generator=g) + 0.1, torch.zeros(1, 8)])
     items = -(torch.rand(n_items, 8, generator=g) + 0.1)
-    plan = topk._plan(4, n_items, 8, k, group, 2**22, 64 * 2**20, 1)
+    plan = topk._plan(4, n_items, 8, k, group, 2**22, 64 * 2**20, 1, screen == "bfloat16")
     assert plan.group > 1 and plan.n_pad > n_items  # the grouped way, with padding
-    result = topk.topk(users, items, k, group=group)
+    result = topk.topk(users, items, k, group=group, screen=screen)
     ref_scores, ref_ids = _reference_topk(users, items, k, [[] for _ in range(4)])
     assert torch.equal(result.ids, ref_ids)
     torch.testing.assert_close(result.scores.double(), ref_scores, atol=1e-5, rtol=0)
@@ -210,6 +216,8 @@ NONFINITE_CASES = {
                              r"inner products may overflow torch.float32: users row 0 has norm 1.41e\+20"),
     "unknown nonfinite": (lambda: topk.topk(torch.eye(2), torch.eye(2), 1, nonfinite="drop"),
                           r"nonfinite must be 'raise' or 'mask', got 'drop'"),
+    "unknown screen": (lambda: topk.topk(torch.eye(2), torch.eye(2), 1, screen="float16"),
+                       r"screen must be 'auto', 'bfloat16' or 'float32', got 'float16'"),
 }
 
 
@@ -278,3 +286,61 @@ def test_run_workers_drains_the_chunks_and_restores_torch_threads(workers):
     topk.run_workers(work, workers)
     assert sorted(done) == list(range(0, 500, 10)) and torch.get_num_threads() == before
     assert seen_threads == ({before} if workers == 1 else {1})
+
+
+BF16_CASES = {
+    "unit vectors, 64 dims": lambda g: (torch.randn(300, 64, generator=g), torch.randn(2000, 64, generator=g)),
+    # all terms positive: a bfloat16 accumulator would drift by far more than the bound over 1,024 of them
+    "positive, 1,024 dims": lambda g: (torch.rand(50, 1024, generator=g), torch.rand(500, 1024, generator=g)),
+    "norms from 1e-3 to 1e3": lambda g: (torch.randn(200, 32, generator=g) * torch.logspace(-3, 3, 200).unsqueeze(1),
+                                        torch.randn(800, 32, generator=g) * torch.logspace(3, -3, 800).unsqueeze(1)),
+}
+
+
+@pytest.mark.parametrize("case", list(BF16_CASES))
+def test_screen_bound_covers_a_bfloat16_tile(case):
+    # what the screening trusts: a bfloat16 product s~ of the rounded vectors lies within screen_bound of the exact
+    # u.i, beyond its own final rounding (r |s~| / (1 - r))
+    users, items = BF16_CASES[case](torch.Generator().manual_seed(11))
+    screened = (users.bfloat16() @ items.bfloat16().T).double()
+    exact = users.double() @ items.double().T
+    bound = topk.screen_bound(users.double().norm(dim=1), items.double().norm(dim=1).max(), users.shape[1])
+    r = topk.BF16_ROUNDING
+    error = (exact - screened).abs() - screened.abs() * r / (1 - r)  # beyond the sum's own rounding
+    assert (error <= bound.unsqueeze(1)).all()
+    if case.startswith("positive"):  # the check can fail: sums kept in bfloat16 as they go break the bound
+        terms = users[:5].bfloat16().unsqueeze(1) * items.bfloat16().unsqueeze(0)  # (5, 500, 1024)
+        running = terms[..., 0]
+        for j in range(1, terms.shape[2]):
+            running = running + terms[..., j]  # bfloat16 + bfloat16 -> bfloat16
+        drift = (exact[:5] - running.double()).abs() - running.double().abs() * r / (1 - r)
+        assert (drift > bound[:5].unsqueeze(1)).any()
+
+
+def test_the_int16_max_of_bfloat16_bits():
+    # a group's int16 max >= 0 is its true max; < 0 means every score of the group is <= 0
+    values = torch.tensor([[0.5, -3.0, 0.25, -0.0], [-1.0, -2.0, -math.inf, -0.5], [0.0, -0.0, -1.0, -math.inf],
+                           [-math.inf, -math.inf, -math.inf, -math.inf], [3.0e38, 1e-40, -3.0e38, 2.0]])
+    bits = values.bfloat16().view(torch.int16).amax(dim=1)
+    true_max = values.bfloat16().float().amax(dim=1)
+    positive = bits >= 0
+    assert positive.tolist() == [True, False, True, False, True]
+    torch.testing.assert_close(bits[positive].view(torch.bfloat16).float(), true_max[positive], rtol=0, atol=0)
+    assert (true_max[~positive] <= 0).all()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_near_ties_finer_than_bfloat16_are_recomputed_exactly(workers):
+    # 9,000 scores 0.5 + i * 1e-7 (distinct in float32, a few values in bfloat16): the screening cannot tell the
+    # best from hundreds of others, so every row must be recomputed from float32 products, best = highest index
+    items = torch.stack([0.5 + torch.arange(9000, dtype=torch.float64) * 1e-7, torch.zeros(9000)], 1).float()
+    users = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.5, 0.0]])
+    result = topk.topk(users, items, 5, [[8999], [], []], screen="bfloat16", workers=workers)
+    ref_scores, ref_ids = _reference_topk(users, items, 5, [[8999], [], []])
+    assert torch.equal(result.ids, ref_ids)
+    assert result.ids[0].tolist() == [8998, 8997, 8996, 8995, 8994]
+
+
+def test_fast_bfloat16_is_false_off_the_cpu():
+    assert topk.fast_bfloat16(torch.device("meta")) is False
+    assert isinstance(topk.fast_bfloat16(torch.device("cpu")), bool)
