@@ -33,8 +33,10 @@ The last line, ``RESULT topk ratio=<ratio_faiss> ...``: ``ratio_loop`` = seed lo
 ``share_of_matmul`` = ours' FLOP rate (``2 * users * items * dim / seconds``) / the float32 matmul's (``2 * n^3 /
 seconds``) at the large size (above 1 when ours screens in bfloat16: its result is still float32's),
 ``share_of_bf16_matmul`` the same against the bfloat16 matmul, ``float32_tiles_share_of_matmul`` and
-``float32_tiles_ratio_faiss`` those of ``ours, float32 tiles``, and ``products_share_of_matmul`` the share of
-``products only``.
+``float32_tiles_ratio_faiss`` those of ``ours, float32 tiles``, and ``products_share_of_matmul`` and
+``products_share_of_bf16_matmul`` the rate of ``products only`` (bfloat16 products where ours screens) against
+each matmul. ``screened=1`` says ours screened here: on a CPU without bfloat16 hardware ``ratio`` and
+``share_of_matmul`` measure the float32 tiles.
 
     python benchmarks/topk.py --quick      # under a minute
     python benchmarks/topk.py              # full sizes, a few minutes
@@ -294,6 +296,7 @@ def main() -> None:
         f"share_of_matmul={share:.3f} share_of_bf16_matmul={share_bf16:.3f} "
         f"float32_tiles_share_of_matmul={float32_share:.3f} float32_tiles_ratio_faiss={float32_ratio:.3f} "
         f"faiss_share_of_matmul={faiss_share:.3f} products_share_of_matmul={products_share:.3f} "
+        f"products_share_of_bf16_matmul={products_share * matmul / matmul_bf16:.3f} "
         f"ml100k_ratio_faiss={ml['ratio_faiss']:.3f} "
         f"large_ratio_faiss={large['ratio_faiss']:.3f} ratio_numpy={large['ratio_numpy']:.1f} "
         f"ours_s={large['times']['ours']:.3f} faiss_s={large['times']['faiss IndexFlatIP']:.3f} "

@@ -344,3 +344,89 @@ def test_near_ties_finer_than_bfloat16_are_recomputed_exactly(workers):
 def test_fast_bfloat16_is_false_off_the_cpu():
     assert topk.fast_bfloat16(torch.device("meta")) is False
     assert isinstance(topk.fast_bfloat16(torch.device("cpu")), bool)
+
+
+def _recomputed_rows(monkeypatch):
+    """Spy on topk's full recomputation: a list that gets each call's number of rows."""
+    calls, real = [], topk._exact_rows
+
+    def spy(u, items, k, rows, *rest):
+        calls.append(len(rows))
+        return real(u, items, k, rows, *rest)
+
+    monkeypatch.setattr(topk, "_exact_rows", spy)
+    return calls
+
+
+def test_screening_recomputes_few_rows_on_random_vectors(monkeypatch):
+    # the bound is wide, but 2k groups leave few rows ambiguous; with k groups (or the chosen k-th group's max taken
+    # as the next one) nearly every row would be recomputed
+    g = torch.Generator().manual_seed(2)
+    users = torch.nn.functional.normalize(torch.randn(400, 64, generator=g), dim=1)
+    items = torch.nn.functional.normalize(torch.randn(30_000, 64, generator=g), dim=1)
+    calls = _recomputed_rows(monkeypatch)
+    screened = topk.topk(users, items, 10, screen="bfloat16")
+    assert sum(calls) < 0.05 * len(users)
+    assert torch.equal(screened.ids, topk.topk(users, items, 10, screen="float32").ids)
+
+
+def test_a_best_item_the_screening_ranks_low_is_found():
+    # u = (1 + a, 1 + a) and item 100 = (1 + a, -(1 - b)) round to (1, 1) and (1, -1) in bfloat16: screened 0, true
+    # about 0.0058; items 200 and 300 screen at 2**-7 but are worth only about 0.0043. Their two groups are the ones
+    # rescored (k = 1: 2 groups), so only the bound (about 0.0158 here) can send the row to its recomputation:
+    # without it, or at a quarter of it, item 200 would be returned
+    a, b = 0.99 * 2**-8, 0.99 * 2**-9
+    users = torch.full((1, 2), 1 + a)
+    items = torch.tensor([[0.0, -1.0]]).repeat(9000, 1)
+    items[100] = torch.tensor([1 + a, -(1 - b)])
+    items[200] = items[300] = torch.tensor([1 + 2**-7, -1.0035])
+    assert topk.topk(users, items, 1, screen="bfloat16").ids.tolist() == [[100]]
+    full = users.double() @ items.double().T
+    assert full[0].argmax() == 100
+
+
+@pytest.mark.parametrize("scale", [1e-19, 1e-20, 1e-25])
+def test_tiny_vectors_whose_bfloat16_products_flush_to_zero(scale):
+    # products below 2**-126 come out 0 from bfloat16 hardware: the bound must cover them (rows recomputed)
+    g = torch.Generator().manual_seed(4)
+    users, items = torch.randn(64, 64, generator=g) * scale, torch.randn(20_000, 64, generator=g) * scale
+    screened = topk.topk(users, items, 10, screen="bfloat16")
+    assert torch.equal(screened.ids, topk.topk(users, items, 10, screen="float32").ids)
+
+
+def test_components_too_large_for_bfloat16_are_not_screened():
+    # 3.4e38 rounds to inf in bfloat16, and inf * 0 is NaN in a tile: such vectors take float32 tiles
+    users = torch.zeros(64, 2)
+    users[:, 0] = 0.3
+    items = torch.zeros(9000, 2)
+    items[0, 0] = items[1, 0] = 1e38
+    items[4321] = torch.tensor([3.4e38, -3.4e38])  # float32 score 1.02e38, the best
+    assert (topk.topk(users, items, 1, screen="bfloat16").ids == 4321).all()
+
+
+def test_when_topk_screens(monkeypatch):
+    # 'auto' follows the hardware; groups of one item or a plain catalogue are never screened
+    seen = []
+    real = topk._chunk_topk
+
+    def spy(u, u_tile, *rest):
+        seen.append(u_tile.dtype)
+        return real(u, u_tile, *rest)
+
+    monkeypatch.setattr(topk, "_chunk_topk", spy)
+    g = torch.Generator().manual_seed(6)
+    users, items = torch.randn(8, 8, generator=g), torch.randn(9000, 8, generator=g)
+    for fast, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(topk, "fast_bfloat16", lambda device, fast=fast: fast)
+        seen.clear()
+        topk.topk(users, items, 10)
+        assert set(seen) == {expected}
+    # k = 700 of 9,000: groups for k (9000 // 2800 = 3 items) but not for 2k (9000 // 5600 = 1): float32 tiles
+    seen.clear()
+    result = topk.topk(users, items, 700, screen="bfloat16")
+    assert set(seen) == {torch.float32}
+    ref_scores, ref_ids = _reference_topk(users, items, 700, [[] for _ in range(8)])
+    assert (result.ids == ref_ids).float().mean() > 0.999
+    seen.clear()
+    topk.topk(users, items[:5000], 10, screen="bfloat16")  # under PLAIN_BELOW
+    assert set(seen) == {torch.float32}

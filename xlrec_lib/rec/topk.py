@@ -142,13 +142,18 @@ def _plain(n_items: int, k: int, group: int) -> bool:
     return n_items < PLAIN_BELOW or min(group, n_items // (4 * k)) <= 1
 
 
+def _screen_fits(n_items: int, k: int, group: int) -> bool:
+    """Whether the grouped way can screen: ``SCREEN_GROUPS * k`` groups of two items or more."""
+    return not _plain(n_items, k, group) and min(group, n_items // (4 * SCREEN_GROUPS * k)) > 1
+
+
 def _plan(n_users, n_items, dim, k, group, tile_bytes, memory_budget, workers, screen=False) -> _Plan:
     if _plain(n_items, k, group):  # one tile of every item, no groups, never screened
         rows = chunk_rows(n_items, 0, 0, k, 1, dim, memory_budget // workers)
         if workers > 1:
             rows = min(max(MIN_ROWS, tile_bytes // (4 * n_items)), rows, -(-n_users // (2 * workers)))
         return _Plan(1, n_items, 1, max(1, min(rows, n_users)), k)
-    screen = screen and min(group, n_items // (4 * SCREEN_GROUPS * k)) > 1  # else groups of one item
+    screen = screen and _screen_fits(n_items, k, group)
     m = SCREEN_GROUPS * k if screen else k  # groups chosen per user
     tiles = -(-n_items // TILE_ITEMS)
     per_tile_items = -(-n_items // tiles)
@@ -211,7 +216,8 @@ def _chunk_topk(u, u_tile, tile_items, items_grouped, group_ids, n_items, k, pla
         # while the tile is in cache: group j = columns j, j + s, j + 2s, ..., a max across g rows of s columns.
         # Screening: the max of the bfloat16 bits read as int16, 5x faster than a bfloat16 max here. It orders
         # scores >= +0 correctly and puts every negative one (and -0, -inf) below them, so a group's int16 max >= 0
-        # is its true max, and one < 0 says only that the whole group is <= 0
+        # is its true max, and one < 0 says only that the whole group is <= 0 (no NaN: topk screens only vectors
+        # whose components bfloat16 holds)
         scores = tile.view(torch.int16) if plan.screen else tile
         torch.amax(scores.view(c, g, s), dim=1, out=group_max[t, :c])
     gm = group_max[:, :c]  # (tiles, c, s)
@@ -305,12 +311,19 @@ def screen_bound(user_norms: torch.Tensor, item_norm_max, dim: int) -> torch.Ten
 
     Both vectors are rounded to bfloat16 (relative error at most ``r = 2**-8`` per component), multiplied exactly
     and summed in float32 (``gamma_d``): within ``(2 r + r**2 + (1 + r)**2 gamma_d) |u| |i|`` of exact, which
-    ``(2 r + r**2 + 2 gamma_d) |u| max|i|`` covers; plus, for components so small that bfloat16 holds them as
-    subnormals (no relative bound), ``d 2**-133 (|u| + max|i|)``. The sum's rounding to bfloat16 is relative to
-    the score itself (at most ``r |score|``): :func:`_chunk_topk` divides the screened score by ``1 - r``."""
+    ``(2 r + r**2 + 2 gamma_d) |u| max|i|`` covers. Below ``2**-126`` hardware bfloat16 kernels flush inputs,
+    products, partial sums and the result to zero (measured here: a product of ``2**-130`` came out 0), which
+    ``(d + 1) 2**-126 (|u| + max|i| + 2)`` covers. The sum's own rounding to bfloat16 is relative to the score
+    (at most ``r |score|``): :func:`_chunk_topk` divides the screened score by ``1 - r``."""
     gamma = dim * 2.0**-24 / (1 - dim * 2.0**-24)
     return ((2 * BF16_ROUNDING + BF16_ROUNDING**2 + 2 * gamma) * user_norms * item_norm_max
-            + dim * 2.0**-133 * (user_norms + item_norm_max) + 2.0**-133)
+            + (dim + 1) * 2.0**-126 * (user_norms + item_norm_max + 2))
+
+
+def _bfloat16_holds(u: torch.Tensor, it: torch.Tensor) -> bool:
+    """Whether every component rounds to a finite bfloat16: from ``2**127`` up some round to inf, and inf times 0
+    in a tile is NaN, which the int16 maxima would misread."""
+    return max(u.abs().max().item() if u.numel() else 0.0, it.abs().max().item()) < 2.0**127
 
 
 def topk(
@@ -347,14 +360,26 @@ def topk(
     |i|`` of the k-th score (Euclidean norms; ``gamma_d = d r / (1 - d r)`` with float32's unit roundoff ``r =
     2**-24``: each product's bound, added, then doubled to spare the rounding of the norms) is recomputed in full,
     and there equal float32 scores go to the lower index. The bound holds for full-precision float32 products
-    (torch's default matmul precision ``'highest'``; TF32 or bfloat16 settings would break it).
+    (torch's default matmul precision ``'highest'``; TF32 or bfloat16 matmul settings would break it; the
+    screening below multiplies bfloat16 copies on purpose, with its own bound).
+    ``group`` defaults to ``GROUP`` items, or ``SCREEN_GROUP`` when screening.
+    ``screen``: ``'auto'`` (the default) screens on a CPU that multiplies bfloat16 in hardware (see
+    :func:`fast_bfloat16`), ``'bfloat16'`` screens on any CPU, ``'float32'`` never screens. Screening: the tiles are
+    computed from bfloat16 copies of the vectors (4x the float32 rate there) and each group keeps the max of its
+    bfloat16 scores. Those are within :func:`screen_bound` of exact, much wider than float32's bound, so
+    ``SCREEN_GROUPS * k`` groups are rescored in float32 instead of k, and the row's check adds that bound (the
+    (``SCREEN_GROUPS * k + 1``)-th group max, divided by ``1 - 2**-8`` for its own rounding, is compared): the
+    scores returned and their order are float32's either way. It is skipped (float32 tiles) on the plain way,
+    where groups of ``SCREEN_GROUPS * k`` would hold one item, and where a component is too large for bfloat16.
+    When the next group holds no score above 0, every row whose k-th score lies within the bound of 0 is
+    recomputed: on catalogues where most top scores are negative or near 0, ``'float32'`` is faster.
     ``group=1``, a catalogue under ``PLAIN_BELOW`` items (where per-call overhead dominates), or a k so large that
     a group would hold one item, runs one product and ``torch.topk`` over whole rows instead.
 
     Memory: beyond the inputs and the output, a float32 copy of the items (two on the grouped way: by tile and by
-    group, and an int64 id per item), at most ``memory_budget`` bytes of working sets (:func:`chunk_rows`, split
-    between workers; the rows recomputed in full go in chunks of that size too), and about 48 bytes per excluded
-    (user, item) pair of the chunks in work.
+    group, and an int64 id per item; when screening, bfloat16 copies of the users and items too), at most
+    ``memory_budget`` bytes of working sets (:func:`chunk_rows`, split between workers; the rows recomputed in
+    full go in chunks of that size too), and about 48 bytes per excluded (user, item) pair of the chunks in work.
     Threads: on CPU, ``workers`` threads (default ``torch.get_num_threads()``; 1 on the plain way, whose few
     large products and topk calls use torch's own threads) each take whole chunks while torch runs
     single-threaded inside them (restored afterwards): coarse-grained parallelism, as faiss does, which avoids a
@@ -390,7 +415,12 @@ def topk(
     u, it = u.float().contiguous(), it.float().contiguous()
     indptr, seen = seen_csr(exclude, n_users, n_items) if exclude is not None else (None, None)
 
+    if screen == "bfloat16" and u.device.type != "cpu":
+        raise ValueError(f"screen='bfloat16' runs on the CPU only, got tensors on {u.device}: a GPU may add "
+                         "bfloat16 products in reduced precision, which screen_bound does not cover")
     screened = screen == "bfloat16" or (screen == "auto" and fast_bfloat16(u.device))
+    screened = screened and _screen_fits(n_items, k, SCREEN_GROUP if group is None else group)
+    screened = screened and _bfloat16_holds(u, it)
     if group is None:
         group = SCREEN_GROUP if screened else GROUP
     if workers is None:  # the plain way's product and topk already use torch's threads, with fewer calls
