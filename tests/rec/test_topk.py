@@ -430,3 +430,7 @@ def test_when_topk_screens(monkeypatch):
     seen.clear()
     topk.topk(users, items[:5000], 10, screen="bfloat16")  # under PLAIN_BELOW
     assert set(seen) == {torch.float32}
+    # topk.screens says the same without running the search
+    assert topk.screens(users, items, 10, "bfloat16") and not topk.screens(users, items, 10, "float32")
+    assert not topk.screens(users, items, 700, "bfloat16") and not topk.screens(users, items[:5000], 10, "bfloat16")
+    assert not topk.screens(users, items * 1e38, 10, "bfloat16")

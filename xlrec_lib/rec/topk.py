@@ -326,6 +326,20 @@ def _bfloat16_holds(u: torch.Tensor, it: torch.Tensor) -> bool:
     return max(u.abs().max().item() if u.numel() else 0.0, it.abs().max().item()) < 2.0**127
 
 
+def screens(users: torch.Tensor, items: torch.Tensor, k: int, screen: str = "auto", group: int | None = None) -> bool:
+    """Whether :func:`topk` with these arguments computes its tiles in bfloat16 (see its ``screen``): asked for
+    (``'bfloat16'``, or ``'auto'`` on a CPU with bfloat16 hardware), on the grouped way with groups of two items or
+    more for ``SCREEN_GROUPS * k`` groups, and every component finite in bfloat16."""
+    if screen not in ("auto", "bfloat16", "float32"):
+        raise ValueError(f"screen must be 'auto', 'bfloat16' or 'float32', got {screen!r}")
+    if screen == "bfloat16" and users.device.type != "cpu":
+        raise ValueError(f"screen='bfloat16' runs on the CPU only, got tensors on {users.device}: a GPU may add "
+                         "bfloat16 products in reduced precision, which screen_bound does not cover")
+    asked = screen == "bfloat16" or (screen == "auto" and fast_bfloat16(users.device))
+    return (asked and _screen_fits(items.shape[0], k, SCREEN_GROUP if group is None else group)
+            and _bfloat16_holds(users, items))
+
+
 def topk(
     users: torch.Tensor,
     items: torch.Tensor,
@@ -388,8 +402,6 @@ def topk(
     """
     if nonfinite not in ("raise", "mask"):
         raise ValueError(f"nonfinite must be 'raise' or 'mask', got {nonfinite!r}")
-    if screen not in ("auto", "bfloat16", "float32"):
-        raise ValueError(f"screen must be 'auto', 'bfloat16' or 'float32', got {screen!r}")
     remedy = "repair or drop that row, or pass nonfinite='mask' to skip non-finite rows"
     if nonfinite == "raise":
         u, it = finite_matrix(users, "users", remedy), finite_matrix(items, "items", remedy)
@@ -415,12 +427,7 @@ def topk(
     u, it = u.float().contiguous(), it.float().contiguous()
     indptr, seen = seen_csr(exclude, n_users, n_items) if exclude is not None else (None, None)
 
-    if screen == "bfloat16" and u.device.type != "cpu":
-        raise ValueError(f"screen='bfloat16' runs on the CPU only, got tensors on {u.device}: a GPU may add "
-                         "bfloat16 products in reduced precision, which screen_bound does not cover")
-    screened = screen == "bfloat16" or (screen == "auto" and fast_bfloat16(u.device))
-    screened = screened and _screen_fits(n_items, k, SCREEN_GROUP if group is None else group)
-    screened = screened and _bfloat16_holds(u, it)
+    screened = screens(u, it, k, screen, group)
     if group is None:
         group = SCREEN_GROUP if screened else GROUP
     if workers is None:  # the plain way's product and topk already use torch's threads, with fewer calls
