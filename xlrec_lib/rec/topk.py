@@ -197,10 +197,10 @@ def _chunk_topk(u, u_tile, tile_items, items_grouped, group_ids, n_items, k, pla
     """Top-k of one chunk of users, ``(c, dim) -> ((c, k) scores, (c, k) ids, (c,) ambiguous)``; see :func:`topk`.
 
     ``u`` is float32, for the rescoring; ``u_tile`` and ``tile_items`` go into the tiles' products: float32 too, or
-    bfloat16 copies when screening. ``tile`` is a reused ``(rows,
-    width)`` buffer of their dtype and ``group_max`` a ``(tiles, rows, per_tile)`` one (int16 when screening: the
-    maxima of the tile's bfloat16 bits, see below); ``seen`` is None or the chunk's excluded pairs as ``(rows sorted
-    by item, items sorted, sorted keys row * n_pad + item)``. ``ambiguous`` marks rows where a group left out may
+    bfloat16 copies when screening. ``tile`` is a reused ``(rows, width)`` buffer of their dtype and ``group_max`` a
+    ``(tiles, rows, per_tile)`` one (int16 when screening: the maxima of the tile's bfloat16 bits, see below);
+    ``seen`` is None or the chunk's excluded pairs as ``(rows sorted by item, items sorted, sorted keys row * n_pad +
+    item)``. ``ambiguous`` marks rows where a group left out may
     hold an item within ``tol`` (per row: the rounding bound between the tile's product and the rescoring) of the
     k-th best: there an item outside the candidates could tie or beat the k-th, so :func:`topk` recomputes those
     rows in full.
