@@ -25,9 +25,11 @@ FIRST_RUN = {1: "19 s", 2: "16 s", 3: "184 s", 4: "257 s", 5: "107 s", 6: "173 s
              10: "108 s", 11: "17 s"}
 CACHED = {1: "15 s", 2: "11 s", 3: "45 s", 4: "46 s", 5: "37 s", 6: "118 s", 7: "16 s", 8: "14 s", 9: "35 s",
           10: "101 s", 11: "15 s"}
-# Full mode (book/schedule.md): single runs, two cores; 05, 06, 08, 10 and 11 on 2026-12-05 on the AMD EPYC build
-# machine ("took N s" of `make chapter NB=xx QUICK=0`: 05 611 then 438, 06 556 beside a helper's tests, 08 32 and 33,
-# 10 571, 11 29, 30 and 34 s), the others on the earlier build machine, 2026-12-02 and 03. GPU times: none measured.
+# Full mode (book/schedule.md): single runs, two cores; 03, 04, 05, 06, 08, 10 and 11 on 2026-12-05 on the AMD EPYC
+# build machine ("took N s" of `make chapter NB=xx QUICK=0`: 05 611 then 438, 06 556 beside a helper's tests, 08 32
+# and 33, 10 571, 11 29, 30 and 34 s; then after the tokenizer's fixed ids, a chain 03 -> 04 -> 05 of first runs on a
+# clone of dccbb6c: 03 985 s with a 65 s pause in it, 04 1759 s and 05 584 s, with unit tests and chapter 7 beside
+# them at times), the others on the earlier build machine, 2026-12-02 and 03. GPU times: none measured.
 FULL_MODE = {
     "464 s": "09 full (a single run, encodings cached, 2026-12-03)",
     "50 min": "09 full, first run: encodings and the two towers (258 + 236 + 263 + 363 + 526 + 1274 s = 2920 s, "
@@ -37,13 +39,13 @@ FULL_MODE = {
     "92 s": "06 full: e5-small's fine-tuning, first run; 03 full, models cached",
     "571 s": "10 full (a single run, its title encodings cached)",
     "33 s": "08 full", "34 s": "11 full (the slowest of three runs)",
-    "29 min": "03 full: training of its three models",
-    "43 min": "04 full, first run of the six-language edition (2588 s, 2026-12-03)",
-    "20 min": "04 full: the six-language alignment (1215 s)",
+    "920 s": "03 full, first run: trains its three models (985 s less a 65 s pause, 2026-12-05)",
+    "1759 s": "04 full, first run with chapter 3's models cached (2026-12-05)",
+    "490 s": "04 full: the six-language alignment (its align_seconds_six_languages record, 2026-12-05)",
     "28 s": "01 full", "20 s": "02 full", "21 s": "07 full (and 01, 02 quick first runs)",
     "438 s": "05 full, models and encodings cached (d14c13e)",
     "611 s": "05 full, models cached, encoding the whole test books (d14c13e)",
-    "17 min": "05 full, first run with chapter 4's model cached (1663 s - 639 s)",
+    "584 s": "05 full, first run with chapter 4's model and e5-small's encodings cached (2026-12-05)",
 }
 MEASURED = set(FIRST_RUN.values()) | set(CACHED.values()) | set(FULL_MODE)
 SETUP_MEASURED = set(FIRST_RUN.values()) | set(CACHED.values()) | {"3.10"}  # 3.10: a Python version required
