@@ -24,9 +24,9 @@ not depend on what the vectors mean. Sizes, 64 dimensions, k = 10: MovieLens-100
 (20,000 users x 50,000 items; ``--quick``: 2,000 x 50,000). Every timed variant is the minimum of ``--repeats``
 runs (default 5) after one warm-up (``xlrec_lib.timing.time_call``), and of more for a call under 40 ms (as many
 as fill 0.2 s): other processes only ever add time, so on a shared machine the minimum moves least between runs.
-The load average is printed beside each case. Peak memory is
-the rise of the process's resident set during one extra run (``VmHWM`` after a reset through
-``/proc/self/clear_refs``; elsewhere the rise of ``ru_maxrss``, which only shows new highs).
+The load average is printed beside each case. Peak memory is the rise of the process's resident set during one
+extra run (``VmHWM`` after a reset through ``/proc/self/clear_refs``; elsewhere the rise of ``ru_maxrss``, which
+only shows new highs).
 
 The last line, ``RESULT topk ratio=<ratio_faiss> ...``: ``ratio_loop`` = seed loop time / ours at the large size,
 ``ratio_faiss`` = the largest over sizes of ours / faiss time (below 1: ours is faster at every size),
@@ -64,6 +64,7 @@ from xlrec_lib.rec.topk import (
     chunk_starts,
     fast_bfloat16,
     run_workers,
+    screens,
     seed_topk_loop,
     topk,
 )
@@ -144,7 +145,7 @@ def products_only(users: torch.Tensor, items: torch.Tensor, k: int) -> None:
     its scores with separate products of this shape."""
     workers = torch.get_num_threads()
     defaults = {n: p.default for n, p in inspect.signature(topk).parameters.items()}  # topk's own settings
-    screen = fast_bfloat16(users.device)
+    screen = screens(users, items, k)  # as topk decides it
     plan = _plan(len(users), len(items), items.shape[1], k, SCREEN_GROUP if screen else GROUP,
                  defaults["tile_bytes"], defaults["memory_budget"], workers, screen)
     dtype = torch.bfloat16 if plan.screen else torch.float32
