@@ -29,7 +29,8 @@ CACHED = {1: "15 s", 2: "11 s", 3: "45 s", 4: "46 s", 5: "37 s", 6: "118 s", 7: 
 # build machine ("took N s" of `make chapter NB=xx QUICK=0`: 05 611 then 438, 06 556 beside a helper's tests, 08 32
 # and 33, 10 571, 11 29, 30 and 34 s; then after the tokenizer's fixed ids, a chain 03 -> 04 -> 05 of first runs on a
 # clone of dccbb6c: 03 985 s with a 65 s pause in it, 04 1759 s and 05 584 s, with unit tests and chapter 7 beside
-# them at times; 09 2449 s on 8f13984, alone), the others on the earlier build machine, 2026-12-02 and 03. GPU times: none measured.
+# them at times; 09 2449 s on 8f13984, alone), the others on the earlier build machine, 2026-12-02 and 03. GPU
+# times: none measured.
 FULL_MODE = {
     "464 s": "09 full (a single run, encodings cached, 2026-12-03)",
     "2449 s": "09 full, first run after chapter 4's new model: encodings and the two towers (2026-12-05)",
