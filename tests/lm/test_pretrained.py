@@ -140,6 +140,14 @@ def test_starting_model_is_the_model_pretrain_steps_from(tiny, monkeypatch):
     assert not torch.equal(state["cls.predictions.bias"].cpu(), no_prior.cls.predictions.bias)
 
 
+def test_training_caches_the_starting_model_it_stepped_from(tiny, monkeypatch):
+    pretrained.load_or_train(tiny, progress=False)
+    rebuilt = pretrained.training_start(tiny)[-1].state_dict()
+    monkeypatch.setattr(pretrained, "training_start", lambda cfg: pytest.fail("should load, not rebuild"))
+    cached = pretrained.starting_model(tiny).state_dict()
+    assert set(cached) == set(rebuilt) and all(torch.equal(cached[k].cpu(), rebuilt[k]) for k in rebuilt)
+
+
 def test_geometric_mean_by_hand_and_refusals():
     assert pretrained.geometric_mean([1.0, 100.0]) == pytest.approx(10.0)
     assert pretrained.geometric_mean({"en": 4.0, "zh": 9.0}.values()) == pytest.approx(6.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -233,8 +234,9 @@ def training_start(cfg: PretrainConfig):
 def starting_model(cfg: PretrainConfig):
     """The model ``pretrain(cfg)`` takes its first step from (``training_start``), in eval mode on ``device()``:
     the step-0 baseline of a training curve. It already predicts the unigram distribution, so it scores far below
-    a model built without the prior (``build_model(cfg, tokenizer)``, loss near log(vocab)). Built once (it
-    tokenises the training streams) and cached beside the checkpoint as ``<key>-start``."""
+    a model built without the prior (``build_model(cfg, tokenizer)``, loss near log(vocab)). Cached beside the
+    checkpoint as ``<key>-start``: saved by ``load_or_train`` when it trains the checkpoint, else built here (which
+    tokenises the training streams again)."""
     from transformers import BertForMaskedLM, BertForPreTraining
 
     cls = BertForPreTraining if "nsp" in cfg.objective else BertForMaskedLM
@@ -248,9 +250,12 @@ def starting_model(cfg: PretrainConfig):
     return cache.load_or_build(cache.artefact_dir("models", f"{cfg.key()}-start"), build, load)
 
 
-def pretrain(cfg: PretrainConfig, progress: bool = True):
-    """Train ``cfg`` from scratch: returns ``(tokenizer, model, history)``; saves nothing."""
+def pretrain(cfg: PretrainConfig, progress: bool = True, on_start: Callable | None = None):
+    """Train ``cfg`` from scratch: returns ``(tokenizer, model, history)``; saves nothing. ``on_start(model)``, if
+    given, sees the model before its first step (``load_or_train`` caches it there as ``starting_model``)."""
     tokenizer, verses, streams, probs, model = training_start(cfg)
+    if on_start is not None:
+        on_start(model)
     held_out = held_out_examples(cfg, tokenizer, verses, "valid")
     model = model.to(xconfig.device())
 
@@ -268,8 +273,13 @@ def pretrain(cfg: PretrainConfig, progress: bool = True):
 def _save_pretrained(cfg: PretrainConfig, progress: bool):
     """The ``build`` step of ``cache.load_or_build``: pretrain ``cfg`` and save model, tokenizer, history, info."""
 
+    def cache_start(model) -> None:
+        # the model starting_model would build again (tokenising every stream a second time): saved as it is now
+        cache.load_or_build(cache.artefact_dir("models", f"{cfg.key()}-start"), model.save_pretrained,
+                            lambda folder: None)
+
     def build(folder: Path) -> None:
-        tokenizer, model, history = pretrain(cfg, progress=progress)
+        tokenizer, model, history = pretrain(cfg, progress=progress, on_start=cache_start)
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         history.to_csv(folder / "history.csv", index=False)
