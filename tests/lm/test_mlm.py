@@ -36,30 +36,31 @@ def test_tokenize_examples_pairs_word_ids_continue_across_segments(tokenizer):
         mlm.tokenize_examples(tokenizer)
 
 
-@pytest.mark.parametrize("max_length", [64, 7])
-def test_tokenize_examples_equals_the_transformers_call(tokenizer, max_length):
+@pytest.mark.parametrize("max_length, side", [(64, "right"), (7, "right"), (7, "left")])
+def test_tokenize_examples_equals_the_transformers_call(max_length, side):
+    fresh = train_wordpiece(TEXTS, vocab_size=200, min_frequency=1)  # no truncation set on it by an earlier call
+    fresh.truncation_side = side
+    before = fresh.backend_tokenizer.to_str()
     pairs = [(TEXTS[i], TEXTS[i + 1], i % 2) for i in range(12)]
-    single = tokenizer(TEXTS, truncation=True, max_length=max_length, return_token_type_ids=True)
-    paired = tokenizer([a for a, _, _ in pairs], [b for _, b, _ in pairs], truncation="longest_first",
-                       max_length=max_length, return_token_type_ids=True)
-    for ex, enc in ((mlm.tokenize_examples(tokenizer, texts=TEXTS, max_length=max_length), single),
-                    (mlm.tokenize_examples(tokenizer, pairs=pairs, max_length=max_length), paired)):
+    got = (mlm.tokenize_examples(fresh, texts=TEXTS, max_length=max_length),
+           mlm.tokenize_examples(fresh, pairs=pairs, max_length=max_length))
+    assert fresh.backend_tokenizer.to_str() == before  # the caller's tokenizer is left as it was
+    single = fresh(TEXTS, truncation=True, max_length=max_length, return_token_type_ids=True)
+    paired = fresh([a for a, _, _ in pairs], [b for _, b, _ in pairs], truncation="longest_first",
+                   max_length=max_length, return_token_type_ids=True)
+    for ex, enc in zip(got, (single, paired), strict=True):
         assert ex.input_ids == enc["input_ids"] and ex.token_type_ids == enc["token_type_ids"]
         assert all(len(ids) <= max_length for ids in ex.input_ids)
         assert [[w >= 0 for w in row] for row in ex.word_ids] == [
             [w is not None for w in enc.word_ids(i)] for i in range(len(ex))]
-    assert tokenizer("the earth", padding="max_length", max_length=8)["attention_mask"].count(0) > 0  # untouched
 
 
-def test_tokenize_examples_refuses_a_slow_tokenizer():
-    from transformers import BertTokenizer
-
-    class Slow(BertTokenizer):
-        def __init__(self):  # noqa: D107 - only its type matters here
-            pass
+def test_tokenize_examples_refuses_a_tokenizer_without_a_fast_backend():
+    class NotFast:
+        pass
 
     with pytest.raises(TypeError, match="fast tokenizer"):
-        mlm.tokenize_examples(Slow(), texts=["the earth"])
+        mlm.tokenize_examples(NotFast(), texts=["the earth"])
 
 
 def test_stream_buckets_by_length_and_never_repeats_an_example_in_a_batch(tokenizer, monkeypatch):
