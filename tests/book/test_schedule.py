@@ -25,19 +25,21 @@ FIRST_RUN = {1: "19 s", 2: "16 s", 3: "184 s", 4: "257 s", 5: "107 s", 6: "173 s
              10: "108 s", 11: "17 s"}
 CACHED = {1: "15 s", 2: "11 s", 3: "45 s", 4: "46 s", 5: "37 s", 6: "118 s", 7: "16 s", 8: "14 s", 9: "35 s",
           10: "101 s", 11: "15 s"}
-# Full mode (book/schedule.md): single runs, two cores; 03, 04, 05, 06, 08, 10 and 11 on 2026-12-05 on the AMD EPYC
-# build machine ("took N s" of `make chapter NB=xx QUICK=0`: 05 611 then 438, 06 556 beside a helper's tests, 08 32
-# and 33, 10 571, 11 29, 30 and 34 s; then after the tokenizer's fixed ids, a chain 03 -> 04 -> 05 of first runs on a
-# clone of dccbb6c: 03 985 s with a 65 s pause in it, 04 1759 s and 05 584 s, with unit tests and chapter 7 beside
-# them at times; 09 2449 s on 8f13984, alone), the others on the earlier build machine, 2026-12-02 and 03. GPU
-# times: none measured.
+# Full mode (book/schedule.md): two cores; 03, 04, 05, 08 and 11 on 2026-12-05 on the AMD EPYC build machine ("took
+# N s" of `make chapter NB=xx QUICK=0`: 05 611 then 438, 08 32 and 33, 11 29, 30 and 34 s; then after the tokenizer's
+# fixed ids, a chain 03 -> 04 -> 05 of first runs on a clone of dccbb6c: 03 985 s with a 65 s pause in it, 04 1759 s
+# and 05 584 s, with unit tests and chapter 7 beside them at times; 09 2449 s on 8f13984, alone). 06, 09 cached and 10:
+# "Executed notebook in" of `make book` on a clone of 3de616a, every model cached, nice 19, paused (SIGSTOP) while
+# other measurements ran: 06 798.30 s less a 366 s pause, 09 441.49 and 10 451.13 s with nothing beside them; the
+# whole build 5138 s less 2884 s of pauses. 01, 02 and 07 on the earlier build machine, 2026-12-02. GPU times: none.
 FULL_MODE = {
-    "464 s": "09 full (a single run, encodings cached, 2026-12-03)",
+    "441 s": "09 full, encodings cached: make book of 2026-12-05",
     "2449 s": "09 full, first run after chapter 4's new model: encodings and the two towers (2026-12-05)",
     "804 s": "09 full: encoding the catalogue of every translation, that run's cell time",
-    "556 s": "06 full (a single run, e5-small's fine-tuning cached)",
+    "432 s": "06 full, e5-small's fine-tuning cached: make book of 2026-12-05",
     "92 s": "06 full: e5-small's fine-tuning, first run; 03 full, models cached",
-    "571 s": "10 full (a single run, its title encodings cached)",
+    "451 s": "10 full, its title encodings cached: make book of 2026-12-05",
+    "2254 s": "make book of 2026-12-05, every model cached: 5138 s less 2884 s paused",
     "33 s": "08 full", "34 s": "11 full (the slowest of three runs)",
     "920 s": "03 full, first run: trains its three models (985 s less a 65 s pause, 2026-12-05)",
     "1759 s": "04 full, first run with chapter 3's models cached (2026-12-05)",
