@@ -29,7 +29,8 @@ CACHED = {1: "17 s", 2: "12 s", 3: "53 s", 4: "50 s", 5: "39 s", 6: "126 s", 7: 
 # Full mode (book/schedule.md): two cores; 03, 04, 05, 08 and 11 on 2026-12-05 on the AMD EPYC build machine ("took
 # N s" of `make chapter NB=xx QUICK=0`: 05 611 then 438, 08 32 and 33, 11 29, 30 and 34 s; then after the tokenizer's
 # fixed ids, a chain 03 -> 04 -> 05 of first runs on a clone of dccbb6c: 03 985 s with a 65 s pause in it, 04 1759 s
-# and 05 584 s, with unit tests and chapter 7 beside them at times; 09 2449 s on 8f13984, alone). 06, 09 cached and 10:
+# and 05 584 s, with unit tests and chapter 7 beside them at times; 09 2449 s on 8f13984, alone; 03 again on a9da36c,
+# 2026-12-06, alone, 454 s, its six checkpoints byte-identical to that chain's). 06, 09 cached and 10:
 # "Executed notebook in" of `make book` on a clone of 3de616a, every model cached, nice 19, paused (SIGSTOP) while
 # other measurements ran: 06 798.30 s less a 366 s pause, 09 441.49 and 10 451.13 s with nothing beside them; the
 # whole build 5138 s less 2884 s of pauses. 01, 02 and 07 on the earlier build machine, 2026-12-02. GPU times: none.
@@ -42,7 +43,7 @@ FULL_MODE = {
     "451 s": "10 full, its title encodings cached: make book of 2026-12-05",
     "2254 s": "make book of 2026-12-05, every model cached: 5138 s less 2884 s paused",
     "33 s": "08 full", "34 s": "11 full (the slowest of three runs)",
-    "920 s": "03 full, first run: trains its three models (985 s less a 65 s pause, 2026-12-05)",
+    "454 s": "03 full, first run on a9da36c: trains its three models, alone, XLREC_CACHE without models (2026-12-06)",
     "1759 s": "04 full, first run with chapter 3's models cached (2026-12-05)",
     "490 s": "04 full: the six-language alignment (its align_seconds_six_languages record, 2026-12-05)",
     "28 s": "01 full", "20 s": "02 full", "21 s": "07 full (and 01, 02 quick first runs)",
