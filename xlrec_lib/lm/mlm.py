@@ -67,7 +67,7 @@ def _encodings(tokenizer, inputs: list, max_length: int) -> list:
     ``max_length``: what ``tokenizer(...)`` computes, read from a fast tokenizer's backend directly (its conversion
     of every encoding into Python lists took 40% of tokenizing the pretraining corpus). Not padded."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:  # a slow tokenizer: through transformers, which keeps the encodings of fast ones only
+    if backend is None:  # a slow tokenizer keeps no tokenizers.Encoding objects to read
         raise TypeError("tokenize_examples needs a fast tokenizer (PreTrainedTokenizerFast), got "
                         f"{type(tokenizer).__name__}")
     from tokenizers import Tokenizer

@@ -247,7 +247,12 @@ def starting_model(cfg: PretrainConfig):
     def load(folder: Path):
         return cls.from_pretrained(folder).to(xconfig.device()).eval()
 
-    return cache.load_or_build(cache.artefact_dir("models", f"{cfg.key()}-start"), build, load)
+    return cache.load_or_build(_start_dir(cfg), build, load)
+
+
+def _start_dir(cfg: PretrainConfig) -> Path:
+    """The cache folder of ``cfg``'s starting model (``starting_model``), beside its checkpoint; not created."""
+    return cache.artefact_dir("models", f"{cfg.key()}-start")
 
 
 def pretrain(cfg: PretrainConfig, progress: bool = True, on_start: Callable | None = None):
@@ -275,8 +280,7 @@ def _save_pretrained(cfg: PretrainConfig, progress: bool):
 
     def cache_start(model) -> None:
         # the model starting_model would build again (tokenising every stream a second time): saved as it is now
-        cache.load_or_build(cache.artefact_dir("models", f"{cfg.key()}-start"), model.save_pretrained,
-                            lambda folder: None)
+        cache.load_or_build(_start_dir(cfg), model.save_pretrained, lambda folder: None)
 
     def build(folder: Path) -> None:
         tokenizer, model, history = pretrain(cfg, progress=progress, on_start=cache_start)
