@@ -3,6 +3,7 @@ from tokenizers import trainers
 
 from xlrec_lib.lm.tokenization import (
     SPECIAL_TOKENS,
+    backend_copy,
     count_units,
     in_fixed_order,
     language_sampling_probs,
@@ -77,6 +78,25 @@ def test_count_units_and_tokens_per_unit(tokenizer):
     table = tokens_per_unit(tokenizer, {"en": ["the earth"], "zh": ["起初"]})
     assert table.loc["zh", "tokens_per_unit"] == 1.0
     assert table.loc["en", "units"] == 2 and table.loc["en", "unk_rate"] == 0.0
+
+
+def test_tokens_per_unit_counts_what_the_tokenizer_call_gives_untruncated(tokenizer):
+    """The backend is read directly: the same ids as ``tokenizer(..., add_special_tokens=False)``, every token of a
+    text longer than the tokenizer's maximum and of one the caller's truncation setting would cut, and the caller's
+    tokenizer keeps that setting."""
+    fresh = train_wordpiece(TEXTS, vocab_size=300, min_frequency=1)
+    fresh.model_max_length = 8
+    fresh.backend_tokenizer.enable_truncation(5)
+    texts = [" ".join(TEXTS[:4] * 3), "the earth", "起初，神创造天地。"]
+    table = tokens_per_unit(fresh, {"en": texts})
+    assert fresh.backend_tokenizer.truncation["max_length"] == 5
+    # (the transformers call sets truncation itself, so it comes second)
+    expected = fresh(texts, add_special_tokens=False, verbose=False)["input_ids"]
+    assert max(len(ids) for ids in expected) > 8
+    assert table.loc["en", "tokens"] == sum(len(ids) for ids in expected)
+    own = backend_copy(fresh)
+    assert own.truncation is None and own.padding is None
+    assert backend_copy(object()) is None
 
 
 def test_language_sampling_probs_hand_case():

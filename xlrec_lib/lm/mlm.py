@@ -66,14 +66,12 @@ def _encodings(tokenizer, inputs: list, max_length: int) -> list:
     """The ``tokenizers`` encodings of texts or ``(a, b)`` pairs, with special tokens, truncated longest-first to
     ``max_length``: what ``tokenizer(...)`` computes, read from a fast tokenizer's backend directly (its conversion
     of every encoding into Python lists took 40% of tokenizing the pretraining corpus). Not padded."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:  # a slow tokenizer keeps no tokenizers.Encoding objects to read
+    from xlrec_lib.lm.tokenization import backend_copy
+
+    own = backend_copy(tokenizer)
+    if own is None:  # a slow tokenizer keeps no tokenizers.Encoding objects to read
         raise TypeError("tokenize_examples needs a fast tokenizer (PreTrainedTokenizerFast), got "
                         f"{type(tokenizer).__name__}")
-    from tokenizers import Tokenizer
-
-    own = Tokenizer.from_str(backend.to_str())  # a copy: the shared tokenizer's settings stay as they were
-    own.no_padding()
     own.enable_truncation(max_length, strategy="longest_first", direction=tokenizer.truncation_side)
     return own.encode_batch(inputs, add_special_tokens=True)
 
