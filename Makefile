@@ -12,9 +12,11 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
-# pip compiles every installed module to bytecode one file at a time (about 55 s of a 85 s set-up here);
-# compileall does the same on every core afterwards (about 28 s on two). Its exit status is ignored as pip
-# ignores it: some packages ship files for newer Pythons that do not compile (torch's py312_intrinsics.py).
+# pip compiles every installed module to bytecode one file at a time (about 55 s of an 85 s set-up here);
+# compileall does the same on every core afterwards (about 28 s on two). Its exit status is not read, as pip does
+# not read it: some packages ship files for newer Pythons that do not compile (torch's py312_intrinsics.py); the
+# set-up prints how many. Without the bytecode every process would compile its imports again where
+# PYTHONDONTWRITEBYTECODE is set.
 PIP_NO_COMPILE := --no-compile
 # The book's MathJax, pinned and served from the book itself (offline, file:// too): book/_ext/fetch_mathjax.py.
 MATHJAX := $(VENV)/share/xlrec/static/mathjax/tex-mml-chtml.js
@@ -57,8 +59,9 @@ $(STAMP): requirements.txt pyproject.toml
 	  $(BIN)/python -m pip install -q $(PIP_NO_COMPILE) "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)); \
 	$(BIN)/python -m pip install -q $(PIP_NO_COMPILE) -r requirements.txt; \
 	$(BIN)/python -m pip install -q $(PIP_NO_COMPILE) --no-deps -e .; \
-	$(BIN)/python -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
-	  > /dev/null 2>&1 || true; \
+	site=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))'); \
+	left=$$($(BIN)/python -m compileall -q -j 0 "$$site" 2>&1 | grep -c '^\*\*\* Error compiling' || true); \
+	echo "== compiled $$site to bytecode ($$left files this Python cannot compile left out, as pip leaves them)"; \
 	echo "== set-up took $$(( $$(date +%s) - start )) s"
 	@touch $@
 

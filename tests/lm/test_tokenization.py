@@ -87,9 +87,11 @@ def test_tokens_per_unit_counts_what_the_tokenizer_call_gives_untruncated(tokeni
     fresh = train_wordpiece(TEXTS, vocab_size=300, min_frequency=1)
     fresh.model_max_length = 8
     fresh.backend_tokenizer.enable_truncation(5)
+    fresh.backend_tokenizer.enable_padding(length=64)
     texts = [" ".join(TEXTS[:4] * 3), "the earth", "起初，神创造天地。"]
     table = tokens_per_unit(fresh, {"en": texts})
     assert fresh.backend_tokenizer.truncation["max_length"] == 5
+    assert fresh.backend_tokenizer.padding["length"] == 64
     # (the transformers call sets truncation itself, so it comes second)
     expected = fresh(texts, add_special_tokens=False, verbose=False)["input_ids"]
     assert max(len(ids) for ids in expected) > 8
@@ -97,6 +99,11 @@ def test_tokens_per_unit_counts_what_the_tokenizer_call_gives_untruncated(tokeni
     own = backend_copy(fresh)
     assert own.truncation is None and own.padding is None
     assert backend_copy(object()) is None
+    # a tokenizer that splits its special tokens: the copy does too, as its call does
+    fresh.split_special_tokens = True
+    assert backend_copy(fresh).encode_special_tokens
+    assert tokens_per_unit(fresh, {"en": ["[CLS] the earth"]}).loc["en", "tokens"] == len(
+        fresh(["[CLS] the earth"], add_special_tokens=False)["input_ids"][0])
 
 
 def test_language_sampling_probs_hand_case():
