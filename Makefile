@@ -61,7 +61,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q $(PIP_NO_COMPILE) --no-deps -e .; \
 	site=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))'); \
 	left=$$($(BIN)/python -m compileall -q -j 0 "$$site" 2>&1 | grep -c '^\*\*\* Error compiling' || true); \
-	echo "== compiled $$site to bytecode ($$left files this Python cannot compile left out, as pip leaves them)"; \
+	echo "== compiled $$site to bytecode; files this Python cannot compile, left out as pip leaves them: $$left"; \
 	echo "== set-up took $$(( $$(date +%s) - start )) s"
 	@touch $@
 
