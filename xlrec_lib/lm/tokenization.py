@@ -85,8 +85,9 @@ def tokens_per_unit(tokenizer, texts_by_lang: Mapping[str, list[str]]) -> pd.Dat
     """
     rows = []
     unk = tokenizer.unk_token_id
+    own = backend_copy(tokenizer)  # one copy for every language
     for lang, texts in texts_by_lang.items():
-        ids = _untruncated_ids(tokenizer, list(texts))
+        ids = _untruncated_ids(tokenizer, own, list(texts))
         n_tokens = sum(len(x) for x in ids)
         n_units = sum(count_units(t, lang) for t in texts)
         rows.append({"lang": lang, "texts": len(texts), "units": n_units, "tokens": n_tokens,
@@ -111,10 +112,10 @@ def backend_copy(tokenizer) -> Tokenizer | None:
     return own
 
 
-def _untruncated_ids(tokenizer, texts: list[str]) -> list[list[int]]:
+def _untruncated_ids(tokenizer, own: Tokenizer | None, texts: list[str]) -> list[list[int]]:
     """Token ids of ``texts`` without special tokens, untruncated on purpose (every token counts, and no "longer
-    than the maximum" warning): ``tokenizer(texts, add_special_tokens=False)``'s ids, read from the backend."""
-    own = backend_copy(tokenizer)
+    than the maximum" warning): ``tokenizer(texts, add_special_tokens=False)``'s ids, read from ``own``
+    (``backend_copy(tokenizer)``; ``None``: through ``tokenizer`` itself)."""
     if own is None:
         return tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
     return [e.ids for e in own.encode_batch(texts, add_special_tokens=False)]
