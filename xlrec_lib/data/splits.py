@@ -91,7 +91,7 @@ def leave_last_out(ratings: pd.DataFrame, n: int = 1, col_user: str = "user_id",
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
     if ratings[col_timestamp].isna().any():
-        row = ratings.index[ratings[col_timestamp].isna()][0]
+        row = ratings.index[ratings[col_timestamp].isna()].tolist()[0]  # a Python label: its repr reads the same
         raise ValueError(f"leave_last_out: column {col_timestamp!r} is missing at row {row!r}; every row needs a time")
     data = ratings.sort_values([col_user, col_timestamp], kind="stable")
     groups = data.groupby(col_user, sort=False)

@@ -212,10 +212,14 @@ def _read(path: Path, tsv: bool, header: list[str], kinds: dict[str, str]) -> pd
         elif kind == "text" and values.str.strip().eq("").any():
             bad.append(col)
     ids = [header.index(col) for col, kind in kinds.items() if kind == "id"]
-    if bad or not _plain_ids(path, tsv, len(header), ids):
+    # pandas before 3 reads an id column past int64 as uint64 instead of refusing the int64 asked for
+    not_int64 = [col for col, kind in kinds.items() if kind == "id" and frame[col].dtype != np.int64]
+    if bad or not_int64 or not _plain_ids(path, tsv, len(header), ids):
         _first_problem(path, tsv, header, kinds)  # raises on a real problem; returns on e.g. spaces around an id
         if bad:
             raise UserFileError(f"{path}: column(s) {bad} hold a value that is empty or not a finite number")
+        if not_int64:
+            raise UserFileError(f"{path}: id column(s) {not_int64} could not be read as int64 ids")
     return frame
 
 

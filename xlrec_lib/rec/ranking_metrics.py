@@ -272,7 +272,7 @@ def ranked_from_frame(
     bad = ~np.isfinite(scores)
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
-        row, value = frame.index[pos], frame[col_score].iloc[[pos]].tolist()[0]
+        row, value = frame.index[[pos]].tolist()[0], frame[col_score].iloc[[pos]].tolist()[0]
         raise ValueError(f"ranked_from_frame: column {col_score!r} is {value!r} at row {row!r}; "
                          "scores must be finite numbers")
     dup = frame.duplicated([col_user, col_item])
