@@ -32,7 +32,7 @@ NB ?=
 QUICK ?= 1
 PARAMS ?=
 
-.PHONY: help setup test unit book book-quick recorded browser chapter module-table lab lint bench clean
+.PHONY: help setup test unit book book-quick recorded browser chapter module-table lab lint bench colab-check clean
 
 help:
 	@echo "make test                set up .venv; lint, unit tests, the quick book build (runs every notebook"
@@ -47,6 +47,8 @@ help:
 	@echo "make browser             open every page of the last quick build in headless Chromium (offline) and check"
 	@echo "                         it; screenshots in _build/screenshots/ (part of make test)"
 	@echo "make bench               run every benchmark in --quick mode"
+	@echo "make colab-check         run every chapter on the package versions Colab ships (tests/colab/; needs"
+	@echo "                         PyPI and about 5 GB; QUICK=0: full mode)"
 
 setup: $(STAMP) $(MATHJAX)
 
@@ -145,6 +147,11 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(RUN) python $$b --quick; done
+
+# Every chapter, in a fresh environment with the versions a Colab runtime has preinstalled (tests/colab/
+# colab_runtime.txt) and the course installed on top as the chapters' install cell does; see run_chapters.sh.
+colab-check:
+	QUICK=$(QUICK) bash tests/colab/run_chapters.sh
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

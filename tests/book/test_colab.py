@@ -67,3 +67,25 @@ def test_launch_buttons_are_configured():
     assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
     assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", config["repository"]["url"]), \
         "Colab opens notebooks from GitHub: repository.url must be https://github.com/<owner>/<repo>"
+
+
+COLAB_PINS = ROOT / "tests" / "colab" / "colab_runtime.txt"
+
+
+def colab_pins() -> dict[str, str]:
+    """Package -> version of tests/colab/colab_runtime.txt, the versions `make colab-check` installs as Colab's."""
+    lines = [line.strip() for line in COLAB_PINS.read_text(encoding="utf-8").splitlines()]
+    return dict(line.lower().split("==") for line in lines if line and not line.startswith("#"))
+
+
+def test_setup_page_gives_the_colab_versions_that_are_tested():
+    """The versions the set-up page names as Colab's are those `make colab-check` installs (a pin moved to a newer
+    Colab list must move the page with it)."""
+    text = (ROOT / "book" / "setup.md").read_text(encoding="utf-8")
+    section = text[text.index("**Colab's versions are tested.**"):text.index("## Data and models")]
+    pins = colab_pins()
+    named = [(n.lower(), v) for n, v in re.findall(r"\b([A-Za-z][\w-]*)\s+(\d+\.\d+\.\d+)\b", section)
+             if n.lower() in pins]
+    assert {"torch", "transformers"} <= {n for n, _ in named}
+    wrong = {n: (v, pins[n]) for n, v in named if v != pins[n]}
+    assert not wrong, f"setup.md names other Colab versions than colab_runtime.txt (page, pinned): {wrong}"
