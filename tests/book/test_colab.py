@@ -89,3 +89,16 @@ def test_setup_page_gives_the_colab_versions_that_are_tested():
     assert {"torch", "transformers"} <= {n for n, _ in named}
     wrong = {n: (v, pins[n]) for n, v in named if v != pins[n]}
     assert not wrong, f"setup.md names other Colab versions than colab_runtime.txt (page, pinned): {wrong}"
+
+
+def test_the_install_cell_keeps_colabs_torch_and_transformers():
+    """pyproject.toml's ranges admit Colab's torch and transformers, so the install cell keeps them (a floor raised
+    past Colab's would make every chapter's first cell replace them, torch with a multi-GB download)."""
+    from packaging.requirements import Requirement
+
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    listed = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M).group(1)
+    requirements = {r.name.lower(): r for r in map(Requirement, re.findall(r'^\s*"([^"]+)"', listed, re.M))}
+    pins = colab_pins()
+    for name in ("torch", "transformers", "tokenizers"):
+        assert requirements[name].specifier.contains(pins[name]), (name, str(requirements[name]), pins[name])
