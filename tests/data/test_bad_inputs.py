@@ -174,6 +174,9 @@ LOADER_CASES = {
                                                                                     r"got 1.5"),
     "leave_last_out NaN time": (lambda tmp: splits.leave_last_out(SPLIT_FRAME.assign(timestamp=[1, np.nan, 3, 4])),
                                 r"column 'timestamp' is missing at row 1; every row needs a time"),
+    "leave_last_out NaN time, labelled rows": (
+        lambda tmp: splits.leave_last_out(SPLIT_FRAME.assign(timestamp=[1, np.nan, 3, 4]).set_axis([10, 20, 30, 40])),
+        r"column 'timestamp' is missing at row 20; every row needs a time"),
     "cold items as a string": (lambda tmp: splits.cold_item_split(SPLIT_FRAME, items="12"),
                                r"items must be a collection of item ids, got the string '12'"),
     "cold items empty": (lambda tmp: splits.cold_item_split(SPLIT_FRAME, items=[]), r"items is empty"),

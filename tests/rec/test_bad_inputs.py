@@ -62,6 +62,12 @@ CASES = {
     "not a frame": (lambda: M.relevant_from_frame({"user_id": [1]}), r"expected a pandas DataFrame, got dict"),
     "NaN rating": (lambda: M.relevant_from_frame(FRAME.assign(rating=[5, NAN, 4]), col_rating="rating", threshold=4),
                    r"column 'rating' is nan at row 1, not a number"),
+    "NaN rating, labelled rows": (lambda: M.relevant_from_frame(FRAME.assign(rating=[5, NAN, 4]).set_axis([10, 20, 30]),
+                                                        col_rating="rating", threshold=4),
+                                  r"column 'rating' is nan at row 20, not a number"),
+    "NaN score, labelled rows": (
+        lambda: M.ranked_from_frame(FRAME.assign(score=[0.5, NAN, 0.9]).set_axis([10, 20, 30])),
+        r"column 'score' is nan at row 20; scores must be finite"),
     "NaN threshold": (lambda: M.relevant_from_frame(FRAME.assign(rating=[5, 3, 4]), col_rating="rating",
                                                     threshold=NAN), r"threshold must be a number, got nan"),
     "frame ids against relevant ids of another kind": (

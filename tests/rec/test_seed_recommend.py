@@ -1,3 +1,5 @@
+import re
+
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
@@ -17,7 +19,7 @@ def test_seed000_recommend_fails_on_a_string_and_on_two_class_scores():
     model = tiny_classifier()
     outcome = seed.attempt(lambda: seed.seed000_recommend(model, "user1", "item1"))
     # the attribute read first depends on the transformers version ('size' in 5.25, 'device' in 5.0)
-    assert outcome.startswith("AttributeError: 'str' object has no attribute"), outcome
+    assert re.fullmatch(r"AttributeError: 'str' object has no attribute '(size|device)'", outcome), outcome
     # with real token ids the classifier runs; reading 1,000 scores from its 2 class probabilities fails at i = 2
     ids = torch.tensor([[1, 5, 7, 2]])
     assert seed.attempt(lambda: seed.seed000_recommend(model, ids, None)) == "IndexError: list index out of range"

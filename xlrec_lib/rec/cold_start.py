@@ -70,7 +70,8 @@ def reveal_first(train: pd.DataFrame, test: pd.DataFrame, counts: Mapping, col_i
         raise ValueError("reveal_first: test has repeated index labels; reset_index() it first")
     n = pd.Series(counts, dtype="int64")
     if (n < 0).any():
-        raise ValueError(f"reveal_first: counts must be >= 0, got {int(n.min())} for item {n.idxmin()!r}")
+        item = n.index[[int(n.argmin())]].tolist()[0]  # a Python label: its repr reads as the id
+        raise ValueError(f"reveal_first: counts must be >= 0, got {int(n.min())} for item {item!r}")
     missing = n.index[~n.index.isin(test[col_item])]
     if len(missing):
         raise ValueError(f"reveal_first: items {missing[:5].tolist()} have no row in test (ids are compared as "

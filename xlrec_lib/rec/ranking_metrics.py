@@ -315,7 +315,7 @@ def relevant_from_frame(
         ratings = pd.to_numeric(frame[col_rating], errors="coerce")
         if ratings.isna().any():
             pos = int(np.flatnonzero(ratings.isna().to_numpy())[0])
-            row, value = frame.index[pos], frame[col_rating].iloc[[pos]].tolist()[0]
+            row, value = frame.index[[pos]].tolist()[0], frame[col_rating].iloc[[pos]].tolist()[0]
             raise ValueError(f"relevant_from_frame: column {col_rating!r} is {value!r} at row "
                              f"{row!r}, not a number")
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or np.isnan(threshold):
