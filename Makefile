@@ -48,7 +48,7 @@ help:
 	@echo "                         it; screenshots in _build/screenshots/ (part of make test)"
 	@echo "make bench               run every benchmark in --quick mode"
 	@echo "make colab-check         run every chapter on the package versions Colab ships (tests/colab/; needs"
-	@echo "                         PyPI and about 5 GB; QUICK=0: full mode)"
+	@echo "                         PyPI and about 8 GB of disk; QUICK=0: full mode)"
 
 setup: $(STAMP) $(MATHJAX)
 

@@ -58,11 +58,11 @@ MEASURED = set(FIRST_RUN.values()) | set(CACHED.values()) | set(FULL_MODE)
 # "set-up took" on the cold run's fresh clone, 59 s, against 94 s for e41a0c5 (pip compiling the bytecode itself)
 # The Colab paragraph: the versions of tests/colab/colab_runtime.txt (tests/book/test_colab.py checks them in full)
 # as the scanner cuts them (2.10.0 -> "2.10"), Python 3.12, TensorFlow 2.19 (Colab's list; its wheel's metadata
-# requires protobuf < 6), and `make colab-check` on 2026-12-06 (9efb755, XLREC_CACHE empty, this host): its log's
-# "set-up took 173 s", "every chapter ran ... in 1454 s", the chapters' times summed 1278 s; peft 0.21.2 and
-# protobuf 7.36.2 its "what the install cell changed".
-COLAB_MEASURED = {"3.12", "2.10", "5.0", "0.22", "4.0", "2.0", "2.2", "0.18", "0.21", "5.29", "7.36", "2.19", "1454 s",
-                  "173 s", "1278 s"}
+# requires protobuf < 6), and `make colab-check` on 2026-12-06 (2c3bec2, XLREC_CACHE empty, this host): its log's
+# "set-up took 161 s", "11 chapter(s) ran ... in 1488 s", the chapters' times summed 1321 s; peft 0.21.2 and
+# protobuf 7.36.2 its "what the install cell changed"; 1454 s the total of the run before it (9efb755).
+COLAB_MEASURED = {"3.12", "2.10", "5.0", "0.22", "4.0", "2.0", "2.2", "0.18", "0.21", "5.29", "7.36", "2.19", "1488 s",
+                  "161 s", "1321 s", "1454 s"}
 SETUP_MEASURED = set(FIRST_RUN.values()) | set(CACHED.values()) | COLAB_MEASURED | {
     "3.10", "1093 s", "963 s", "608 s", "1235 s", "1098 s", "699 s", "59 s", "94 s"}
 

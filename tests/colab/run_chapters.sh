@@ -19,7 +19,8 @@
 # packages that the course does not import (TensorFlow, JAX, ...) are absent; and Colab installs from inside a
 # running kernel, where here everything is installed before the kernel starts.
 #
-# Needs PyPI (torch's Linux wheel from PyPI is its CUDA build: about 4 GB with its libraries). On a machine without a
+# Needs PyPI and about 8 GB of disk (torch's Linux wheel from PyPI is its CUDA build, with its libraries: 8.2 GB for
+# the environment, measured 2026-12-06). On a machine without a
 # GPU the notebooks run on the CPU, as on Colab's CPU runtime. Set XLREC_CACHE to an empty folder to start, as a fresh
 # Colab session does, with nothing cached.
 set -euo pipefail
