@@ -47,7 +47,7 @@ else
   rm -rf "$venv"
   "$py" -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip
-  "$venv/bin/python" -m pip install -q -r tests/colab/colab_runtime.txt papermill -c tests/colab/colab_runtime.txt
+  "$venv/bin/python" -m pip install -q -r tests/colab/colab_runtime.txt papermill  # one resolve: the pins hold
   "$venv/bin/python" -m pip freeze > "$out/colab_preinstalled.txt"
   "$venv/bin/python" -m pip install -q "$src/xlrec"
   "$venv/bin/python" -m pip freeze > "$out/after_install_cell.txt"
