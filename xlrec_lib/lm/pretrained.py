@@ -11,6 +11,7 @@ versions of the code that trains it, so a changed configuration or a bumped ``VE
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -124,6 +125,28 @@ def subsample_training(cfg: PretrainConfig, verses: pd.DataFrame, extra: dict[st
     return verses, {lang: t[: int(len(t) * cfg.train_fraction)] for lang, t in extra.items()}
 
 
+# build_streams' tokenised texts, kept for the process: the three objectives of chapter 3 share their monolingual
+# streams (and two of them their translation pairs), which took about 10 s a model to tokenise in quick mode. Only
+# the last tokenizer's entries are kept; an entry is read, never changed (Stream only indexes its Examples).
+_TOKENIZED: dict[tuple, object] = {}
+
+
+def _tokenized(tokenizer, max_length: int, texts: list[str] | None = None, pairs: list[tuple] | None = None):
+    """``tokenize_examples(tokenizer, texts=..., pairs=..., max_length=...)``, from ``_TOKENIZED`` when the same
+    tokenizer (its full JSON definition and truncation side), texts and ``max_length`` were tokenised before."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:  # tokenize_examples names the problem
+        return tokenize_examples(tokenizer, texts=texts, pairs=pairs, max_length=max_length)
+    who = (hashlib.sha256(backend.to_str().encode("utf-8")).hexdigest(), tokenizer.truncation_side)
+    data = list(texts) if texts is not None else [list(p) for p in pairs]
+    key = (*who, max_length, "texts" if texts is not None else "pairs", cache.fingerprint(data, None))
+    if any(k[:2] != who for k in _TOKENIZED):
+        _TOKENIZED.clear()
+    if key not in _TOKENIZED:
+        _TOKENIZED[key] = tokenize_examples(tokenizer, texts=texts, pairs=pairs, max_length=max_length)
+    return _TOKENIZED[key]
+
+
 def build_streams(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, extra: dict[str, list[str]]):
     """Training streams and their sampling probabilities for ``cfg.objective``.
 
@@ -132,8 +155,7 @@ def build_streams(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, extra: d
     """
     pad = tokenizer.pad_token_id
     mono = monolingual_texts(verses, cfg.langs, "train", extra)
-    streams = {lang: Stream(tokenize_examples(tokenizer, texts=t, max_length=cfg.max_length), cfg.batch_size, pad,
-                            cfg.seed)
+    streams = {lang: Stream(_tokenized(tokenizer, cfg.max_length, texts=t), cfg.batch_size, pad, cfg.seed)
                for lang, t in mono.items()}
     counts = {lang: sum(s.examples.lengths()) for lang, s in streams.items()}
     mono_share = 1.0 - (cfg.tlm_share if "tlm" in cfg.objective else 0.0) - (
@@ -142,16 +164,14 @@ def build_streams(cfg: PretrainConfig, tokenizer, verses: pd.DataFrame, extra: d
     if "tlm" in cfg.objective:
         pairs = translation_pairs(verses, cfg.langs, "train", seed=cfg.seed)
         for name, p in pairs.items():
-            streams[name] = Stream(tokenize_examples(tokenizer, pairs=p, max_length=cfg.max_length), cfg.batch_size,
-                                   pad, cfg.seed)
+            streams[name] = Stream(_tokenized(tokenizer, cfg.max_length, pairs=p), cfg.batch_size, pad, cfg.seed)
             probs[name] = cfg.tlm_share / len(pairs)
     if "nsp" in cfg.objective:
         triples = [t for lang in cfg.langs for t in next_sentence_pairs(verses, lang, "train", seed=cfg.seed)]
         if not triples:
             raise ValueError(f"build_streams: no training verse is followed by the next verse (train_fraction="
                              f"{cfg.train_fraction}); the NSP objective needs consecutive verses: raise train_fraction")
-        streams["nsp"] = Stream(tokenize_examples(tokenizer, pairs=triples, max_length=cfg.max_length), cfg.batch_size,
-                                pad, cfg.seed)
+        streams["nsp"] = Stream(_tokenized(tokenizer, cfg.max_length, pairs=triples), cfg.batch_size, pad, cfg.seed)
         probs["nsp"] = cfg.nsp_share
     return streams, probs
 
