@@ -91,8 +91,9 @@ lint: $(STAMP)
 	$(RUN) ruff check xlrec_lib tests benchmarks
 
 # Unit tests and the notebooks' conventions; executes no notebook. UNIT_WORKERS pytest-xdist processes, each with
-# one torch/BLAS thread: most tests are single-threaded Python, so two workers on two cores took 50 s against 66 s
-# serially (2026-12-06); two workers that each start two torch threads oversubscribe the cores (79 s against 82 s).
+# one torch/BLAS thread: most tests are single-threaded Python, so two workers on two cores took 49-50 s against
+# 66 s for one process with two threads (2026-12-06), while two workers of two threads each oversubscribe the
+# cores (79 s against 82 s). UNIT_WORKERS=0 runs the tests in pytest's own process (one thread).
 UNIT_WORKERS ?= 2
 unit: $(STAMP)
 	$(RUN) XLREC_QUICK=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m pytest tests -n $(UNIT_WORKERS) --durations=10

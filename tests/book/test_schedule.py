@@ -55,16 +55,21 @@ MEASURED = set(FIRST_RUN.values()) | set(CACHED.values()) | set(FULL_MODE)
 # 3.10: a Python version required; 1093 s, 963 s and 608 s: "make test took" and "the quick book build took" of the
 # first run above, and "make test took" of the cached one
 # 1235 s, 1098 s, 699 s: the same on a second host of the same type, 2026-12-06, cold and cached (2a13ae5), and its
-# "set-up took" on the cold run's fresh clone, 59 s, against 94 s for e41a0c5 (pip compiling the bytecode itself)
+# "set-up took" on the cold run's fresh clone, 59 s, against 94 s for e41a0c5 (pip compiling the bytecode itself);
+# 1293 s, 1180 s: the same host's cold .ci/run of 649a8f8 (2026-12-06), whose unit tests took 63 s (two xdist
+# processes) against the 85 s of 2a13ae5's cold run (serial)
 # The Colab paragraph: the versions of tests/colab/colab_runtime.txt (tests/book/test_colab.py checks them in full)
 # as the scanner cuts them (2.10.0 -> "2.10"), Python 3.12, TensorFlow 2.19 (Colab's list; its wheel's metadata
 # requires protobuf < 6), and `make colab-check` on 2026-12-06 (2c3bec2, XLREC_CACHE empty, this host): its log's
-# "set-up took 161 s", "11 chapter(s) ran ... in 1488 s", the chapters' times summed 1321 s; peft 0.21.2 and
-# protobuf 7.36.2 its "what the install cell changed"; 1454 s the total of the run before it (9efb755).
-COLAB_MEASURED = {"3.12", "2.10", "5.0", "0.22", "4.0", "2.0", "2.2", "0.18", "0.21", "5.29", "7.36", "2.19", "1488 s",
-                  "161 s", "1321 s", "1454 s"}
+# "set-up took 161 s", "11 chapter(s) ran ... in 1488 s", the chapters' times summed 1321 s; 1454 s the total of the
+# run before it (9efb755). peft 0.21.2: its "what the install cell changed" since onnx < 1.23 (fc0164c, 2026-12-06),
+# which keeps protobuf 5.29 (onnx 1.23 needs protobuf >= 6.31 in its wheel's metadata); after that change (fc0164c,
+# cache filled) CHAPTERS=6 ran in "06_efficient_fine_tuning: 141 s" and the other ten chapters in 612 s (REUSE=1).
+COLAB_MEASURED = {"3.12", "2.10", "5.0", "0.22", "4.0", "2.0", "2.2", "0.18", "0.21", "5.29", "6.31", "2.19", "1.23",
+                  "1488 s", "161 s", "1321 s", "1454 s", "141 s", "612 s"}
 SETUP_MEASURED = set(FIRST_RUN.values()) | set(CACHED.values()) | COLAB_MEASURED | {
-    "3.10", "1093 s", "963 s", "608 s", "1235 s", "1098 s", "699 s", "59 s", "94 s"}
+    "3.10", "1093 s", "963 s", "608 s", "1235 s", "1098 s", "699 s", "59 s", "94 s", "1293 s", "1180 s", "63 s",
+    "85 s"}
 
 
 def table_rows(text: str, header: str) -> list[list[str]]:

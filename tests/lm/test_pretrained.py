@@ -49,29 +49,44 @@ def test_build_streams_per_objective(tiny, fake_verses_factory):
         pretrained.build_streams(pretrained.replace(tiny, objective="mlm+tlm+nsp"), tok, gappy, {})
 
 
-def test_build_streams_tokenises_shared_texts_once_per_tokenizer(tiny, fake_verses_factory, monkeypatch):
+def test_shared_tokenization_tokenises_shared_texts_once_per_tokenizer(tiny, fake_verses_factory, monkeypatch):
     verses = fake_verses_factory(tiny.langs)
     tok = pretrained.load_or_train_tokenizer(tiny, verses, {})
-    pretrained._TOKENIZED.clear()
+    monkeypatch.setattr(pretrained, "_TOKENIZED", {})
     calls = []
     real = pretrained.tokenize_examples
     monkeypatch.setattr(pretrained, "tokenize_examples", lambda *a, **k: calls.append(k) or real(*a, **k))
-    mlm_only, _ = pretrained.build_streams(pretrained.replace(tiny, objective="mlm"), tok, verses, {})
-    assert len(calls) == 2  # en, zh
-    with_tlm, _ = pretrained.build_streams(tiny, tok, verses, {})
-    assert len(calls) == 3  # only the en-zh pairs are new
-    for name in ("en", "zh"):
-        assert with_tlm[name].examples is mlm_only[name].examples
-    mono = pretrained.monolingual_texts(verses, tiny.langs, "train", {})
-    for name in ("en", "zh"):  # the kept examples are what a fresh tokenisation gives
-        assert with_tlm[name].examples == real(tok, texts=mono[name], max_length=tiny.max_length), name
-    # another max_length, or another tokenizer definition: tokenised again
-    pretrained.build_streams(pretrained.replace(tiny, max_length=16), tok, verses, {})
-    assert len(calls) == 6
-    other = pretrained.load_or_train_tokenizer(pretrained.replace(tiny, vocab_size=tiny.vocab_size - 50), verses, {})
-    pretrained.build_streams(tiny, other, verses, {})
-    assert len(calls) == 9 and all(key[0] != pretrained.hashlib.sha256(tok.backend_tokenizer.to_str().encode())
-                                   .hexdigest() for key in pretrained._TOKENIZED)
+    mlm_cfg = pretrained.replace(tiny, objective="mlm")
+    pretrained.build_streams(mlm_cfg, tok, verses, {})
+    pretrained.build_streams(mlm_cfg, tok, verses, {})
+    assert len(calls) == 4 and not pretrained._TOKENIZED  # outside the block: nothing kept
+    with pretrained.shared_tokenization():
+        mlm_only, _ = pretrained.build_streams(mlm_cfg, tok, verses, {})
+        assert len(calls) == 6  # en, zh
+        with_tlm, _ = pretrained.build_streams(tiny, tok, verses, {})
+        assert len(calls) == 7  # only the en-zh pairs are new
+        mono = pretrained.monolingual_texts(verses, tiny.langs, "train", {})
+        for name in ("en", "zh"):  # the kept examples are what a fresh tokenisation gives
+            assert with_tlm[name].examples is mlm_only[name].examples
+            assert with_tlm[name].examples == real(tok, texts=mono[name], max_length=tiny.max_length), name
+        # what tokenize_examples reads of the tokenizer, changed: tokenised again
+        pretrained.build_streams(pretrained.replace(tiny, max_length=16), tok, verses, {})
+        assert len(calls) == 10
+        for setting, value in (("truncation_side", "left"), ("split_special_tokens", True)):
+            monkeypatch.setattr(tok, setting, value)
+            before = len(calls)
+            pretrained.build_streams(mlm_cfg, tok, verses, {})
+            assert len(calls) == before + 2, setting
+        other = pretrained.load_or_train_tokenizer(pretrained.replace(tiny, vocab_size=tiny.vocab_size - 50), verses,
+                                                   {})
+        pretrained.build_streams(mlm_cfg, other, verses, {})
+        assert len(calls) == 16 and len(pretrained._TOKENIZED) == 2  # only the last tokenizer's entries stay
+        other("a call that sets truncation and padding on the backend", truncation=True, padding="max_length",
+              max_length=12)
+        assert other.backend_tokenizer.truncation is not None
+        pretrained.build_streams(mlm_cfg, other, verses, {})
+        assert len(calls) == 16  # the backend's own padding and truncation are not part of the key
+    assert not pretrained._TOKENIZED  # freed on leaving the block
 
 
 def test_load_or_train_trains_once_then_loads(tiny, monkeypatch):

@@ -22,6 +22,16 @@ def _reference_topk(users, items, k, exclude):
     return scores[:, :k], ids[:, :k]
 
 
+@pytest.fixture
+def two_torch_threads():
+    """Two torch threads during the test, whatever the process had (make unit runs the tests with one): a restored
+    count of 1 would not show that the code restores it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize(
     "options",
     [
@@ -34,7 +44,7 @@ def _reference_topk(users, items, k, exclude):
     ],
 )
 @pytest.mark.parametrize("screen", SCREENS)
-def test_topk_matches_full_sort(options, screen):
+def test_topk_matches_full_sort(options, screen, two_torch_threads):
     g = torch.Generator().manual_seed(0)
     users, items = torch.randn(40, 16, generator=g), torch.randn(9000, 16, generator=g)
     rng = np.random.default_rng(0)
@@ -274,7 +284,7 @@ def test_topk_to_ranked_threshold_and_seed_loop():
 
 
 @pytest.mark.parametrize("workers", [1, 3])
-def test_run_workers_drains_the_chunks_and_restores_torch_threads(workers):
+def test_run_workers_drains_the_chunks_and_restores_torch_threads(workers, two_torch_threads):
     before = torch.get_num_threads()
     take, done, seen_threads = topk.chunk_starts(500, 10), [], set()
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -125,23 +126,49 @@ def subsample_training(cfg: PretrainConfig, verses: pd.DataFrame, extra: dict[st
     return verses, {lang: t[: int(len(t) * cfg.train_fraction)] for lang, t in extra.items()}
 
 
-# build_streams' tokenised texts, kept for the process: the three objectives of chapter 3 share their monolingual
-# streams (and two of them their translation pairs), which took about 10 s a model to tokenise in quick mode. Only
-# the last tokenizer's entries are kept; an entry is read, never changed (Stream only indexes its Examples).
+# Inside shared_tokenization(), build_streams keeps what it tokenised: chapter 3's three objectives share their
+# monolingual streams (and two of them their translation pairs), about 10 s a model to tokenise in quick mode. An
+# entry is only read, never changed (Stream, collate and unigram_log_probs index or copy its Examples).
 _TOKENIZED: dict[tuple, object] = {}
+_SHARING = 0
+
+
+@contextmanager
+def shared_tokenization():
+    """Within the block, ``build_streams`` tokenises each set of texts once per tokenizer and ``max_length`` and
+    reuses it (the same ``Examples``, so training is bit-identical); what it kept is freed on leaving the block.
+
+        >>> with shared_tokenization():            # doctest: +SKIP
+        ...     models = {o: load_or_train(replace(cfg, objective=o)) for o in OBJECTIVES}
+    """
+    global _SHARING
+    _SHARING += 1
+    try:
+        yield
+    finally:
+        _SHARING -= 1
+        if not _SHARING:
+            _TOKENIZED.clear()
 
 
 def _tokenized(tokenizer, max_length: int, texts: list[str] | None = None, pairs: list[tuple] | None = None):
-    """``tokenize_examples(tokenizer, texts=..., pairs=..., max_length=...)``, from ``_TOKENIZED`` when the same
-    tokenizer (its full JSON definition and truncation side), texts and ``max_length`` were tokenised before."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:  # tokenize_examples names the problem
+    """``tokenize_examples(tokenizer, texts=..., pairs=..., max_length=...)``; inside ``shared_tokenization`` read
+    from ``_TOKENIZED`` when the same tokenizer, texts and ``max_length`` were tokenised before. The tokenizer is
+    keyed by what ``tokenize_examples`` reads: its backend's definition with padding and truncation off, whether it
+    splits special tokens, and its truncation side."""
+    own = tokenization.backend_copy(tokenizer)
+    if not _SHARING or own is None:  # a slow tokenizer: tokenize_examples names the problem
         return tokenize_examples(tokenizer, texts=texts, pairs=pairs, max_length=max_length)
-    who = (hashlib.sha256(backend.to_str().encode("utf-8")).hexdigest(), tokenizer.truncation_side)
     data = list(texts) if texts is not None else [list(p) for p in pairs]
-    key = (*who, max_length, "texts" if texts is not None else "pairs", cache.fingerprint(data, None))
-    if any(k[:2] != who for k in _TOKENIZED):
+    try:
+        data_key = cache.fingerprint(data, None)
+    except (TypeError, ValueError):  # not plain JSON (numpy labels, NaN): tokenised without the memo
+        return tokenize_examples(tokenizer, texts=texts, pairs=pairs, max_length=max_length)
+    who = (hashlib.sha256(own.to_str().encode("utf-8")).hexdigest(), own.encode_special_tokens,
+           tokenizer.truncation_side)
+    if any(k[:3] != who for k in _TOKENIZED):  # another tokenizer: keep only its entries
         _TOKENIZED.clear()
+    key = (*who, max_length, "texts" if texts is not None else "pairs", data_key)
     if key not in _TOKENIZED:
         _TOKENIZED[key] = tokenize_examples(tokenizer, texts=texts, pairs=pairs, max_length=max_length)
     return _TOKENIZED[key]
@@ -256,7 +283,7 @@ def starting_model(cfg: PretrainConfig):
     the step-0 baseline of a training curve. It already predicts the unigram distribution, so it scores far below
     a model built without the prior (``build_model(cfg, tokenizer)``, loss near log(vocab)). Cached beside the
     checkpoint as ``<key>-start``: saved by ``load_or_train`` when it trains the checkpoint, else built here (which
-    tokenises the training streams again)."""
+    tokenises the training streams again, unless inside ``shared_tokenization``)."""
     from transformers import BertForMaskedLM, BertForPreTraining
 
     cls = BertForPreTraining if "nsp" in cfg.objective else BertForMaskedLM
