@@ -156,8 +156,8 @@ def _tokenized(tokenizer, max_length: int, texts: list[str] | None = None, pairs
     from ``_TOKENIZED`` when the same tokenizer, texts and ``max_length`` were tokenised before. The tokenizer is
     keyed by what ``tokenize_examples`` reads: its backend's definition with padding and truncation off, whether it
     splits special tokens, and its truncation side."""
-    own = tokenization.backend_copy(tokenizer)
-    if not _SHARING or own is None:  # a slow tokenizer: tokenize_examples names the problem
+    own = tokenization.backend_copy(tokenizer) if _SHARING else None  # the copy only to key the memo
+    if own is None:  # outside the block, or a slow tokenizer (tokenize_examples names the problem)
         return tokenize_examples(tokenizer, texts=texts, pairs=pairs, max_length=max_length)
     data = list(texts) if texts is not None else [list(p) for p in pairs]
     try:
