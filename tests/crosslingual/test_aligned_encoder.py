@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from xlrec_lib.crosslingual.aligned_encoder import AlignConfig, load_or_align, training_sample
+from xlrec_lib.crosslingual.aligned_encoder import AlignConfig, data_digest, load_or_align, training_sample
 
 
 def verses():
@@ -49,7 +49,15 @@ def test_load_or_align_trains_once_then_loads(tiny_tokenizer, tiny_bert, tmp_pat
     torch.testing.assert_close(again.encode(texts), vectors)
     with pytest.raises(pytest.fail.Exception, match="must load"):  # another config trains anew
         load_or_align(tiny_tokenizer, tiny_bert, "tiny", verses(), AlignConfig(steps=4, batch_size=2, seed=1))
-    folder = tmp_path / "models" / cfg.key("tiny")  # the saved folder is a whole encoder: the switch loads it
+    other = verses()
+    other.loc[0, "zh"] = "乙 b"  # other training texts are another model
+    with pytest.raises(pytest.fail.Exception, match="must load"):
+        load_or_align(tiny_tokenizer, tiny_bert, "tiny", other, cfg)
+    test_changed = verses()
+    test_changed.loc[4, "zh"] = "x"  # a test verse is never read: the same model
+    assert load_or_align(tiny_tokenizer, tiny_bert, "tiny", test_changed, cfg, progress=False)[0].key == enc.key
+    # the saved folder is a whole encoder: the switch loads it
+    folder = tmp_path / "models" / cfg.key("tiny", data_digest(verses(), cfg))
     torch.testing.assert_close(hub.from_spec(f"hf:{folder}").encode(texts), vectors)
 
 

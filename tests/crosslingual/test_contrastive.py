@@ -105,6 +105,26 @@ def test_train_contrastive_is_deterministic(tiny_tokenizer, tiny_bert_factory):
         train_contrastive(model, tiny_tokenizer, src, tgt[:3])
 
 
+def test_train_contrastive_seeds_dropout_and_restores_the_generator(tiny_tokenizer, tiny_bert_factory):
+    src, tgt = ["a b", "c d", "e f", "g h"], ["甲 b", "丙 d", "e f z", "g h z"]
+    runs = []
+    for draws in (0, 5):  # whatever drew random numbers before, the run is the same
+        model = tiny_bert_factory(len(tiny_tokenizer))
+        model.config.hidden_dropout_prob = 0.3  # dropout draws from torch's generator at every step
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.3
+        torch.rand(draws)
+        before = torch.get_rng_state()
+        runs.append(train_contrastive(model, tiny_tokenizer, src, tgt, steps=4, batch_size=2, seed=1,
+                                      progress=False)["loss"].tolist())
+        assert torch.equal(torch.get_rng_state(), before)  # and what comes after is not changed either
+    assert runs[0] == runs[1]
+    for steps in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="steps must be a positive integer"):
+            train_contrastive(model, tiny_tokenizer, src, tgt, steps=steps, progress=False)
+
+
 def test_train_contrastive_evaluates_every_k_steps(tiny_tokenizer, tiny_bert_factory):
     src, tgt = ["a b", "c d", "e f", "g h"], ["甲 b", "丙 d", "e f z", "g h z"]
     calls = []

@@ -85,6 +85,21 @@ def test_sample_is_seeded_and_checks_inputs():
         sample_pairs(v, pairs, probs, 10, split="dev")
 
 
+def test_sample_refuses_a_leaking_split_and_missing_texts():
+    pairs, probs = [("en", "zh")], {("en", "zh"): 1.0}
+    leaky = verses()
+    leaky.loc[leaky["verse_id"] // 1_000_000 == 43, "split"] = "train"  # John labelled as training
+    with pytest.raises(ValueError, match="train split holds 5 verses of held-out book 43"):
+        sample_pairs(leaky, pairs, probs, 10)
+    for blank in (None, "  "):
+        v = verses()
+        v.loc[7, "zh"] = blank
+        with pytest.raises(ValueError, match=r"column 'zh' has no text for verse 1000007 \(1 verses\)"):
+            sample_pairs(v, pairs, probs, 10)
+    with pytest.raises(ValueError, match=r"no column \['split'\]"):
+        sample_pairs(verses().drop(columns="split"), pairs, probs, 10)
+
+
 def test_sample_skips_pairs_with_no_draws():
     v = verses()
     pairs = [("en", "zh"), ("en", "fr")]

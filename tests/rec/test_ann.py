@@ -124,6 +124,16 @@ def test_compare_indexes_table(data):
     assert (table["ms_per_query"] > 0).all()
 
 
+def test_compare_indexes_times_the_exact_search_alone(data, monkeypatch):
+    # the faiss rows time bare searches: the exact row must not re-check the catalogue inside its timed calls
+    catalogue, queries = data
+    calls = []
+    check = ann.check_vectors
+    monkeypatch.setattr(ann, "check_vectors", lambda x, *a, **k: calls.append(len(x)) or check(x, *a, **k))
+    ann.compare_indexes(catalogue, queries[:10], {}, k=5, repeats=2, exact_batch=1)
+    assert calls.count(len(catalogue)) <= 2  # once by compare_indexes, once by the exact ids; never per block
+
+
 def test_bad_inputs_are_named(data):
     catalogue, queries = data
     nan = catalogue.copy()

@@ -308,3 +308,42 @@ def test_held_out_books_must_be_book_numbers(books):
     refs = pd.DataFrame({"verse_id": [CATALOGUE[0]], "related_id": [CATALOGUE[1]]})
     with pytest.raises(ValueError, match="test_books must be one or more book numbers 1..66"):
         rv.related_verse_task(CATALOGUE, refs, test_books=books)
+
+
+def test_text_scores_needs_unit_rows():
+    task = toy_task()
+    rng = np.random.default_rng(5)
+    en = _unit(rng.normal(size=(len(task.catalogue), 4)))
+    long = en.clone()
+    long[3] *= 10  # a dot product would rank this verse first for every query
+    with pytest.raises(ValueError, match="catalogue_vectors row 3 has norm 10.0000, not 1"):
+        rv.text_scores(task, "test", en, long)
+    zero = en.clone()
+    zero[3] = 0.0  # a text without tokens encodes to 0: allowed, it scores 0
+    assert (rv.text_scores(task, "test", en, zero)[:, 3] == 0).all()
+
+
+def test_crosslingual_penalty_needs_both_monolingual_cells_and_a_positive_base():
+    with pytest.raises(ValueError, match=r"no monolingual cell for \['b'\]"):  # b only as a target
+        rv.crosslingual_penalty(pd.DataFrame({"src": ["a", "a"], "tgt": ["a", "b"], "NDCG@10": [0.4, 0.1]}))
+    with pytest.raises(ValueError, match="positive base"):
+        rv.crosslingual_penalty(pd.DataFrame({"src": ["a", "a", "b", "b"], "tgt": ["a", "b", "a", "b"],
+                                              "NDCG@10": [0.0, 0.0, 0.0, 0.0]}))
+
+
+def test_graph_via_text_checks_own_and_drops_stored_zeros():
+    items = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, 0.6]])
+    graph = sp.csr_matrix(np.array([[0, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]], dtype=np.float32))
+    for own, message in (([-1], r"own\[0\] = -1 is not a catalogue position"),
+                         ([4], r"own\[0\] = 4 is not a catalogue position"), ([0.0], "integer")):
+        with pytest.raises(ValueError, match=message):
+            rv.graph_via_text(items[:1], items, graph, 2, own=np.array(own))
+    # a stored 0 between verses 0 and 1 is no edge: verse 0 stays outside the neighbourhood
+    coo = graph.tocoo()
+    stored = sp.csr_matrix((np.r_[coo.data, 0.0, 0.0], (np.r_[coo.row, 0, 1], np.r_[coo.col, 1, 0])), shape=(4, 4))
+    assert stored.nnz == graph.nnz + 2  # two explicit zeros kept in the structure
+    # the query sits on verse 0: were 0 an edge end it would be the one neighbour, and would bring nothing
+    g = rv.graph_via_text(items[:1], items, stored, 1)
+    torch.testing.assert_close(g, torch.tensor([[0.0, 0.0, 0.8, 0.0]]))  # neighbour 3 (cos 0.8) links to 2
+    assert (rv.cocitation(stored) != rv.cocitation(graph)).nnz == 0  # never binarised into an edge
+    assert stored.nnz == graph.nnz + 2  # the caller's matrix is not changed

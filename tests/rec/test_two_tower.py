@@ -84,6 +84,34 @@ def test_load_or_train_fine_tunes_a_copy_once_then_loads(tiny_bert, tiny_tokeniz
         two_tower.load_or_train(base, task, texts, replace(cfg, langs=("en",)), progress=False)
 
 
+def test_texts_are_read_by_position_and_trained_with_the_encoder_prefix(tiny_bert, tiny_tokenizer, tmp_path,
+                                                                         monkeypatch):
+    from xlrec_lib.crosslingual import contrastive
+
+    task = toy_task()
+    texts = toy_texts(task)
+    shuffled_index = pd.Series(texts["en"], index=np.arange(len(texts["en"]))[::-1])  # labels reversed
+    assert two_tower.edge_text_pairs(task, {"en": shuffled_index}, ["en"]) == two_tower.edge_text_pairs(
+        task, texts, ["en"])
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
+    seen = {}
+    real = contrastive.train_contrastive
+
+    def spy(model, tokenizer, src, tgt, **kwargs):
+        seen["src"], seen["tgt"] = src, tgt
+        return real(model, tokenizer, src, tgt, **kwargs)
+
+    monkeypatch.setattr(contrastive, "train_contrastive", spy)
+    cfg = two_tower.TwoTowerConfig(steps=2, batch_size=2, max_length=16)
+    plain = HFEncoder(tiny_bert, tiny_tokenizer, "tiny", max_length=16)
+    prefixed = HFEncoder(tiny_bert, tiny_tokenizer, "tiny", prefix="x ", max_length=16)
+    towers, _ = two_tower.load_or_train(prefixed, task, texts, cfg, progress=False)
+    src, tgt = two_tower.edge_text_pairs(task, texts, ["en"])
+    assert seen["src"] == ["x " + t for t in src] and seen["tgt"] == ["x " + t for t in tgt]
+    assert towers.prefix == "x "  # trained as it encodes
+    assert two_tower.load_or_train(plain, task, texts, cfg, progress=False)[0].key != towers.key
+
+
 def test_in_batch_false_negatives_by_hand_on_the_toy_task():
     # training edges (each a < b): G0-G1, G1-G2, G2-G3, G4-G5, G6-G7; 5 pairs fill one batch of 5, every step.
     # a -> b: query G1 (pair G1-G2) meets G1 itself (from G0-G1); query G2 (pair G2-G3) meets G1, linked, and G2

@@ -34,6 +34,15 @@ def test_every_translation_leaves_out_held_out_books_and_keeps_rows_in_order(tmp
     assert len(enc.calls) == 3 and np.array_equal(again, vectors)  # read back from the cache
 
 
+def test_the_test_books_are_left_out_by_default(tmp_path, monkeypatch, length_encoder):
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
+    monkeypatch.setattr(verse_catalogue, "every_translation", _every)
+    rows, _ = verse_catalogue.encode_every_translation(length_encoder, progress=False)
+    assert rows["verse_id"].tolist() == [1001001, 44001001, 1001001, 1001001]  # John (43) out
+    every, _ = verse_catalogue.encode_every_translation(length_encoder, exclude_books=(), progress=False)
+    assert len(every) == 6
+
+
 def test_excluded_books_may_come_from_a_generator(tmp_path, monkeypatch, length_encoder):
     monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
     monkeypatch.setattr(verse_catalogue, "every_translation", _every)

@@ -10,6 +10,7 @@ trains once and loads (checked) afterwards; the folder also loads through ``XLRE
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -57,9 +58,28 @@ class AlignConfig:
     eval_every: int = 0  # > 0: P@1 on Mark (valid) every this many steps, kept in the info as a curve
     eval_verses: int = 300  # first verses of Mark for that curve
 
-    def key(self, base: str) -> str:
-        """Cache folder name of the model aligned from the checkpoint named ``base`` with this config."""
-        return f"aligned-{cache.fingerprint({'base': base, **asdict(self)}, versions())}"
+    def key(self, base: str, data: str | None = None) -> str:
+        """Cache folder name of the model aligned from the checkpoint named ``base`` with this config, on the verses
+        whose :func:`data_digest` is ``data``."""
+        what = {"base": base, **asdict(self)} | ({"data": data} if data is not None else {})
+        return f"aligned-{cache.fingerprint(what, versions())}"
+
+
+def data_digest(verses, cfg: AlignConfig) -> str:
+    """A digest of what ``align`` reads of ``verses``: the ids and texts (in the languages of ``cfg``) of the train
+    rows, and of the valid rows when ``cfg.eval_every`` records the Mark curve. Part of the cache key, so that
+    another frame (a subset, other translations) trains its own model instead of loading one trained on the
+    course's."""
+    langs = sorted({lang for pair in language_pairs(cfg.langs, cfg.pair_mix) for lang in pair})
+    missing = [c for c in ("verse_id", "split", *langs) if c not in verses.columns]
+    if missing:
+        raise ValueError(f"verses have no column {missing}; build them with lm.corpus.load_verses")
+    part = verses[verses["split"].isin(["train", "valid"] if cfg.eval_every else ["train"])]
+    h = hashlib.sha256()
+    for column in ("verse_id", "split", *langs):  # unit and record separators: no two frames join alike
+        h.update(f"\x1e{column}\x1f".encode())
+        h.update("\x1f".join(map(str, part[column].tolist())).encode("utf-8"))
+    return h.hexdigest()[:16]
 
 
 def training_sample(verses, cfg: AlignConfig, tokenizer=None) -> PairSample:
@@ -172,7 +192,8 @@ def load_or_align(tokenizer, model, base_key: str, verses, cfg: AlignConfig = Al
                   name: str = "aligned tiny BERT") -> tuple[HFEncoder, dict]:
     """``(encoder, info)`` of ``align``: the aligned model behind the encoder protocol (on ``device()``), trained
     on first use and loaded from the cache afterwards. ``base_key`` names ``model``'s checkpoint (its cache folder
-    name); ``verses``: a frame with ``split`` and one column per language (``xlrec_lib.lm.corpus.load_verses``)."""
+    name); ``verses``: a frame with ``split`` and one column per language (``xlrec_lib.lm.corpus.load_verses``); the
+    key holds ``cfg``, ``base_key``, the code's versions and :func:`data_digest` of ``verses``."""
     from transformers import BertModel
 
     def build(tmp: Path) -> None:
@@ -186,7 +207,8 @@ def load_or_align(tokenizer, model, base_key: str, verses, cfg: AlignConfig = Al
         info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
         return HFEncoder(encoder, tokenizer, name, weights_key=folder.name), info
 
-    return cache.load_or_build(cache.artefact_dir("models", cfg.key(base_key)), build, load)
+    return cache.load_or_build(cache.artefact_dir("models", cfg.key(base_key, data_digest(verses, cfg))), build,
+                               load)
 
 
 SIX_LANGUAGES = ("zh", "fr", "es", "de", "ru")  # with English: the six pretraining languages
@@ -234,5 +256,5 @@ def course_encoder(quick: bool | None = None, progress: bool = True) -> tuple[HF
 
 
 __all__ = ["VERSION", "AlignConfig", "versions", "training_sample", "language_sizes", "valid_hits", "p1_means",
-           "mark_curve", "align", "load_or_align", "SIX_LANGUAGES", "multilingual_config", "choice_config",
-           "course_encoder"]
+           "mark_curve", "align", "data_digest", "load_or_align", "SIX_LANGUAGES", "multilingual_config",
+           "choice_config", "course_encoder"]

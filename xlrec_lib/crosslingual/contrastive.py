@@ -72,13 +72,18 @@ def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], 
     replaces it. ``center``: the batch-centred loss (``info_nce(..., center=True)``); the trained encoder is used as
     it is, uncentred. ``evaluate(model) -> dict`` runs every ``eval_every`` steps and at the last (``training.fit``).
     Returns ``fit``'s history (``step, lr, loss, grad_norm`` and the evaluations); the model is left in eval mode.
+    torch's generator is seeded with ``seed`` for the run (dropout) and restored afterwards, so a run does not
+    depend on what drew random numbers before it, and changes nothing for what comes after.
     """
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
+        raise ValueError(f"train_contrastive: steps must be a positive integer or None (one pass over the pairs "
+                         f"times epochs), got {steps!r}")
     if len(src) != len(tgt):
         raise ValueError(f"train_contrastive: {len(src)} source texts but {len(tgt)} targets")
     if len(src) < 2:
         raise ValueError("train_contrastive needs at least 2 pairs (the negatives are the other pairs)")
     batch_size = min(batch_size, len(src))
-    steps = steps or max(1, math.ceil(epochs * len(src) / batch_size))
+    steps = int(steps) if steps is not None else max(1, math.ceil(epochs * len(src) / batch_size))
     rng = np.random.default_rng(seed)
 
     def pair_batches():
@@ -94,7 +99,10 @@ def train_contrastive(model, tokenizer, src: Sequence[str], tgt: Sequence[str], 
 
     encoder = getattr(model, "base_model", model)
     cfg = TrainConfig(steps=steps, lr=lr, warmup=warmup, clip=1.0, eval_every=eval_every)
-    history = fit(encoder, loss_fn, pair_batches(), cfg, evaluate=evaluate, progress=progress, desc="contrastive")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        history = fit(encoder, loss_fn, pair_batches(), cfg, evaluate=evaluate, progress=progress,
+                      desc="contrastive")
     encoder.eval()
     return history
 

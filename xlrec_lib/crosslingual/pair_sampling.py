@@ -69,14 +69,35 @@ def sample_pairs(verses: pd.DataFrame, pairs: Sequence[tuple[str, str]], probs: 
     text column per language), shuffled together.
 
     The number of pairs of each language pair is a multinomial draw with ``probs``; within a language pair the
-    verses are taken in a seeded random order, each at most once until all have been used.
+    verses are taken in a seeded random order, each at most once until all have been used. The ``"train"`` split
+    must hold no verse of a held-out book (``lm.corpus``: Mark, John), and every text drawn from must be a
+    non-blank string: a ValueError names the book, or the column and verse, otherwise.
     """
+    from xlrec_lib.lm import corpus
+
+    missing_cols = [c for c in ("verse_id", "split") if c not in verses.columns]
+    if missing_cols:
+        raise ValueError(f"sample_pairs: verses have no column {missing_cols}; build them with lm.corpus.load_verses")
     part = verses[verses["split"] == split]
     if part.empty:
         raise ValueError(f"sample_pairs: no verses in split {split!r}")
-    missing = sorted({lang for pair in pairs for lang in pair} - set(part.columns))
+    if split == "train":
+        held = part["verse_id"] // 1_000_000
+        leak = held.isin(corpus.TEST_BOOKS + corpus.VALID_BOOKS)
+        if leak.any():
+            raise ValueError(f"sample_pairs: the train split holds {int(leak.sum())} verses of held-out book "
+                             f"{int(held[leak].iloc[0])} (verse {int(part['verse_id'][leak].iloc[0])}): set the "
+                             "split column with lm.corpus.book_split")
+    langs = sorted({lang for pair in pairs for lang in pair})
+    missing = [lang for lang in langs if lang not in part.columns]
     if missing:
         raise ValueError(f"sample_pairs: verses have no column for {missing}; load them with those languages")
+    for lang in langs:
+        ok = part[lang].map(lambda t: isinstance(t, str) and bool(t.strip()))
+        if not ok.all():
+            raise ValueError(f"sample_pairs: column {lang!r} has no text for verse "
+                             f"{int(part['verse_id'][~ok].iloc[0])} ({int((~ok).sum())} verses): drop those verses "
+                             "or load them from a translation that has them")
     p = np.array([probs[pair] for pair in pairs], dtype=float)
     if n < 1 or not np.isclose(p.sum(), 1.0) or (p < 0).any():
         raise ValueError(f"sample_pairs needs n >= 1 and probabilities that sum to 1; got n={n}, sum={p.sum()}")

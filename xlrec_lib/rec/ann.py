@@ -229,8 +229,9 @@ def compare_indexes(catalogue, queries, indexes: dict[str, faiss.Index], k: int 
     x, q = check_vectors(catalogue), check_vectors(queries, "queries")
     exact_ids, _ = exact_search(q, x, k)
     exact_batch = len(q) if exact_batch is None else exact_batch
+    xt = torch.from_numpy(x)  # checked once above: the timed calls search, as faiss's do, and validate nothing
     rows = {"exact": {"recall": 1.0, "memory_bytes": x.nbytes, "batch": exact_batch, "ms_per_query": 1e3 *
-                      latency_per_query(lambda b: exact_search(b, x, k), q, exact_batch, repeats)}}
+                      latency_per_query(lambda b: topk(torch.from_numpy(b), xt, k), q, exact_batch, repeats)}}
     for name, index in indexes.items():
         if index.ntotal != len(x) or index.d != x.shape[1]:
             raise ValueError(f"index {name!r} holds {index.ntotal} vectors of dim {index.d}, the catalogue "

@@ -128,10 +128,11 @@ def related_verse_task(verse_ids, cross_references: pd.DataFrame, test_books=cor
     ["verse_id"]``) and ``cross_references`` (``verse_id, related_id``, e.g. ``verse_cross_references()``).
 
     Pairs are undirected; a self-reference is ignored. ``dropped`` counts undirected pairs with an end outside the
-    catalogue (``pairs_outside_catalogue``), held-out verses with cross-references outside the catalogue
-    (``queries_outside_catalogue``) and held-out verses whose every cross-reference lies outside it
-    (``queries_without_relevant``), and validation links into a test book (``valid_pairs_into_test``: the same
-    pair is a test label, so it is no validation label).
+    catalogue (``pairs_outside_catalogue``), validation links into a test book (``valid_pairs_into_test``: the same
+    pair is a test label, so it is no validation label), held-out verses with a cross-reference that are not in the
+    catalogue themselves (``queries_outside_catalogue``), and held-out catalogue verses left with no relevant verse
+    (``queries_without_relevant``: every cross-reference outside the catalogue, or, for a validation verse, every
+    one into a test book).
     """
     catalogue = np.unique(_verse_ids(verse_ids, "verse_ids"))
     if len(catalogue) == 0:
@@ -189,9 +190,13 @@ def sample_catalogue(verse_ids, size: int, test_books=corpus.TEST_BOOKS, valid_b
 
 
 def _check_graph(graph, n: int, name: str = "graph") -> sp.csr_matrix:
+    """``graph`` as a float32 CSR copy with its explicit zeros removed and duplicates summed (a stored 0 is no
+    edge), or a ValueError: not sparse, not ``(n, n)``, a negative or non-finite weight."""
     if not sp.issparse(graph):
         raise ValueError(f"{name} must be a scipy sparse matrix, got {type(graph).__name__}")
-    g = sp.csr_matrix(graph, dtype=np.float32)
+    g = sp.csr_matrix(graph, dtype=np.float32, copy=True)
+    g.sum_duplicates()
+    g.eliminate_zeros()
     want = (n, n) if n else (g.shape[0], g.shape[0])
     if g.shape != want:
         raise ValueError(f"{name} must be square, (n_catalogue, n_catalogue) = {want}, got {g.shape}")
@@ -244,9 +249,17 @@ def graph_via_text(query_vectors, catalogue_vectors, graph, n_neighbors: int = 2
         raise ValueError("graph_via_text: the graph has no edge")
     exclude = None
     if own is not None:
-        own = np.asarray(own, dtype=np.int64)
+        own = np.asarray(own)
         if own.shape != (len(q),):
             raise ValueError(f"own must hold one catalogue position per query ({len(q)},), got {own.shape}")
+        if len(own) and own.dtype.kind not in "iu":
+            raise ValueError(f"own must hold integer catalogue positions, got dtype {own.dtype}")
+        own = own.astype(np.int64)
+        bad = (own < 0) | (own >= n_cat)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"own[{i}] = {int(own[i])} is not a catalogue position (0 to {n_cat - 1}): pass "
+                             "task.index(query verse ids)")
         slot = np.full(n_cat, -1)
         slot[connected] = np.arange(len(connected))
         rows = np.flatnonzero(slot[own] >= 0)
@@ -325,13 +338,26 @@ def text_scores(task: RelatedVerseTask, queries, query_vectors, catalogue_vector
     """``(n_queries, n_catalogue)`` cosine of each query, encoded in language A, with every catalogue verse in B.
     ``query_vectors`` and ``catalogue_vectors``: the whole catalogue encoded in A and in B, ``(n_catalogue, d)``
     unit rows in ``task.catalogue`` order (the queries are catalogue verses: their rows are taken from A)."""
-    a = finite_matrix(query_vectors, "query_vectors").float()
-    b = finite_matrix(catalogue_vectors, "catalogue_vectors").float()
+    a = _unit_rows(query_vectors, "query_vectors")
+    b = _unit_rows(catalogue_vectors, "catalogue_vectors")
     n = len(task.catalogue)
     if a.shape[0] != n or b.shape[0] != n or a.shape[1] != b.shape[1]:
         raise ValueError(f"query_vectors and catalogue_vectors must both be (n_catalogue, d) = ({n}, d); got "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")
     return a[torch.from_numpy(task.index(task._query_ids(queries)))] @ b.T
+
+
+def _unit_rows(x, name: str) -> torch.Tensor:
+    """``x`` as a finite float32 matrix whose rows have norm 1 (or 0: a text without tokens), else a ValueError:
+    the dot product is the cosine only on unit rows, and a longer row would win every ranking."""
+    t = finite_matrix(x, name).float()
+    norms = t.norm(dim=1)
+    bad = ~(torch.isclose(norms, torch.ones_like(norms), atol=1e-3) | (norms == 0))
+    if bad.any():
+        i = int(bad.nonzero()[0])
+        raise ValueError(f"{name} row {i} has norm {float(norms[i]):.4f}, not 1: normalise the rows "
+                         "(torch.nn.functional.normalize(x, dim=1)) or encode with cached_encode")
+    return t
 
 
 def graph_scores(task: RelatedVerseTask, queries, query_vectors, catalogue_vectors, graph,
@@ -419,10 +445,14 @@ def crosslingual_penalty(grid: pd.DataFrame, metric: str = "NDCG@10") -> pd.Data
     languages (``src -> src`` and ``tgt -> tgt``): 0 for a monolingual cell, 0.4 for a cell that keeps 60% of
     what the two languages reach on their own."""
     mono = grid[grid["src"] == grid["tgt"]].set_index("src")[metric]
-    missing = set(grid["src"]) - set(mono.index)
+    missing = (set(grid["src"]) | set(grid["tgt"])) - set(mono.index)
     if missing:
         raise ValueError(f"crosslingual_penalty: no monolingual cell for {sorted(missing)}")
     base = (grid["src"].map(mono) + grid["tgt"].map(mono)) / 2
+    if not (base > 0).all():
+        i = int(np.flatnonzero(~(base > 0).to_numpy())[0])
+        raise ValueError(f"crosslingual_penalty: the monolingual cells of {grid['src'].iloc[i]} -> "
+                         f"{grid['tgt'].iloc[i]} average {base.iloc[i]}: a penalty needs a positive base")
     return grid.assign(penalty=1 - grid[metric] / base)
 
 

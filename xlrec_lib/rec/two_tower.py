@@ -62,7 +62,8 @@ def edge_text_pairs(task, texts: Mapping[str, Sequence[str]], langs: Sequence[st
                     seed: int = 0) -> tuple[list[str], list[str]]:
     """``(src, tgt)``: one pair of texts per undirected training edge of ``task``, in the order of
     ``task.train_edges``. ``texts[lang][i]`` is catalogue verse ``i`` (``task.catalogue[i]``) in ``lang``; each end's
-    language is drawn uniformly from ``langs``, independently (a NumPy generator seeded with ``seed``)."""
+    language is drawn uniformly from ``langs``, independently (a NumPy generator seeded with ``seed``). ``texts[lang]``
+    is read by position (a list, or a Series in catalogue order)."""
     langs = list(langs)
     missing = [lang for lang in langs if lang not in texts]
     if not langs or missing:
@@ -71,6 +72,7 @@ def edge_text_pairs(task, texts: Mapping[str, Sequence[str]], langs: Sequence[st
     if short:
         raise ValueError(f"edge_text_pairs: texts must hold one text per catalogue verse ({len(task.catalogue)}); "
                          f"got {short}")
+    texts = {lang: list(texts[lang]) for lang in langs}  # by position: a Series' own index plays no part
     a, b = edge_ends(task)
     if len(a) < 2:
         raise ValueError(f"edge_text_pairs: {len(a)} training edge(s); in-batch negatives need at least 2")
@@ -118,21 +120,26 @@ def load_or_train(encoder: HFEncoder, task, texts: Mapping[str, Sequence[str]], 
                   name: str = "two-tower", progress: bool = True) -> tuple[HFEncoder, dict]:
     """``(towers, info)``: a copy of ``encoder``'s model fine-tuned on ``edge_text_pairs(task, texts, cfg.langs)``
     with ``train_contrastive`` (``encoder`` is not changed), behind the encoder protocol. Trained on first use and
-    cached (key: ``encoder.key``, the training edges and catalogue, the texts of ``cfg.langs``, ``cfg``);
-    ``info`` holds the number of pairs, the loss of every step and the training seconds."""
-    from transformers import BertModel
+    cached (key: ``encoder.key``, the training edges and catalogue, the texts of ``cfg.langs``, ``cfg``, and the
+    encoder's text prefix when it has one); ``info`` holds the number of pairs, the loss of every step and the
+    training seconds. The towers train on the texts as they encode them, with ``encoder.prefix`` in front (e5's
+    ``"query: "``), and load back with the base model's own class (``AutoModel``; a BERT without its pooler)."""
+    from transformers import AutoConfig, AutoModel, BertModel
 
     from xlrec_lib.crosslingual.contrastive import train_contrastive
 
     edges = np.ascontiguousarray(task.train_edges, dtype=np.int64)
     key = {"base": encoder.key, "edges": hashlib.sha256(edges.tobytes()).hexdigest()[:16],
            "catalogue": hashlib.sha256(np.ascontiguousarray(task.catalogue, np.int64).tobytes()).hexdigest()[:16],
-           "texts": {lang: texts_digest(texts[lang]) for lang in cfg.langs}, "config": asdict(cfg)}
+           "texts": {lang: texts_digest(list(texts[lang])) for lang in cfg.langs}, "config": asdict(cfg)}
+    if encoder.prefix:  # in the key only when set, so that the course encoder's cached towers keep theirs
+        key["prefix"] = encoder.prefix
     folder = cache.artefact_dir("models", f"two-tower-{cache.fingerprint(key, VERSION)}")
 
     def build(tmp: Path) -> None:
         model = copy.deepcopy(getattr(encoder.model, "base_model", encoder.model))
         src, tgt = edge_text_pairs(task, texts, cfg.langs, cfg.seed)
+        src, tgt = [encoder.prefix + t for t in src], [encoder.prefix + t for t in tgt]
         start = time.perf_counter()
         history = train_contrastive(model, encoder.tokenizer, src, tgt, steps=cfg.steps, batch_size=cfg.batch_size,
                                     lr=cfg.lr, temperature=cfg.temperature, max_length=cfg.max_length,
@@ -144,7 +151,11 @@ def load_or_train(encoder: HFEncoder, task, texts: Mapping[str, Sequence[str]], 
         (tmp / INFO_FILE).write_text(json.dumps(info), encoding="utf-8")
 
     def load(path: Path) -> tuple[HFEncoder, dict]:
-        model = BertModel.from_pretrained(path, add_pooling_layer=False).to(device()).eval()
+        if AutoConfig.from_pretrained(path).model_type == "bert":  # the course's BERT, saved without a pooler
+            model = BertModel.from_pretrained(path, add_pooling_layer=False)
+        else:
+            model = AutoModel.from_pretrained(path, trust_remote_code=False)
+        model = model.to(device()).eval()
         info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
         towers = HFEncoder(model, encoder.tokenizer, name, prefix=encoder.prefix, max_length=encoder.max_length,
                            batch_size=encoder.batch_size, weights_key=path.name)

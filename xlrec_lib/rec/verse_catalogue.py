@@ -3,8 +3,8 @@
 ``data.bible.every_translation`` stacks the 32 translations of the sources (31 of ``bible.db`` and the CUV), about
 993,000 verses. Encoded once with one encoder (each translation cached on its own through ``cached_encode``, so an
 interrupted run resumes), they make one catalogue of unit rows ``(n, dim)`` float32, the size at which an
-approximate index (``rec.ann``) starts to matter on one machine. Held-out books are left out of it: their verses are
-the queries, searched against everything else.
+approximate index (``rec.ann``) starts to matter on one machine. The test books are left out of it by default
+(``exclude_books``): their verses are the queries, searched against everything else.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ from tqdm.auto import tqdm
 
 from xlrec_lib.data.bible import book_numbers, every_translation
 from xlrec_lib.encoders.protocol import Encoder, cached_encode
+from xlrec_lib.lm import corpus
 
 
-def encode_every_translation(encoder: Encoder, exclude_books=(), script: str = "simplified",
+def encode_every_translation(encoder: Encoder, exclude_books=corpus.TEST_BOOKS, script: str = "simplified",
                              progress: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
-    """``(rows, vectors)``: every verse of every translation outside ``exclude_books`` (book numbers, e.g.
-    ``corpus.TEST_BOOKS``), as ``rows`` (``code, lang, verse_id, text``; row ``i`` is vector ``i``) and
-    ``vectors (n, dim)`` float32 unit rows (C-contiguous, ready for ``rec.ann``). ``script``: the CUV's script
-    (``"simplified"``, as the course tokenizer reads it). ``rows.attrs["placeholders"]`` keeps
+    """``(rows, vectors)``: every verse of every translation outside ``exclude_books`` (book numbers; default
+    ``corpus.TEST_BOOKS``, John; ``()`` keeps every book), as ``rows`` (``code, lang, verse_id, text``; row ``i``
+    is vector ``i``) and ``vectors (n, dim)`` float32 unit rows (C-contiguous, ready for ``rec.ann``). ``script``:
+    the CUV's script (``"simplified"``, as the course tokenizer reads it). ``rows.attrs["placeholders"]`` keeps
     ``every_translation``'s counts of verses without text (over every book)."""
     books = np.asarray(book_numbers(exclude_books, "exclude_books"), dtype=np.int64)
     every = every_translation(script)
