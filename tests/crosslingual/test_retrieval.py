@@ -10,6 +10,7 @@ from xlrec_lib.crosslingual.retrieval import (
     pair_similarities,
     paired_retrieval,
     retrieval_matrix,
+    retrieval_scores,
 )
 
 
@@ -117,3 +118,25 @@ def test_undirected_means_both_directions():
     assert undirected(table, without="en").to_dict() == pytest.approx({"fr-zh": 0.3})
     with pytest.raises(ValueError, match="no pair"):
         undirected(table[table["src"] == "en"], without="en")
+
+
+def test_csls_retrieval_takes_back_what_a_hub_wins():
+    # target 0 is a hub: by cosine it is the nearest target of all three sources (0.58, 0.16, 0.44), so only
+    # source 0 finds its partner. CSLS with k=1 subtracts each target's best cosine to any source (the hub's 0.58,
+    # target 1's -0.15, target 2's 0.35): source 1 then scores -0.27 for the hub against -0.15 for its partner,
+    # source 2 0.30 against 0.35, and every source finds its own
+    src = torch.tensor([[-1.4, 1.4], [-0.6, 0.2], [1.0, 0.3]])
+    tgt = torch.tensor([[0.3, 1.8], [-0.4, -2.3], [0.6, -0.8]])
+    cos = paired_retrieval(src, tgt, ks=(1,))
+    csls = paired_retrieval(src, tgt, ks=(1,), scoring="csls", csls_k=1)
+    assert cos["P@1"] == pytest.approx(1 / 3) and csls["P@1"] == 1.0
+    from xlrec_lib.crosslingual.word_mapping import csls_scores
+
+    by_hand = csls_scores(src.numpy(), tgt.numpy(), k=1)
+    np.testing.assert_allclose(retrieval_scores(src, tgt, "csls", k=1), by_hand)
+    unit = torch.nn.functional.normalize
+    np.testing.assert_allclose(retrieval_scores(src, tgt), (unit(src, dim=1) @ unit(tgt, dim=1).T).numpy(), atol=1e-6)
+    table = retrieval_matrix({"a": src, "b": tgt}, ks=(1,), scoring="csls", csls_k=1)
+    assert table.set_index(["src", "tgt"]).loc[("a", "b"), "P@1"] == 1.0
+    with pytest.raises(ValueError, match="scoring must be one of"):
+        paired_retrieval(src, tgt, scoring="margin")

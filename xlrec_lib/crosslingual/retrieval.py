@@ -16,9 +16,28 @@ import torch.nn.functional as F
 
 from xlrec_lib.vectors import check_ks, cosine_matrix, target_ranks
 
+SCORINGS = ("cosine", "csls")
 
-def paired_retrieval(src: torch.Tensor, tgt: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
-    """Retrieve, for each source row i, its partner tgt[i] among all target rows by cosine similarity.
+
+def retrieval_scores(src: torch.Tensor, tgt: torch.Tensor, scoring: str = "cosine", k: int = 10) -> np.ndarray:
+    """``(n_src, n_tgt)`` scores of every source row against every target row: ``"cosine"``, or ``"csls"``, the
+    word level's hub correction applied to sentences (``word_mapping.csls_scores``: ``2 cos(x, y) - r_T(x) -
+    r_S(y)``, ``r`` the mean cosine to the ``k`` nearest rows of the other side). CSLS reads the other queries'
+    vectors (no label): a target near every query, a hub, loses the pull that wins it many queries by cosine."""
+    from xlrec_lib.crosslingual.word_mapping import csls_scores
+
+    if scoring not in SCORINGS:
+        raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
+    a, b = torch.as_tensor(src).detach().float().cpu(), torch.as_tensor(tgt).detach().float().cpu()
+    if scoring == "cosine":
+        return cosine_matrix(a, b).numpy()
+    return csls_scores(a.numpy(), b.numpy(), k=k)
+
+
+def paired_retrieval(src: torch.Tensor, tgt: torch.Tensor, ks: tuple[int, ...] = (1, 5), scoring: str = "cosine",
+                     csls_k: int = 10) -> dict[str, float]:
+    """Retrieve, for each source row i, its partner tgt[i] among all target rows by cosine similarity (or by CSLS,
+    ``scoring="csls"`` with ``csls_k`` neighbours: :func:`retrieval_scores`).
 
     ``src``, ``tgt``: ``(n, dim)`` with row i of each a translation pair. With ``rank_i`` the partner's rank
     (ties against us, :func:`xlrec_lib.vectors.target_ranks`):
@@ -36,7 +55,7 @@ def paired_retrieval(src: torch.Tensor, tgt: torch.Tensor, ks: tuple[int, ...] =
         bad = ~torch.isfinite(x).all(dim=1)
         if bad.any():
             raise ValueError(f"paired_retrieval: {name} row {int(bad.nonzero()[0])} is not finite")
-    rank = target_ranks(cosine_matrix(src.float(), tgt.float()), np.arange(len(src)))
+    rank = target_ranks(retrieval_scores(src, tgt, scoring, csls_k), np.arange(len(src)))
     result = {f"P@{k}": float((rank <= k).mean()) for k in ks}
     result["MRR"] = float((1.0 / rank).mean())
     return result
@@ -66,13 +85,14 @@ def pair_similarities(a: torch.Tensor, b: torch.Tensor, n_random: int | None = N
     return true, (a[i] * b[j]).sum(-1).numpy()
 
 
-def retrieval_matrix(embeddings: dict[str, torch.Tensor], ks: tuple[int, ...] = (1, 5)) -> pd.DataFrame:
+def retrieval_matrix(embeddings: dict[str, torch.Tensor], ks: tuple[int, ...] = (1, 5), scoring: str = "cosine",
+                     csls_k: int = 10) -> pd.DataFrame:
     """``paired_retrieval`` for every directed pair of languages: ``embeddings`` maps a language to ``(n, dim)``
     vectors of the same n sentences (row i a translation of row i in every language). One row per ``(src, tgt)``,
     ``src != tgt``, columns ``P@k`` and ``MRR``; ``.pivot(index="src", columns="tgt", values="P@1")`` gives the
-    square table for a heatmap."""
+    square table for a heatmap. ``scoring``, ``csls_k``: as in :func:`paired_retrieval`."""
     langs = list(embeddings)
-    rows = [{"src": a, "tgt": b, **paired_retrieval(embeddings[a], embeddings[b], ks)}
+    rows = [{"src": a, "tgt": b, **paired_retrieval(embeddings[a], embeddings[b], ks, scoring, csls_k)}
             for a in langs for b in langs if a != b]
     if not rows:
         raise ValueError("retrieval_matrix needs at least two languages")
