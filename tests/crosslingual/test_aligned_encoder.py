@@ -61,6 +61,16 @@ def test_load_or_align_trains_once_then_loads(tiny_tokenizer, tiny_bert, tmp_pat
     torch.testing.assert_close(hub.from_spec(f"hf:{folder}").encode(texts), vectors)
 
 
+@pytest.mark.parametrize("change", [dict(langs=()), dict(langs=("en", "zh")), dict(pair_mix="every"),
+                                    dict(alpha=-0.5), dict(steps=0), dict(batch_size=1), dict(lr=0.0),
+                                    dict(temperature=0.0), dict(max_length=2), dict(train_fraction=0.0),
+                                    dict(train_fraction=1.5), dict(code_switch=1.0), dict(eval_every=-1),
+                                    dict(eval_verses=0)])
+def test_align_config_refuses_values_out_of_range(change):
+    with pytest.raises(ValueError, match=f"AlignConfig: {{'{next(iter(change))}'"):
+        AlignConfig(**change)
+
+
 def test_key_follows_base_config_and_versions(monkeypatch):
     from xlrec_lib.crosslingual import aligned_encoder, code_switching
 
@@ -161,3 +171,4 @@ def test_p1_means_hand_case():
             ("zh", "fr"): np.array([0.0, 0.0]), ("fr", "zh"): np.array([1.0, 0.0])}
     assert p1_means(hits) == pytest.approx({"mark_p1": 0.5, "mark_p1_pivot": 0.75, "mark_p1_other": 0.25})
     assert set(p1_means({("en", "zh"): np.array([1.0])})) == {"mark_p1", "mark_p1_pivot"}
+    assert p1_means({("fr", "zh"): np.array([1.0, 0.0])}) == {"mark_p1": 0.5, "mark_p1_other": 0.5}  # no NaN

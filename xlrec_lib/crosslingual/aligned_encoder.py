@@ -19,7 +19,7 @@ import numpy as np
 
 from xlrec_lib import cache
 from xlrec_lib.config import device
-from xlrec_lib.crosslingual.pair_sampling import PairSample, language_pairs, pair_probabilities, sample_pairs
+from xlrec_lib.crosslingual.pair_sampling import MIXES, PairSample, language_pairs, pair_probabilities, sample_pairs
 from xlrec_lib.encoders.pooling import HFEncoder
 from xlrec_lib.lm.tokenization import language_sampling_probs, tokens_per_unit
 
@@ -57,6 +57,19 @@ class AlignConfig:
     seed: int = 0
     eval_every: int = 0  # > 0: P@1 on Mark (valid) every this many steps, kept in the info as a curve
     eval_verses: int = 300  # first verses of Mark for that curve
+
+    def __post_init__(self):
+        bad = {name: getattr(self, name) for name, ok in (
+            ("langs", bool(self.langs) and "en" not in self.langs), ("pair_mix", self.pair_mix in MIXES),
+            ("alpha", self.alpha >= 0), ("steps", self.steps >= 1), ("batch_size", self.batch_size >= 2),
+            ("lr", self.lr > 0), ("temperature", self.temperature > 0), ("max_length", self.max_length >= 4),
+            ("train_fraction", 0 < self.train_fraction <= 1), ("code_switch", 0 <= self.code_switch < 1),
+            ("eval_every", self.eval_every >= 0), ("eval_verses", self.eval_verses >= 1)) if not ok}
+        if bad:
+            raise ValueError(f"AlignConfig: {bad} out of range: langs besides English (at least one), pair_mix in "
+                             f"{MIXES}, alpha >= 0, steps >= 1, batch_size >= 2, lr and temperature > 0, "
+                             "max_length >= 4, 0 < train_fraction <= 1, 0 <= code_switch < 1, eval_every >= 0, "
+                             "eval_verses >= 1")
 
     def key(self, base: str, data: str | None = None) -> str:
         """Cache folder name of the model aligned from the checkpoint named ``base`` with this config, on the verses
@@ -131,11 +144,14 @@ def valid_hits(model, tokenizer, verses, langs: tuple[str, ...], n_verses: int |
 
 def p1_means(hits: dict[tuple[str, str], np.ndarray], pivot: str = "en") -> dict[str, float]:
     """Mean P@1 of ``valid_hits`` over every directed pair (``mark_p1``), over those with the ``pivot``
-    (``mark_p1_pivot``) and over the others (``mark_p1_other``, absent when there are none)."""
+    (``mark_p1_pivot``) and over the others (``mark_p1_other``); each of the last two absent when it has no pair."""
     p1 = {pair: h.mean() for pair, h in hits.items()}
     with_pivot = [v for pair, v in p1.items() if pivot in pair]
     other = [v for pair, v in p1.items() if pivot not in pair]
-    out = {"mark_p1": float(np.mean(list(p1.values()))), "mark_p1_pivot": float(np.mean(with_pivot))}
+    if not p1:
+        raise ValueError("p1_means: no language pair")
+    out = {"mark_p1": float(np.mean(list(p1.values())))}
+    out |= {"mark_p1_pivot": float(np.mean(with_pivot))} if with_pivot else {}
     return out | ({"mark_p1_other": float(np.mean(other))} if other else {})
 
 
