@@ -347,3 +347,31 @@ def test_graph_via_text_checks_own_and_drops_stored_zeros():
     torch.testing.assert_close(g, torch.tensor([[0.0, 0.0, 0.8, 0.0]]))  # neighbour 3 (cos 0.8) links to 2
     assert (rv.cocitation(stored) != rv.cocitation(graph)).nnz == 0  # never binarised into an edge
     assert stored.nnz == graph.nnz + 2  # the caller's matrix is not changed
+
+
+def test_hub_scores_by_hand_and_csls_text():
+    # k = 1: each catalogue verse's best cosine to the other verses of the source language, its own left out
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    b = torch.tensor([[0.8, 0.6], [1.0, 0.0], [0.0, 1.0]])
+    # b0: a1 0.6, a2 0.96 -> 0.96; b1: a0 1.0, a2 0.6 -> 1.0; b2: a0 0.0, a1 1.0 -> 1.0 (a2's 0.8 is its own)
+    torch.testing.assert_close(rv.hub_scores(a, b, k=1), torch.tensor([0.96, 1.0, 1.0]))
+    torch.testing.assert_close(rv.hub_scores(a, b, k=2), torch.tensor([(0.6 + 0.96) / 2, 0.8, 0.5]))
+    torch.testing.assert_close(rv.hub_scores(a, b, k=2, chunk=1), rv.hub_scores(a, b, k=2))
+    for k in (0, 3, 1.5):
+        with pytest.raises(ValueError, match="k must be an integer"):
+            rv.hub_scores(a, b, k=k)
+    with pytest.raises(ValueError, match="must both be"):
+        rv.hub_scores(a, b[:2], k=1)
+    task = toy_task()
+    rng = np.random.default_rng(6)
+    en, zh = (_unit(rng.normal(size=(len(task.catalogue), 4))) for _ in range(2))
+    fn = rv.CSLSText(k=3)
+    r = rv.hub_scores(en, zh, k=3)
+    torch.testing.assert_close(fn(task, "test", en, zh), 2 * rv.text_scores(task, "test", en, zh) - r[None, :])
+    assert fn.hubs(en, zh) is fn.hubs(en, zh) and len(fn._kept) == 1  # computed once per pair of tensors
+    fused = rv.fused_score_fn(task.adjacency(), alpha=1e6, n_neighbors=3, text_fn=fn)(task, "test", en, zh)
+    assert rv.rank_related(task, "test", 5, scores=fused) == rv.rank_related(
+        task, "test", 5, scores=fn(task, "test", en, zh))  # a huge alpha ranks by the CSLS text alone
+    sweep = rv.alpha_grid(task, {"en": en, "zh": zh}, task.adjacency(), [1e6], 3, text_fn=fn)
+    expected = rv.language_grid(task, {"en": en, "zh": zh}, fn, queries="valid", k=10)
+    np.testing.assert_allclose(sweep[1e6].to_numpy(), expected["NDCG@10"].to_numpy(), atol=1e-9)

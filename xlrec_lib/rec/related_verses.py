@@ -13,7 +13,9 @@ are by whole book, as everywhere in the course (``lm.corpus``: Mark for validati
 
 Scores of a query ``q`` and a catalogue verse ``j``, ``A`` the ``(n, n)`` training adjacency (1 per edge):
 
-- text: ``cos(h_q, h_j)`` of any encoder (``rank_related(query_vectors=..., catalogue_vectors=...)``);
+- text: ``cos(h_q, h_j)`` of any encoder (``rank_related(query_vectors=..., catalogue_vectors=...)``), or with
+  chapter 4's hub correction, CSLS: ``2 cos(h_q, h_j) - r(j)``, ``r(j)`` the mean cosine of ``j`` to its ``k``
+  nearest verses of the query language (:func:`hub_scores`, :class:`CSLSText`);
 - co-citation: ``C_ij = |N(i) & N(j)| / (sqrt(deg_i deg_j) + shrink)``, ``C_ii = 0``: the cosine of the adjacency
   rows, i.e. ``rec.cf.item_knn``'s similarity with verses citing verses as the "users", kept sparse;
 - graph through text neighbours: ``g(q, j) = sum_{i in N_n(q)} max(cos(h_q, h_i), 0) M_ij`` with ``M = A`` or
@@ -360,6 +362,52 @@ def _unit_rows(x, name: str) -> torch.Tensor:
     return t
 
 
+def hub_scores(source_vectors, catalogue_vectors, k: int = 10, chunk: int = 2048) -> torch.Tensor:
+    """``r (n_catalogue,)``: the mean cosine of each catalogue verse in language B (``catalogue_vectors (n, d)``) to its
+    ``k`` nearest verses of the catalogue in language A (``source_vectors (n, d)``, row ``i`` the same verse in A:
+    the population the queries come from), its own verse left out (its translation would raise every verse's ``r``
+    alike). A verse near everything in A, a hub, has a high ``r``. Unit rows (:func:`text_scores`); ``chunk`` rows of
+    B at a time, so beyond the output only a ``(chunk, n)`` block is held."""
+    a = _unit_rows(source_vectors, "source_vectors")
+    b = _unit_rows(catalogue_vectors, "catalogue_vectors")
+    if a.shape != b.shape:
+        raise ValueError(f"source_vectors {tuple(a.shape)} and catalogue_vectors {tuple(b.shape)} must both be "
+                         "(n_catalogue, d), row i the same verse")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k < len(a):
+        raise ValueError(f"hub_scores: k must be an integer from 1 to n_catalogue - 1 = {len(a) - 1}, got {k!r}")
+    out = torch.empty(len(b))
+    for start in range(0, len(b), chunk):
+        sim = b[start:start + chunk] @ a.T
+        rows = torch.arange(sim.shape[0])
+        sim[rows, rows + start] = -float("inf")  # its own verse
+        out[start:start + chunk] = sim.topk(int(k), dim=1).values.mean(1)
+    return out
+
+
+class CSLSText:
+    """A text ``score_fn`` (for :func:`language_grid`, :func:`fused_score_fn`, :func:`alpha_grid`) with chapter 4's
+    hub correction, CSLS: ``2 cos(h_q, h_j) - r(j)``, ``r`` of :func:`hub_scores` with ``k`` neighbours. CSLS also
+    subtracts the query's own mean cosine to its ``k`` nearest candidates, the same for all of a query's candidates:
+    it changes no ranking and is left out. ``r`` is computed once per pair of vector tensors and kept (with the
+    tensors, which must not change in place afterwards)."""
+
+    def __init__(self, k: int = 10):
+        self.k = k
+        self._kept: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def hubs(self, source_vectors, catalogue_vectors) -> torch.Tensor:
+        for a, b, r in self._kept:
+            if a is source_vectors and b is catalogue_vectors:
+                return r
+        r = hub_scores(source_vectors, catalogue_vectors, self.k)
+        self._kept.append((source_vectors, catalogue_vectors, r))
+        return r
+
+    def __call__(self, task: RelatedVerseTask, queries, query_vectors, catalogue_vectors) -> torch.Tensor:
+        text = text_scores(task, queries, query_vectors, catalogue_vectors)
+        return 2 * text - self.hubs(query_vectors, catalogue_vectors)[None, :]
+
+
 def graph_scores(task: RelatedVerseTask, queries, query_vectors, catalogue_vectors, graph,
                  n_neighbors: int = 20) -> torch.Tensor:
     """:func:`graph_via_text` for a cell: each query (its row of ``query_vectors``, language A) reaches the graph
@@ -369,13 +417,17 @@ def graph_scores(task: RelatedVerseTask, queries, query_vectors, catalogue_vecto
     return graph_via_text(a[torch.from_numpy(own)], catalogue_vectors, graph, n_neighbors, own=own)
 
 
-def fused_score_fn(graph, alpha: float, n_neighbors: int = 20, how: str = "zscore"):
+def fused_score_fn(graph, alpha: float, n_neighbors: int = 20, how: str = "zscore", text_fn=None):
     """A ``score_fn`` for :func:`language_grid`: ``fusion.fuse(graph score, text score, alpha)``, the chapter-8
-    fusion ``P = N(graph) + alpha N(text)`` with each score standardised per query over its candidates."""
+    fusion ``P = N(graph) + alpha N(text)`` with each score standardised per query over its candidates. ``text_fn``:
+    the text score (default :func:`text_scores`; e.g. :class:`CSLSText`); the graph is reached through cosine
+    neighbours either way."""
     from xlrec_lib.rec.fusion import fuse
 
+    text_fn = text_fn or text_scores
+
     def score(task, queries, query_vectors, catalogue_vectors):
-        text = text_scores(task, queries, query_vectors, catalogue_vectors)
+        text = text_fn(task, queries, query_vectors, catalogue_vectors)
         g = graph_scores(task, queries, query_vectors, catalogue_vectors, graph, n_neighbors)
         return fuse(g, text, alpha, task.exclude_own(queries), how)
 
@@ -383,9 +435,11 @@ def fused_score_fn(graph, alpha: float, n_neighbors: int = 20, how: str = "zscor
 
 
 def alpha_grid(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], graph, alphas, n_neighbors: int = 20,
-               queries="valid", k: int = 10, how: str = "zscore", progress: bool = False) -> pd.DataFrame:
+               queries="valid", k: int = 10, how: str = "zscore", progress: bool = False,
+               text_fn=None) -> pd.DataFrame:
     """nDCG@k of the fused score for every ``alpha`` (columns) in every language cell (rows ``(src, tgt)``), on
-    ``queries`` (the validation books by default): choose alpha on it, never on the test books."""
+    ``queries`` (the validation books by default): choose alpha on it, never on the test books. ``text_fn``: as in
+    :func:`fused_score_fn`."""
     from tqdm.auto import tqdm
 
     from xlrec_lib.rec.fusion import alpha_sweep
@@ -396,7 +450,7 @@ def alpha_grid(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], graph, 
     langs = list(vectors)
     out = {}
     for src, tgt in tqdm([(a, b) for a in langs for b in langs], desc="alpha sweep", disable=not progress):
-        text = text_scores(task, ids, vectors[src], vectors[tgt])
+        text = (text_fn or text_scores)(task, ids, vectors[src], vectors[tgt])
         g = graph_scores(task, ids, vectors[src], vectors[tgt], graph, n_neighbors)
         out[(src, tgt)] = alpha_sweep(g, text, alphas, exclude, relevant, ids.tolist(), task.catalogue.tolist(), k,
                                       how)
@@ -404,12 +458,13 @@ def alpha_grid(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], graph, 
 
 
 def choose_alpha(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], graph, alphas, n_neighbors: int = 20,
-                 k: int = 10) -> tuple[float, pd.DataFrame]:
+                 k: int = 10, text_fn=None) -> tuple[float, pd.DataFrame]:
     """The ``alpha`` of ``alphas`` with the best mean validation nDCG@k over every cell of ``vectors``, and the
-    :func:`alpha_grid` it was read from (the test books are never looked at)."""
+    :func:`alpha_grid` it was read from (the test books are never looked at). ``text_fn``: as in
+    :func:`fused_score_fn`."""
     if len(alphas) == 0:
         raise ValueError("choose_alpha: give at least one alpha")
-    sweep = alpha_grid(task, vectors, graph, alphas, n_neighbors, queries="valid", k=k)
+    sweep = alpha_grid(task, vectors, graph, alphas, n_neighbors, queries="valid", k=k, text_fn=text_fn)
     if not np.isfinite(sweep.to_numpy()).all():
         raise ValueError(f"choose_alpha: the validation sweep holds non-finite nDCG values:\n{sweep}")
     return float(sweep.mean().idxmax()), sweep  # ties: the first alpha given
@@ -478,6 +533,7 @@ def plot_language_grids(grids: dict[str, pd.DataFrame], langs, metric: str = "ND
 
 
 __all__ = ["RelatedVerseTask", "related_verse_task", "cocitation", "graph_via_text", "rank_related",
-           "evaluate_related", "queries_per_book", "sample_catalogue", "text_scores", "graph_scores",
+           "evaluate_related", "queries_per_book", "sample_catalogue", "text_scores", "hub_scores", "CSLSText",
+           "graph_scores",
            "fused_score_fn", "alpha_grid", "choose_alpha", "per_query_cell",
            "language_grid", "crosslingual_penalty", "plot_language_grids", "SPLITS"]
