@@ -375,12 +375,15 @@ def hub_scores(source_vectors, catalogue_vectors, k: int = 10, chunk: int = 2048
                          "(n_catalogue, d), row i the same verse")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k < len(a):
         raise ValueError(f"hub_scores: k must be an integer from 1 to n_catalogue - 1 = {len(a) - 1}, got {k!r}")
-    out = torch.empty(len(b))
+    from xlrec_lib.config import device
+
+    dev = device()  # 36 (n, n) products for a grid: a GPU, when present, takes them
+    a_dev, out = a.to(dev), torch.empty(len(b))
     for start in range(0, len(b), chunk):
-        sim = b[start:start + chunk] @ a.T
-        rows = torch.arange(sim.shape[0])
+        sim = b[start:start + chunk].to(dev) @ a_dev.T
+        rows = torch.arange(sim.shape[0], device=dev)
         sim[rows, rows + start] = -float("inf")  # its own verse
-        out[start:start + chunk] = sim.topk(int(k), dim=1).values.mean(1)
+        out[start:start + chunk] = sim.topk(int(k), dim=1).values.mean(1).cpu()
     return out
 
 

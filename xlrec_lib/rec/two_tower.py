@@ -28,7 +28,7 @@ from xlrec_lib.config import device
 from xlrec_lib.encoders.pooling import HFEncoder
 from xlrec_lib.encoders.protocol import texts_digest
 
-VERSION = 1
+VERSION = 2  # 2: trained with the encoder's prefix, under train_contrastive's seeded torch generator
 INFO_FILE = "xlrec_two_tower.json"
 
 
@@ -120,8 +120,8 @@ def load_or_train(encoder: HFEncoder, task, texts: Mapping[str, Sequence[str]], 
                   name: str = "two-tower", progress: bool = True) -> tuple[HFEncoder, dict]:
     """``(towers, info)``: a copy of ``encoder``'s model fine-tuned on ``edge_text_pairs(task, texts, cfg.langs)``
     with ``train_contrastive`` (``encoder`` is not changed), behind the encoder protocol. Trained on first use and
-    cached (key: ``encoder.key``, the training edges and catalogue, the texts of ``cfg.langs``, ``cfg``, and the
-    encoder's text prefix when it has one); ``info`` holds the number of pairs, the loss of every step and the
+    cached (key: ``encoder.key``, with its text prefix, the training edges and catalogue, the texts of ``cfg.langs``,
+    ``cfg``); ``info`` holds the number of pairs, the loss of every step and the
     training seconds. The towers train on the texts as they encode them, with ``encoder.prefix`` in front (e5's
     ``"query: "``), and load back with the base model's own class (``AutoModel``; a BERT without its pooler)."""
     from transformers import AutoConfig, AutoModel, BertModel
@@ -132,8 +132,6 @@ def load_or_train(encoder: HFEncoder, task, texts: Mapping[str, Sequence[str]], 
     key = {"base": encoder.key, "edges": hashlib.sha256(edges.tobytes()).hexdigest()[:16],
            "catalogue": hashlib.sha256(np.ascontiguousarray(task.catalogue, np.int64).tobytes()).hexdigest()[:16],
            "texts": {lang: texts_digest(list(texts[lang])) for lang in cfg.langs}, "config": asdict(cfg)}
-    if encoder.prefix:  # in the key only when set, so that the course encoder's cached towers keep theirs
-        key["prefix"] = encoder.prefix
     folder = cache.artefact_dir("models", f"two-tower-{cache.fingerprint(key, VERSION)}")
 
     def build(tmp: Path) -> None:
