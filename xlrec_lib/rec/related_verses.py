@@ -365,8 +365,9 @@ def _unit_rows(x, name: str) -> torch.Tensor:
 def hub_scores(source_vectors, catalogue_vectors, k: int = 10, chunk: int = 2048) -> torch.Tensor:
     """``r (n_catalogue,)``: the mean cosine of each catalogue verse in language B (``catalogue_vectors (n, d)``) to its
     ``k`` nearest verses of the catalogue in language A (``source_vectors (n, d)``, row ``i`` the same verse in A:
-    the population the queries come from), its own verse left out (its translation would raise every verse's ``r``
-    alike). A verse near everything in A, a hub, has a high ``r``. Unit rows (:func:`text_scores`); ``chunk`` rows of
+    the population the queries come from), the translation of ``j`` itself left out (it would be ``j``'s nearest
+    neighbour for most verses, and measure alignment, not crowding). A verse near everything in A, a hub, has a high
+    ``r``. Unit rows (:func:`text_scores`); ``chunk`` rows of
     B at a time, so beyond the output only a ``(chunk, n)`` block is held."""
     a = _unit_rows(source_vectors, "source_vectors")
     b = _unit_rows(catalogue_vectors, "catalogue_vectors")
