@@ -213,7 +213,7 @@ def cocitation(adjacency, shrink: float = 0.0) -> sp.csr_matrix:
     """
     if shrink < 0:
         raise ValueError(f"cocitation: shrink must be >= 0, got {shrink}")
-    a = _check_graph(adjacency, 0, "adjacency").copy()  # binarised below: never the caller's matrix
+    a = _check_graph(adjacency, 0, "adjacency")  # a copy: binarised below, never the caller's matrix
     if (a != a.T).nnz:
         raise ValueError("cocitation: adjacency must be symmetric (cross-references are undirected)")
     a.data[:] = 1.0
