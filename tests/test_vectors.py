@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from xlrec_lib import vectors
 from xlrec_lib.vectors import check_k, check_ks, target_ranks
 
 
@@ -57,3 +58,21 @@ def test_check_k_and_ks():
     for bad in ("15", (), None):
         with pytest.raises(ValueError, match="ks must be positive integers"):
             check_ks(bad)
+
+
+@pytest.mark.parametrize("to", [np.asarray, torch.as_tensor])
+def test_first_non_unit_row_names_the_first_row_off_the_sphere(to):
+    unit = to(np.array([[0.6, 0.8], [0.0, 0.0], [1.0, 0.0]], dtype=np.float32))
+    assert vectors.first_non_unit_row(unit) is None
+    assert vectors.first_non_unit_row(unit, allow_zero=False) == (1, 0.0)
+    longer = to(np.array([[0.6, 0.8], [3.0, 4.0], [2.0, 0.0]], dtype=np.float32))
+    assert vectors.first_non_unit_row(longer) == (1, 5.0)
+    # the tolerance is a bound on |norm - 1|: 1.0005 passes at 1e-3, fails at 1e-4
+    near = to(np.array([[1.0005, 0.0]], dtype=np.float32))
+    assert vectors.first_non_unit_row(near) is None
+    i, norm = vectors.first_non_unit_row(near, atol=1e-4)
+    assert i == 0 and norm == pytest.approx(1.0005, abs=1e-6)
+    nan = to(np.array([[0.6, 0.8], [np.nan, 0.0]], dtype=np.float32))
+    assert vectors.first_non_unit_row(nan)[0] == 1
+    with pytest.raises(ValueError, match="matrix"):
+        vectors.first_non_unit_row(to(np.ones(3, dtype=np.float32)))

@@ -42,6 +42,28 @@ def cosine_matrix(a, b):
     return normalize_rows(a) @ normalize_rows(b).T
 
 
+UNIT_ATOL = 1e-3  # float32 rows normalised once and stored stay within 1e-6; 1e-3 leaves room for a GPU's half floats
+
+
+def first_non_unit_row(x, allow_zero: bool = True, atol: float = UNIT_ATOL) -> tuple[int, float] | None:
+    """``(row, norm)`` of the first row of ``x (n, dim)`` (numpy or torch) whose L2 norm is not 1 within ``atol``
+    (nor 0, with ``allow_zero``: a text without tokens encodes to a zero row), or None when every row is a unit
+    row. The one test behind every "unit rows" contract: the dot product is the cosine only there, and a longer
+    row would win every ranking. A NaN row is never a unit row."""
+    x = _matrix(x, "x")
+    if isinstance(x, np.ndarray):
+        norms = np.linalg.norm(x, axis=1).astype(np.float64)
+    else:
+        norms = x.detach().float().norm(dim=1).double().cpu().numpy()
+    ok = np.abs(norms - 1) <= atol
+    if allow_zero:
+        ok |= norms == 0
+    if ok.all():
+        return None
+    i = int(np.flatnonzero(~ok)[0])
+    return i, float(norms[i])
+
+
 def check_k(k) -> int:
     """``k`` of a top-k metric as an int, or ValueError: a positive integer (not a bool, not a float)."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:

@@ -20,6 +20,7 @@ from typing import Protocol
 import torch
 
 from xlrec_lib import cache
+from xlrec_lib.vectors import first_non_unit_row
 
 VERSION = 1  # the embeddings file written by cached_encode; a change of its content bumps it in the same commit
 EMBEDDINGS_FILE = "embeddings.safetensors"
@@ -52,11 +53,8 @@ def check_unit_rows(vectors: torch.Tensor, n: int, who: str) -> torch.Tensor:
             vectors.shape[0] != n:
         got = f"{type(vectors).__name__} {getattr(vectors, 'dtype', '')} {tuple(getattr(vectors, 'shape', ()))}"
         raise ValueError(f"{who}.encode must return a ({n}, dim) float32 tensor, got {got}")
-    norms = vectors.norm(dim=1)
-    bad = ~(torch.isclose(norms, torch.ones_like(norms), atol=1e-4) | (norms == 0))
-    if bad.any():
-        i = int(bad.nonzero()[0])
-        raise ValueError(f"{who}.encode must return unit rows; row {i} has norm {float(norms[i]):.4f}")
+    if (off := first_non_unit_row(vectors)) is not None:
+        raise ValueError(f"{who}.encode must return unit rows; row {off[0]} has norm {off[1]:.4f}")
     return vectors
 
 

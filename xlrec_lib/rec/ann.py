@@ -39,14 +39,13 @@ import torch
 
 from xlrec_lib.rec.topk import topk
 from xlrec_lib.timing import time_call
-from xlrec_lib.vectors import check_k
+from xlrec_lib.vectors import check_k, first_non_unit_row
 
 # Stated defaults. HNSW: faiss's own ef_construction (40) and a twice-larger m than its 16 (better recall on
 # 256-768 dims at 2x links memory); IVF-PQ: ~sqrt(n) lists, 8-bit codes of d/8 sub-vectors (32x smaller than float32).
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 40, 64
 IVF_NBITS, IVF_NPROBE, IVF_TRAIN_PER_LIST = 8, 16, 50
 IVF_REFINE_FACTOR = 10  # candidates re-scored exactly per result kept (refine_exactly)
-UNIT_TOLERANCE = 1e-3
 
 
 def check_vectors(x, name: str = "catalogue") -> np.ndarray:
@@ -65,11 +64,8 @@ def check_vectors(x, name: str = "catalogue") -> np.ndarray:
     if bad.any():
         raise ValueError(f"{name} row {int(np.flatnonzero(bad)[0])} is not finite ({int(bad.sum())} of {len(x)} "
                          "rows hold NaN or inf)")
-    norms = np.linalg.norm(x, axis=1)
-    off = np.abs(norms - 1) > UNIT_TOLERANCE
-    if off.any():
-        i = int(np.flatnonzero(off)[0])
-        raise ValueError(f"{name} row {i} has norm {norms[i]:.4g}, not 1: normalise the rows first "
+    if (off := first_non_unit_row(x, allow_zero=False)) is not None:
+        raise ValueError(f"{name} row {off[0]} has norm {off[1]:.4g}, not 1: normalise the rows first "
                          "(xlrec_lib.vectors.normalize_rows)")
     return np.ascontiguousarray(x)
 

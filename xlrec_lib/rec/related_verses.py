@@ -38,6 +38,7 @@ from xlrec_lib.rec import ranking_metrics
 from xlrec_lib.rec.ranking_metrics import require_columns
 from xlrec_lib.rec.similarity import finite_matrix
 from xlrec_lib.rec.topk import topk, topk_dense, topk_to_ranked
+from xlrec_lib.vectors import first_non_unit_row
 
 SPLITS = ("test", "valid")
 
@@ -353,11 +354,8 @@ def _unit_rows(x, name: str) -> torch.Tensor:
     """``x`` as a finite float32 matrix whose rows have norm 1 (or 0: a text without tokens), else a ValueError:
     the dot product is the cosine only on unit rows, and a longer row would win every ranking."""
     t = finite_matrix(x, name).float()
-    norms = t.norm(dim=1)
-    bad = ~(torch.isclose(norms, torch.ones_like(norms), atol=1e-3) | (norms == 0))
-    if bad.any():
-        i = int(bad.nonzero()[0])
-        raise ValueError(f"{name} row {i} has norm {float(norms[i]):.4f}, not 1: normalise the rows "
+    if (off := first_non_unit_row(t)) is not None:
+        raise ValueError(f"{name} row {off[0]} has norm {off[1]:.4f}, not 1: normalise the rows "
                          "(torch.nn.functional.normalize(x, dim=1)) or encode with cached_encode")
     return t
 
