@@ -125,6 +125,7 @@ def summary(path: Path) -> str:
     text = " ".join(doc.split("\n\n")[0].split())
     match = re.match(r"(.+?[.?!])(\s+(?=[A-Z])|$)", text)  # a sentence ends before a capital: not at "e.g. the"
     text = match.group(1) if match else text
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", text)  # a Sphinx role (:func:`x`) shows as its name in Markdown
     return text.replace("``", "`").replace("|", "\\|") or "*(no docstring)*"
 
 
