@@ -1,9 +1,10 @@
 """The page "What the seed code gets wrong" (book/seed_defects.md): every entry names its seed section and either
 links the chapter section that shows the defect failing and fixed, or says which chapter (still being written) will.
 
-A link reads ``[chapter N: Section title](../notebooks/NN_stem.ipynb)``: the notebook must be in the table of
-contents, its number must be N, and a markdown heading of that notebook must carry the section title, so that a
-renamed section fails here instead of leaving the reader to search. A chapter that is not written yet is named as
+A link reads ``[chapter N: Section title](../notebooks/NN_stem.ipynb#section-title)``: the notebook must be in the
+table of contents, its number must be N, a markdown heading of that notebook must carry the section title, and the
+anchor must be the one MyST gives that heading (``myst_heading_anchors`` in ``_config.yml``), so that the reader
+lands on the section and a renamed section fails here instead of leaving the reader to search. A chapter that is not written yet is named as
 "chapter N (coming)" and must indeed have no notebook yet.
 """
 
@@ -18,7 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "book" / "seed_defects.md"
 ENTRY = re.compile(r"^ ?\d+\. \*\*(.+?)\*\*(.*?)(?=^ ?\d+\. \*\*|^## |\Z)", re.M | re.S)
-CHAPTER_LINK = re.compile(r"\[chapter (\d+): (.+?)\]\((\.\./notebooks/[^)\s]+\.ipynb)\)", re.S)
+CHAPTER_LINK = re.compile(r"\[chapter (\d+): (.+?)\]\((\.\./notebooks/[^)\s#]+\.ipynb)(#[^)\s]*)?\)", re.S)
 ANY_LINK = re.compile(r"\]\(([^)\s]+)\)")
 COMING = re.compile(r"chapter (\d+) \(coming\)")
 SEED = re.compile(r"^## Seed (\d{3}):", re.M)
@@ -27,6 +28,18 @@ SEED = re.compile(r"^## Seed (\d{3}):", re.M)
 def plain(text: str) -> str:
     """A heading or link text without markdown: code ticks, emphasis and extra spaces removed."""
     return re.sub(r"\s+", " ", re.sub(r"[`*]", "", text)).strip()
+
+
+def anchor(title: str) -> str:
+    """The id MyST gives a heading with this text (myst_parser's default_slugify, GitHub's rule)."""
+    from myst_parser.mdit_to_docutils.base import default_slugify
+
+    return default_slugify(plain(title))
+
+
+def test_heading_anchors_are_on():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert config["sphinx"]["config"].get("myst_heading_anchors", 0) >= 3, "section links need MyST's heading anchors"
 
 
 def headings(notebook: Path) -> set[str]:
@@ -54,7 +67,8 @@ def test_parser_reads_entries_and_links():
     body = "1. **§1: `x`.** Why. Shown in [chapter 7: What `a` is](../notebooks/07_s.ipynb).\n"
     (m,) = ENTRY.finditer(body)
     assert m.group(1) == "§1: `x`."
-    assert CHAPTER_LINK.findall(m.group(2)) == [("7", "What `a` is", "../notebooks/07_s.ipynb")]
+    assert CHAPTER_LINK.findall(m.group(2)) == [("7", "What `a` is", "../notebooks/07_s.ipynb", "")]
+    assert anchor("What `a` is?") == "what-a-is" and anchor("The seeds' loop, and the fix") == "the-seeds-loop-and-the-fix"
     assert plain("### `[CLS]` or mean pooling?".lstrip("#")) == "[CLS] or mean pooling?"
 
 
@@ -81,11 +95,12 @@ def test_every_defect_names_its_place_and_its_fix():
         assert title.startswith("§") or re.match(r"(Every|Later) listing|§", title), f"seed {seed} {title}: say where"
         links, coming = CHAPTER_LINK.findall(body), COMING.findall(body)
         assert links or coming, f"seed {seed} {title}: link the fixing chapter or say 'chapter N (coming)'"
-        for number, section, target in links:
+        for number, section, target, fragment in links:
             notebook = (PAGE.parent / target).resolve()
             assert notebook.exists() and str(notebook.relative_to(ROOT).with_suffix("")) in files, target
             assert int(notebook.name[:2]) == int(number), f"{target} is not chapter {number}"
             assert plain(section) in headings(notebook), f"{notebook.name} has no section {section!r}"
+            assert fragment == f"#{anchor(section)}", f"link {section!r} with #{anchor(section)}, got {fragment!r}"
         for number in coming:
             assert int(number) not in written, f"chapter {number} exists now: link it instead of '(coming)'"
         for link in ANY_LINK.findall(body):
