@@ -4,8 +4,8 @@ links the chapter section that shows the defect failing and fixed, or says which
 A link reads ``[chapter N: Section title](../notebooks/NN_stem.ipynb#section-title)``: the notebook must be in the
 table of contents, its number must be N, a markdown heading of that notebook must carry the section title, and the
 anchor must be the one MyST gives that heading (``myst_heading_anchors`` in ``_config.yml``), so that the reader
-lands on the section and a renamed section fails here instead of leaving the reader to search. A chapter that is not written yet is named as
-"chapter N (coming)" and must indeed have no notebook yet.
+lands on the section and a renamed section fails here instead of leaving the reader to search. A chapter that is
+not written yet is named as "chapter N (coming)" and must indeed have no notebook yet.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def test_parser_reads_entries_and_links():
     (m,) = ENTRY.finditer(body)
     assert m.group(1) == "§1: `x`."
     assert CHAPTER_LINK.findall(m.group(2)) == [("7", "What `a` is", "../notebooks/07_s.ipynb", "")]
-    assert anchor("What `a` is?") == "what-a-is" and anchor("The seeds' loop, and the fix") == "the-seeds-loop-and-the-fix"
+    assert anchor("What `a` is?") == "what-a-is"
+    assert anchor("The seeds' loop, and the fix") == "the-seeds-loop-and-the-fix"
     assert plain("### `[CLS]` or mean pooling?".lstrip("#")) == "[CLS] or mean pooling?"
 
 

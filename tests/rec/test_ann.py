@@ -146,6 +146,10 @@ def test_bad_inputs_are_named(data):
         ann.build_hnsw(catalogue[0])
     with pytest.raises(ValueError, match="row 0 has norm 2"):
         ann.exact_search(queries, catalogue * 2, 10)
+    zero = catalogue.copy()
+    zero[5] = 0  # an inner-product index would rank it last for every query, silently: not a unit row
+    with pytest.raises(ValueError, match="catalogue row 5 has norm 0, not 1"):
+        ann.build_flat(zero)
     with pytest.raises(ValueError, match="queries have dim 16"):
         ann.search(ann.build_hnsw(catalogue[:100]), unit_rows(3, 16, 2), 5)
     with pytest.raises(ValueError, match="exceeds the 100 vectors"):
