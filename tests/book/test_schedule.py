@@ -51,15 +51,16 @@ FULL_MODE = {
     "611 s": "05 full, models cached, encoding the whole test books (d14c13e)",
     "584 s": "05 full, first run with chapter 4's model and e5-small's encodings cached (2026-12-05)",
     # `make book` on a fresh clone of abfcddb, 2026-12-06, XLREC_CACHE holding only the data archives: "set-up took
-    # 78 s", "Executed notebook in" 24.75, 24.14, 674.51, 2889.39 and 1547.77 s for 01 to 05 (chapter 3 with unit
-    # tests and a page build beside it for about two minutes), 04's align_seconds_six_languages record 700.7 s;
-    # stopped in 06. 8751 s: that set-up and those five chapters (5239 s) plus the table's full times of 06 (432 + 92),
-    # 07 (21), 08 (33), 09's first run (2449), 10 (451) and 11 (34), a lower bound (no page writing, 09 measured
-    # before its CSLS grids). 33 and 26 minutes: 2889 s and 2449 s less 15 minutes, rounded.
-    "78 s": "make book of abfcddb: set-up", "25 s": "make book of abfcddb: 01", "24 s": "make book of abfcddb: 02",
+    # 78 s", "Executed notebook in" 24.75, 24.14, 674.51, 2889.39, 1547.77, 589.32, 24.45 and 42.53 s for 01 to 08
+    # (chapter 3 with unit tests and a page build beside it for about two minutes), 04's align_seconds_six_languages
+    # record 700.7 s; stopped as 09 began. 8829 s: that set-up and those eight chapters (5895 s) plus the table's 09
+    # first run (2449), 10 (451) and 11 (34), a lower bound (no page writing; 09 measured before its CSLS grids on a
+    # faster host). 33 and 26 minutes: 2889 s and 2449 s less 15 minutes, rounded.
+    "78 s": "make book of abfcddb: set-up", "25 s": "make book of abfcddb: 01", "24 s": "make book of abfcddb: 02, 07",
     "675 s": "make book of abfcddb: 03, first run", "2889 s": "make book of abfcddb: 04, first run",
     "1548 s": "make book of abfcddb: 05, first run", "701 s": "make book of abfcddb: 04's six-language alignment",
-    "8751 s": "make book from empty caches: the lower bound above",
+    "589 s": "make book of abfcddb: 06, first run", "43 s": "make book of abfcddb: 08",
+    "8829 s": "make book from empty caches: the lower bound above",
     "26 minutes": "09's first run over the 15-minute goal (2449 s)",
     # goals, not measurements: issue 20's budget for `make book` and for one chapter in full mode
     "2 hours": "goal", "15 minutes": "goal",
