@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from xlrec_lib.rec.ranking_metrics import Ranked, check_k, first_k, per_user_mapping, require_columns
+from xlrec_lib.vectors import normalize_rows
 
 
 def item_popularity(
@@ -93,8 +94,7 @@ def intra_list_diversity(
         raise ValueError(f"intra_list_diversity: item_vectors row {row} is not finite")
     if isinstance(item_ids, (str, bytes)):
         raise ValueError(f"intra_list_diversity: item_ids must be a list of ids, got the string {item_ids!r:.40}")
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    unit = normalize_rows(vectors)
     row_of = {item: j for j, item in enumerate(item_ids)} if item_ids is not None else None
     if row_of is not None and len(row_of) != len(vectors):
         raise ValueError(f"intra_list_diversity: {len(row_of)} distinct item_ids for {len(vectors)} vector rows")

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from xlrec_lib.vectors import normalize_rows
+
 
 @dataclass(frozen=True)
 class ItemFeatures:
@@ -50,11 +52,6 @@ def _require(frame: pd.DataFrame, cols: list[str], what: str) -> None:
         raise ValueError(f"{what}: missing column(s) {missing}; has {list(frame.columns)}")
     if len(set(cols)) != len(cols):
         raise ValueError(f"{what}: the column arguments must name different columns, got {cols}")
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
 def genre_matrix(items: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -115,12 +112,12 @@ def item_features(
     if items["item_id"].duplicated().any():
         raise ValueError(f"items: item_id {items.loc[items['item_id'].duplicated(), 'item_id'].iloc[0]!r} repeats")
     genres, names = genre_matrix(items)
-    blocks = [_unit_rows(genres)]
+    blocks = [normalize_rows(genres)]
     if kg is not None or links is not None:
         if kg is None or links is None:
             raise ValueError("item_features: give both kg and links, or neither")
         tags, tag_names = kg_tag_matrix(items, kg, links, min_count)
-        blocks.append(kg_weight * _unit_rows(tags))
+        blocks.append(kg_weight * normalize_rows(tags))
         names = names + tag_names
     matrix = np.concatenate(blocks, axis=1).astype(np.float32)
     return ItemFeatures(matrix, items["item_id"].to_numpy(), names)
