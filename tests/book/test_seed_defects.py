@@ -37,15 +37,32 @@ def anchor(title: str) -> str:
     return default_slugify(plain(title))
 
 
-def test_heading_anchors_are_on():
+def anchor_depth() -> int:
+    """``myst_heading_anchors`` of ``_config.yml``: MyST gives ids to headings down to this level."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-    assert config["sphinx"]["config"].get("myst_heading_anchors", 0) >= 3, "section links need MyST's heading anchors"
+    return int(config["sphinx"]["config"].get("myst_heading_anchors", 0))
 
 
-def headings(notebook: Path) -> set[str]:
+def test_heading_anchors_are_on():
+    assert anchor_depth() >= 3, "section links need MyST's heading anchors"
+
+
+def headings(notebook: Path, depth: int | None = None) -> set[str]:
+    """The markdown headings of ``notebook`` down to level ``depth`` (default :func:`anchor_depth`: the ones MyST
+    gives an id, so the only ones a link can land on)."""
+    depth = anchor_depth() if depth is None else depth
     cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     lines = ("".join(c["source"]).splitlines() for c in cells if c["cell_type"] == "markdown")
-    return {plain(line.lstrip("#")) for cell in lines for line in cell if line.startswith("#")}
+    levels = (re.match(r"(#+)\s", line) for cell in lines for line in cell)
+    return {plain(m.string[m.end():]) for m in levels if m and len(m.group(1)) <= depth}
+
+
+def test_headings_stop_at_the_anchor_depth(tmp_path):
+    cell = {"cell_type": "markdown", "source": ["# One\n", "### Three `x`\n", "#### Four\n", "#hashtag\n"]}
+    nb = tmp_path / "n.ipynb"
+    nb.write_text(json.dumps({"cells": [cell]}), encoding="utf-8")
+    assert headings(nb, 3) == {"One", "Three x"}
+    assert headings(nb, 4) == {"One", "Three x", "Four"}
 
 
 def toc_files() -> set[str]:
