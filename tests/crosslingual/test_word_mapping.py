@@ -9,6 +9,7 @@ from xlrec_lib.crosslingual.word_mapping import (
     csls_scores,
     fit_mapping,
     muse_evaluation,
+    normalize_center,
     procrustes,
     reverse_test_pairs,
     translation_accuracy,
@@ -162,3 +163,16 @@ def test_muse_evaluation_on_a_rotated_copy_both_ways():
     with_hits, _ = muse_evaluation(en, zh, train, test, k=5, hits=True)
     assert all(r["hits@1"].tolist() == [1.0] * 30 for r in with_hits)
     assert_allclose(W @ W.T, np.eye(12), atol=1e-10)
+
+
+def test_normalize_center_by_hand():
+    # rows (3, 4) and (0, 2): unit (0.6, 0.8) and (0, 1); mean (0.3, 0.9); centred (0.3, -0.1) and (-0.3, 0.1)
+    out = normalize_center(np.array([[3.0, 4.0], [0.0, 2.0]]))
+    s = 1 / np.sqrt(10)
+    np.testing.assert_allclose(out, [[3 * s, -s], [-3 * s, s]])
+
+
+def test_normalize_center_keeps_zero_rows_zero():
+    # two equal rows centre to zero: they stay zero (no division by a zero norm, no NaN)
+    out = normalize_center(np.array([[1.0, 0.0], [1.0, 0.0]]))
+    assert np.array_equal(out, np.zeros((2, 2)))

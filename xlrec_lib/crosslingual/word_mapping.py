@@ -11,15 +11,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from xlrec_lib.vectors import check_ks, cosine_matrix, target_ranks
+from xlrec_lib.vectors import check_ks, cosine_matrix, normalize_rows, target_ranks
 
 
 def normalize_center(vectors: np.ndarray) -> np.ndarray:
     """Unit length, mean-centred, unit length again (the MUSE/VecMap preprocessing): ``(n, dim)`` -> ``(n, dim)``."""
-    x = np.asarray(vectors, dtype=np.float64)
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    x = x - x.mean(0, keepdims=True)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    x = normalize_rows(np.asarray(vectors, dtype=np.float64))  # zero rows stay zero
+    return normalize_rows(x - x.mean(0, keepdims=True))
 
 
 def procrustes(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
