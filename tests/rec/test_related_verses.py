@@ -349,7 +349,8 @@ def test_graph_via_text_checks_own_and_drops_stored_zeros():
     assert stored.nnz == graph.nnz + 2  # the caller's matrix is not changed
 
 
-def test_hub_scores_by_hand_and_csls_text():
+def test_hub_scores_by_hand_and_csls_text(monkeypatch, tmp_path):
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path / "cache"))  # CSLSText stores its hub scores there
     # k = 1: each catalogue verse's best cosine to the other verses of the source language, its own left out
     a = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
     b = torch.tensor([[0.8, 0.6], [1.0, 0.0], [0.0, 1.0]])
@@ -375,3 +376,60 @@ def test_hub_scores_by_hand_and_csls_text():
     sweep = rv.alpha_grid(task, {"en": en, "zh": zh}, task.adjacency(), [1e6], 3, text_fn=fn)
     expected = rv.language_grid(task, {"en": en, "zh": zh}, fn, queries="valid", k=10)
     np.testing.assert_allclose(sweep[1e6].to_numpy(), expected["NDCG@10"].to_numpy(), atol=1e-9)
+
+
+def test_cached_hub_scores_are_stored_read_back_and_checked(monkeypatch, tmp_path):
+    from xlrec_lib.cache import CacheWarning
+
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path / "cache"))
+    derived = tmp_path / "cache" / "derived"
+    rng = np.random.default_rng(8)
+    en, zh = (_unit(rng.normal(size=(12, 4))) for _ in range(2))
+    calls = []
+    real = rv.hub_scores
+    monkeypatch.setattr(rv, "hub_scores", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    first = rv.cached_hub_scores(en, zh, k=3)
+    (folder,) = derived.glob("hubs-*")
+    torch.testing.assert_close(first, real(en, zh, k=3), rtol=0, atol=0)
+    # a second scorer, as in a rerun of the chapter: read back, not computed
+    torch.testing.assert_close(rv.CSLSText(k=3).hubs(en, zh), first, rtol=0, atol=0)
+    assert len(calls) == 1
+    # another k, the pair the other way round, other vectors: computed, each in its own folder
+    rv.cached_hub_scores(en, zh, k=2)
+    rv.cached_hub_scores(zh, en, k=3)
+    rv.cached_hub_scores(en, zh.flip(0), k=3)
+    assert len(calls) == 4 and len(list(derived.glob("hubs-*"))) == 4
+    # use_cache=False computes every time and writes nothing
+    rv.CSLSText(k=3, use_cache=False).hubs(en, zh)
+    assert len(calls) == 5 and len(list(derived.glob("hubs-*"))) == 4
+    # a damaged file is named, removed and computed again, never read back
+    (folder / rv.HUBS_FILE).write_bytes(b"not safetensors")
+    with pytest.warns(CacheWarning, match="bytes"):
+        again = rv.cached_hub_scores(en, zh, k=3)
+    torch.testing.assert_close(again, first, rtol=0, atol=0)
+    assert len(calls) == 6
+    # the same vectors as hub_scores reads them (float64, a strided view, a numpy k) share the stored scores
+    again = rv.cached_hub_scores(en.numpy().astype(np.float64), zh.T.contiguous().T, k=np.int64(3))
+    torch.testing.assert_close(again, first, rtol=0, atol=0)
+    assert len(calls) == 6
+    # bad input is refused before anything is hashed or stored
+    with pytest.raises(ValueError, match="k must be an integer"):
+        rv.cached_hub_scores(en, zh, k=12)
+    with pytest.raises(ValueError, match="must both be"):
+        rv.cached_hub_scores(en, zh[:0], k=3)
+
+
+def test_cached_hub_scores_refuse_an_intact_file_of_the_wrong_shape(monkeypatch, tmp_path):
+    from safetensors.torch import save_file
+
+    from xlrec_lib import cache
+
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(9)
+    en, zh = (_unit(rng.normal(size=(6, 4))) for _ in range(2))
+    rv.cached_hub_scores(en, zh, k=2)
+    (folder,) = (tmp_path / "cache" / "derived").glob("hubs-*")
+    save_file({"hubs": torch.zeros(5)}, str(folder / rv.HUBS_FILE))
+    cache.write_manifest(folder)  # intact by its manifest, but not 6 scores
+    with pytest.raises(ValueError, match="expected 6 finite float32 hub scores"):
+        rv.cached_hub_scores(en, zh, k=2)

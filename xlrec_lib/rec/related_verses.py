@@ -360,13 +360,8 @@ def _unit_rows(x, name: str) -> torch.Tensor:
     return t
 
 
-def hub_scores(source_vectors, catalogue_vectors, k: int = 10, chunk: int = 2048) -> torch.Tensor:
-    """``r (n_catalogue,)``: the mean cosine of each catalogue verse in language B (``catalogue_vectors (n, d)``) to its
-    ``k`` nearest verses of the catalogue in language A (``source_vectors (n, d)``, row ``i`` the same verse in A:
-    the population the queries come from), the translation of ``j`` itself left out (it would be ``j``'s nearest
-    neighbour for most verses, and measure alignment, not crowding). A verse near everything in A, a hub, has a high
-    ``r``. Unit rows (:func:`text_scores`); ``chunk`` rows of
-    B at a time, so beyond the output only a ``(chunk, n)`` block is held."""
+def _hub_inputs(source_vectors, catalogue_vectors, k) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The checked inputs of :func:`hub_scores`: two float32 unit-row matrices of one shape ``(n, d)``, and ``k``."""
     a = _unit_rows(source_vectors, "source_vectors")
     b = _unit_rows(catalogue_vectors, "catalogue_vectors")
     if a.shape != b.shape:
@@ -374,6 +369,17 @@ def hub_scores(source_vectors, catalogue_vectors, k: int = 10, chunk: int = 2048
                          "(n_catalogue, d), row i the same verse")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k < len(a):
         raise ValueError(f"hub_scores: k must be an integer from 1 to n_catalogue - 1 = {len(a) - 1}, got {k!r}")
+    return a, b, int(k)
+
+
+def hub_scores(source_vectors, catalogue_vectors, k: int = 10, chunk: int = 2048) -> torch.Tensor:
+    """``r (n_catalogue,)``: the mean cosine of each catalogue verse in language B (``catalogue_vectors (n, d)``) to its
+    ``k`` nearest verses of the catalogue in language A (``source_vectors (n, d)``, row ``i`` the same verse in A:
+    the population the queries come from), the translation of ``j`` itself left out (it would be ``j``'s nearest
+    neighbour for most verses, and measure alignment, not crowding). A verse near everything in A, a hub, has a high
+    ``r``. Unit rows (:func:`text_scores`); ``chunk`` rows of
+    B at a time, so beyond the output only a ``(chunk, n)`` block is held."""
+    a, b, k = _hub_inputs(source_vectors, catalogue_vectors, k)
     from xlrec_lib.config import device
 
     dev = device()  # 36 (n, n) products for a grid: a GPU, when present, takes them
@@ -386,22 +392,62 @@ def hub_scores(source_vectors, catalogue_vectors, k: int = 10, chunk: int = 2048
     return out
 
 
+HUBS_VERSION = 1  # hub_scores: bumped with its results (part of the cache key of cached_hub_scores)
+HUBS_FILE = "hubs.safetensors"
+
+
+def cached_hub_scores(source_vectors, catalogue_vectors, k: int = 10) -> torch.Tensor:
+    """:func:`hub_scores` ``(n,)`` of ``source_vectors`` and ``catalogue_vectors`` ``(n, d)``, stored as safetensors
+    through ``xlrec_lib.cache`` under a digest of ``k`` and of both matrices as :func:`hub_scores` reads them
+    (float32 unit rows, shape and bytes), and read back (checked) on the next call with the same vectors. Where they
+    were computed (CPU or GPU, which may differ in the last bits) is not part of the key. One call costs an
+    ``(n, n)`` product (7.6 s for 31,032 random rows of 512 dimensions on the two-core build machine, 2026-12-06),
+    and a grid makes one per cell: the cache is what makes a rerun of a chapter cheap."""
+    import hashlib
+
+    from safetensors.torch import load, save_file
+
+    from xlrec_lib import cache
+
+    a, b, k = _hub_inputs(source_vectors, catalogue_vectors, k)
+    h = hashlib.sha256()
+    for t in (a, b):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{tuple(t.shape)}{t.dtype}".encode())
+        h.update(t.numpy().tobytes())
+    name = f"hubs-k{k}-{cache.fingerprint({'vectors': h.hexdigest(), 'k': k}, {'hubs': HUBS_VERSION})}"
+
+    def build(tmp) -> None:
+        save_file({"hubs": hub_scores(a, b, k).contiguous()}, str(tmp / HUBS_FILE))
+
+    def read(folder) -> torch.Tensor:  # a copy in memory, checked like a fresh result
+        r = load((folder / HUBS_FILE).read_bytes())["hubs"]
+        if r.shape != (len(b),) or r.dtype != torch.float32 or not torch.isfinite(r).all():
+            raise ValueError(f"{folder / HUBS_FILE}: expected {len(b)} finite float32 hub scores, got shape "
+                             f"{tuple(r.shape)} of {r.dtype}; delete the folder to compute them again")
+        return r
+
+    return cache.load_or_build(cache.artefact_dir("derived", name), build, read)
+
+
 class CSLSText:
     """A text ``score_fn`` (for :func:`language_grid`, :func:`fused_score_fn`, :func:`alpha_grid`) with chapter 4's
     hub correction, CSLS: ``2 cos(h_q, h_j) - r(j)``, ``r`` of :func:`hub_scores` with ``k`` neighbours. CSLS also
     subtracts the query's own mean cosine to its ``k`` nearest candidates, the same for all of a query's candidates:
     it changes no ranking and is left out. ``r`` is computed once per pair of vector tensors and kept (with the
-    tensors, which must not change in place afterwards)."""
+    tensors, which must not change in place afterwards); with ``use_cache`` it is also stored on disk
+    (:func:`cached_hub_scores`), so that a rerun reads it back."""
 
-    def __init__(self, k: int = 10):
+    def __init__(self, k: int = 10, use_cache: bool = True):
         self.k = k
+        self.use_cache = use_cache
         self._kept: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def hubs(self, source_vectors, catalogue_vectors) -> torch.Tensor:
         for a, b, r in self._kept:
             if a is source_vectors and b is catalogue_vectors:
                 return r
-        r = hub_scores(source_vectors, catalogue_vectors, self.k)
+        r = (cached_hub_scores if self.use_cache else hub_scores)(source_vectors, catalogue_vectors, self.k)
         self._kept.append((source_vectors, catalogue_vectors, r))
         return r
 
@@ -535,7 +581,8 @@ def plot_language_grids(grids: dict[str, pd.DataFrame], langs, metric: str = "ND
 
 
 __all__ = ["RelatedVerseTask", "related_verse_task", "cocitation", "graph_via_text", "rank_related",
-           "evaluate_related", "queries_per_book", "sample_catalogue", "text_scores", "hub_scores", "CSLSText",
+           "evaluate_related", "queries_per_book", "sample_catalogue", "text_scores", "hub_scores", "HUBS_VERSION",
+           "cached_hub_scores", "CSLSText",
            "graph_scores",
            "fused_score_fn", "alpha_grid", "choose_alpha", "per_query_cell",
            "language_grid", "crosslingual_penalty", "plot_language_grids", "SPLITS"]
