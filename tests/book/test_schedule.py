@@ -35,9 +35,20 @@ CACHED = {1: "17 s", 2: "12 s", 3: "53 s", 4: "50 s", 5: "39 s", 6: "126 s", 7: 
 # other measurements ran: 06 798.30 s less a 366 s pause, 09 441.49 and 10 451.13 s with nothing beside them; the
 # whole build 5138 s less 2884 s of pauses. 01, 02 and 07 on the earlier build machine, 2026-12-02. GPU times: none.
 FULL_MODE = {
-    "441 s": "09 full, encodings cached: make book of 2026-12-05",
-    "2449 s": "09 full, first run after chapter 4's new model: encodings and the two towers (2026-12-05)",
-    "804 s": "09 full: encoding the catalogue of every translation, that run's cell time",
+    # 09 on 2026-12-06, the AMD EPYC build machine, XLREC_CACHE of the abfcddb make book below, alone: "took N s" of
+    # `make chapter NB=09 QUICK=0`: 3944 (first run, on 1072685), 1064 (encodings cached, same commit, the same ten
+    # records to the last digit), then on d741185 (cached_hub_scores): 1073 s storing the hub scores, and 682 s
+    # reading them back. 890, 761 and 736 s: the first run's timings (the scale catalogue, e5-small, 354 + 382 s for
+    # the two towers).
+    "3944 s": "09 full, first run: make chapter on the abfcddb make book's cache (2026-12-06)",
+    "1064 s": "09 full, encodings cached, hub scores computed (2026-12-06)",
+    "682 s": "09 full, encodings and hub scores cached (2026-12-06)",
+    "890 s": "09 first run: encoding the catalogue of every translation",
+    "761 s": "09 first run: e5-small on the en and zh catalogues",
+    "736 s": "09 first run: training and encoding the two towers (354 + 382 s)",
+    "965,308": "09: the scale catalogue's verses, as the chapter prints them",
+    "576 s": "10 full, first run: make chapter after 09 on the same cache (2026-12-06)",
+    "39 s": "11 full: make chapter after 10 on the same cache (2026-12-06)",
     "432 s": "06 full, e5-small's fine-tuning cached: make book of 2026-12-05",
     "92 s": "06 full: e5-small's fine-tuning, first run; 03 full, models cached",
     "451 s": "10 full, its title encodings cached: make book of 2026-12-05",
@@ -53,15 +64,16 @@ FULL_MODE = {
     # `make book` on a fresh clone of abfcddb, 2026-12-06, XLREC_CACHE holding only the data archives: "set-up took
     # 78 s", "Executed notebook in" 24.75, 24.14, 674.51, 2889.39, 1547.77, 589.32, 24.45 and 42.53 s for 01 to 08
     # (chapter 3 with unit tests and a page build beside it for about two minutes), 04's align_seconds_six_languages
-    # record 700.7 s; stopped as 09 began. 8829 s: that set-up and those eight chapters (5895 s) plus the table's 09
-    # first run (2449), 10 (451) and 11 (34), a lower bound (no page writing; 09 measured before its CSLS grids on a
-    # faster host). 33 and 26 minutes: 2889 s and 2449 s less 15 minutes, rounded.
+    # record 700.7 s; stopped as 09 began (09, 10 and 11 then ran on its cache: above). 33 and 11 minutes: 2889 s
+    # and 1548 s less 15 minutes, rounded.
     "78 s": "make book of abfcddb: set-up", "25 s": "make book of abfcddb: 01", "24 s": "make book of abfcddb: 02, 07",
     "675 s": "make book of abfcddb: 03, first run", "2889 s": "make book of abfcddb: 04, first run",
     "1548 s": "make book of abfcddb: 05, first run", "701 s": "make book of abfcddb: 04's six-language alignment",
     "589 s": "make book of abfcddb: 06, first run", "43 s": "make book of abfcddb: 08",
-    "8829 s": "make book from empty caches: the lower bound above",
-    "26 minutes": "09's first run over the 15-minute goal (2449 s)",
+    "10454 s": "make book from empty caches: 78 s set-up + 01-08 of the abfcddb make book (5895 s) + 09, 10, 11 "
+               "(3944 + 576 + 39 s) on the same cache",
+    "54 minutes": "10454 s less 2 hours (3254 s), rounded",
+    "51 minutes": "09's first run over the 15-minute goal (3944 s less 900 s), rounded",
     # goals, not measurements: issue 20's budget for `make book` and for one chapter in full mode
     "2 hours": "goal", "15 minutes": "goal",
 }
