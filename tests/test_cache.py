@@ -102,3 +102,18 @@ def test_artefact_dir_refuses_paths(tmp_path, monkeypatch):
     for bad in ("", "a/b", ".hidden"):
         with pytest.raises(ValueError, match="plain folder name"):
             cache.artefact_dir("models", bad)
+
+
+def test_tensors_digest_reads_values_names_and_dtypes_not_layout():
+    import torch
+
+    x = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    base = cache.tensors_digest([("x", x)])
+    assert cache.tensors_digest([("x", x.T.contiguous().T)]) == base  # a strided view of equal values
+    assert cache.tensors_digest([("y", x)]) != base
+    assert cache.tensors_digest([("x", x.double())]) != base
+    assert cache.tensors_digest([("x", x.reshape(4, 3))]) != base
+    changed = x.clone()
+    changed[2, 3] += 1
+    assert cache.tensors_digest([("x", changed)]) != base
+    assert cache.tensors_digest([("x", x), ("e", torch.empty(0, 4))]) != base  # an empty tensor still counts

@@ -66,6 +66,19 @@ def fingerprint(config, version) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
+def tensors_digest(named) -> str:
+    """sha256 (hex) of ``(name, tensor)`` pairs in the order given: each name, dtype, shape and bytes (CPU copies).
+    Equal values in another layout (a strided view, another device) give the same digest; another dtype does not."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, t in named:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -172,5 +185,5 @@ def artefact_dir(kind: str, name: str) -> Path:
     return cache_dir(kind) / name
 
 
-__all__ = ["MANIFEST", "CacheWarning", "fingerprint", "sha256_file", "write_manifest", "check", "build_atomic",
-           "load_or_build", "artefact_dir"]
+__all__ = ["MANIFEST", "CacheWarning", "fingerprint", "tensors_digest", "sha256_file", "write_manifest", "check",
+           "build_atomic", "load_or_build", "artefact_dir"]

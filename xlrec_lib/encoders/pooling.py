@@ -58,12 +58,7 @@ def embed_texts(model, tokenizer, texts: list[str], batch_size: int = 64, max_le
 
 def weights_digest(model) -> str:
     """sha256 of every tensor of ``model.state_dict()`` (names, dtypes, shapes and bytes); ~1 s per 500 MB."""
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy())
-    return h.hexdigest()
+    return cache.tensors_digest(sorted(model.state_dict().items()))
 
 
 def tokenizer_digest(tokenizer) -> str:

@@ -403,19 +403,13 @@ def cached_hub_scores(source_vectors, catalogue_vectors, k: int = 10) -> torch.T
     were computed (CPU or GPU, which may differ in the last bits) is not part of the key. One call costs an
     ``(n, n)`` product (7.6 s for 31,032 random rows of 512 dimensions on the two-core build machine, 2026-12-06),
     and a grid makes one per cell: the cache is what makes a rerun of a chapter cheap."""
-    import hashlib
-
     from safetensors.torch import load, save_file
 
     from xlrec_lib import cache
 
     a, b, k = _hub_inputs(source_vectors, catalogue_vectors, k)
-    h = hashlib.sha256()
-    for t in (a, b):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{tuple(t.shape)}{t.dtype}".encode())
-        h.update(t.numpy().tobytes())
-    name = f"hubs-k{k}-{cache.fingerprint({'vectors': h.hexdigest(), 'k': k}, {'hubs': HUBS_VERSION})}"
+    vectors = cache.tensors_digest([("source", a), ("catalogue", b)])
+    name = f"hubs-k{k}-{cache.fingerprint({'vectors': vectors, 'k': k}, {'hubs': HUBS_VERSION})}"
 
     def build(tmp) -> None:
         save_file({"hubs": hub_scores(a, b, k).contiguous()}, str(tmp / HUBS_FILE))
