@@ -119,23 +119,40 @@ def test_multilingual_config_per_mode():
 
 
 def test_course_encoder_is_one_call_over_the_chapter_models(monkeypatch):
+    from types import SimpleNamespace
+
     from xlrec_lib.crosslingual import aligned_encoder
     from xlrec_lib.lm import corpus, pretrained
 
-    calls = {}
+    calls = []
     monkeypatch.setattr(pretrained, "load_or_train", lambda quick, progress: ("tok", "mlm"))
     monkeypatch.setattr(pretrained, "checkpoint_dir", lambda quick: __import__("pathlib").Path(f"/x/mlm-{quick}"))
     monkeypatch.setattr(corpus, "load_verses", lambda langs: f"verses{langs}")
 
     def fake_load_or_align(tokenizer, model, base_key, verses, cfg, progress, name):
-        calls.update(tokenizer=tokenizer, model=model, base_key=base_key, verses=verses, cfg=cfg)
-        return "encoder", {"info": 1}
+        calls.append(dict(tokenizer=tokenizer, model=model, base_key=base_key, verses=verses, cfg=cfg))
+        stage = len(calls)
+        return SimpleNamespace(model=f"bert-{stage}", weights_key=f"aligned-{stage}"), {"stage": stage}
 
     monkeypatch.setattr(aligned_encoder, "load_or_align", fake_load_or_align)
-    assert aligned_encoder.course_encoder(quick=True, progress=False) == ("encoder", {"info": 1})
-    assert calls["base_key"] == "mlm-True" and calls["model"] == "mlm"
-    assert calls["cfg"] == aligned_encoder.multilingual_config(True)
-    assert calls["verses"] == f"verses{corpus.PRETRAIN_LANGS}"
+    encoder, info = aligned_encoder.course_encoder(quick=True, progress=False)
+    assert info == {"stage": 2} and encoder.model == "bert-2"
+    # stage 1: English-Chinese from the MLM checkpoint; stage 2: the six languages from that model
+    first, second = calls
+    assert (first["model"], first["base_key"], first["cfg"]) == ("mlm", "mlm-True", aligned_encoder.pair_config(True))
+    assert (second["model"], second["base_key"]) == ("bert-1", "aligned-1")
+    assert second["cfg"] == aligned_encoder.multilingual_config(True)
+    assert first["verses"] == second["verses"] == f"verses{corpus.PRETRAIN_LANGS}"
+
+
+def test_pair_config_per_mode():
+    from xlrec_lib.crosslingual.aligned_encoder import pair_config
+
+    quick, full = pair_config(True), pair_config(False)
+    assert quick == AlignConfig(steps=120, batch_size=64, lr=2e-3, center=True)
+    assert (quick.langs, quick.pair_mix) == (("zh",), "pivot")
+    assert (full.steps, full.batch_size, full.lr, full.eval_every) == (1000, 128, 1e-3, 0)
+    assert pair_config(False, cuda=True).steps == 1500 and not pair_config(True, center=False).center
 
 
 def test_valid_hits_read_mark_only(tiny_tokenizer, tiny_bert):

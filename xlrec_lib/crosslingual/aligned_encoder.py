@@ -1,10 +1,11 @@
 """The course's aligned encoder: the MLM chapter's tiny BERT, fine-tuned by InfoNCE on parallel training verses.
-
 Training pairs are translation pairs of verses from the ``train`` split of ``xlrec_lib.lm.corpus`` (Mark and John
 never enter): English-pivot pairs or every pair of languages, languages drawn uniformly or by size
-(``crosslingual.pair_sampling``). The model and its tokenizer are saved through ``xlrec_lib.cache`` under a key
-made of the base checkpoint, this configuration and the versions of the code that trains it, so that the chapter
-trains once and loads (checked) afterwards; the folder also loads through ``XLREC_ENCODER=hf:<folder>``.
+(``crosslingual.pair_sampling``). The course's encoder is trained in two stages, English-Chinese first, then every
+pair of the six languages from that model (``course_encoder``). The model and its tokenizer are saved through
+``xlrec_lib.cache`` under a key made of the base checkpoint, this configuration and the versions of the code that
+trains it, so that the chapter trains once and loads (checked) afterwards; the folder also loads through
+``XLREC_ENCODER=hf:<folder>``.
 """
 
 from __future__ import annotations
@@ -206,10 +207,11 @@ def align(tokenizer, model, verses, cfg: AlignConfig = AlignConfig(), progress: 
 
 def load_or_align(tokenizer, model, base_key: str, verses, cfg: AlignConfig = AlignConfig(), progress: bool = True,
                   name: str = "aligned tiny BERT") -> tuple[HFEncoder, dict]:
-    """``(encoder, info)`` of ``align``: the aligned model behind the encoder protocol (on ``device()``), trained
-    on first use and loaded from the cache afterwards. ``base_key`` names ``model``'s checkpoint (its cache folder
-    name); ``verses``: a frame with ``split`` and one column per language (``xlrec_lib.lm.corpus.load_verses``); the
-    key holds ``cfg``, ``base_key``, the code's versions and :func:`data_digest` of ``verses``."""
+    """``(encoder, info)`` of ``align``: the aligned model behind the encoder protocol (on ``device()``), trained on
+    first use and loaded from the cache afterwards. ``base_key`` names ``model``'s weights (its cache folder
+    name: the MLM checkpoint's, or an aligned model's to continue from it); ``verses``: a frame with ``split``
+    and one column per language (``xlrec_lib.lm.corpus.load_verses``); the key holds ``cfg``, ``base_key``, the
+    code's versions and :func:`data_digest` of ``verses``."""
     from transformers import BertModel
 
     def build(tmp: Path) -> None:
@@ -230,14 +232,24 @@ def load_or_align(tokenizer, model, base_key: str, verses, cfg: AlignConfig = Al
 SIX_LANGUAGES = ("zh", "fr", "es", "de", "ru")  # with English: the six pretraining languages
 
 
+def pair_config(quick: bool, cuda: bool = False, center: bool = True) -> AlignConfig:
+    """The mapping chapter's English-Chinese alignment, its model (c), for a mode: quick 120 steps x 64 pairs at
+    lr 2e-3; full 1,000 steps x 128 (1,500 with CUDA) at 1e-3. The six-language model continues from it
+    (:func:`course_encoder`)."""
+    if quick:
+        return AlignConfig(steps=120, batch_size=64, lr=2e-3, center=center)
+    return AlignConfig(steps=1500 if cuda else 1000, batch_size=128, center=center)
+
+
 def multilingual_config(quick: bool, cuda: bool = False, pair_mix: str = "all", alpha: float = 0.0,
                         center: bool = True) -> AlignConfig:
-    """The mapping chapter's six-language alignment for a mode. The defaults (every pair of the six languages,
-    uniform language sampling, the batch-centred loss) are the choices that chapter made on Mark when they were
-    set, in quick mode on an earlier checkpoint. Any run can choose otherwise (short runs are sensitive to their
-    start): the chapter then measures this default beside its choice and checks that it learned, since
-    ``course_encoder`` loads it. Quick: 120 steps x 64 pairs at lr 2e-3; full: 1,000 steps x 128 (1,500 with
-    CUDA) at 1e-3, with the Mark curve."""
+    """The mapping chapter's six-language alignment for a mode, trained from the English-Chinese model of
+    :func:`pair_config` (a curriculum: one pair, then every pair; :func:`course_encoder`). The defaults (every pair
+    of the six languages, uniform language sampling, the batch-centred loss) are the choices that chapter made on
+    Mark when they were set, in quick mode on an earlier checkpoint. Any run can choose otherwise (short runs are
+    sensitive to their start): the chapter then measures this default beside its choice and checks that it
+    learned, since ``course_encoder`` loads it. Quick: 120 steps x 64 pairs at lr 2e-3; full: 1,000 steps x 128
+    (1,500 with CUDA) at 1e-3, with the Mark curve."""
     common = dict(langs=SIX_LANGUAGES, pair_mix=pair_mix, alpha=alpha, center=center)
     if quick:
         return AlignConfig(steps=120, batch_size=64, lr=2e-3, **common)
@@ -258,19 +270,24 @@ def choice_config(quick: bool, pair_mix: str = "all", alpha: float = 0.0, center
 
 def course_encoder(quick: bool | None = None, progress: bool = True) -> tuple[HFEncoder, dict]:
     """``(encoder, info)``: the course's six-language aligned encoder, in one call for the chapters after the mapping
-    chapter. Loads (or trains, then caches) the MLM chapter's checkpoint for the mode and aligns it with
-    ``multilingual_config``; the same cached model the mapping chapter builds when its choices are the defaults."""
+    chapter. Loads (or trains, then caches) the MLM chapter's checkpoint for the mode, aligns it on English-Chinese
+    pairs (:func:`pair_config`, the chapter's model (c)) and continues from that model on every pair of the six
+    languages (:func:`multilingual_config`): the same cached models the mapping chapter builds when its choices are
+    the defaults. The six-language model's cache key holds the English-Chinese model's, so each stage trains once."""
     from xlrec_lib.config import is_quick
     from xlrec_lib.lm.corpus import PRETRAIN_LANGS, load_verses
     from xlrec_lib.lm.pretrained import checkpoint_dir, load_or_train
 
     quick = is_quick(quick)
+    cuda = device().type == "cuda"
     tokenizer, mlm = load_or_train(quick=quick, progress=progress)
-    cfg = multilingual_config(quick, cuda=device().type == "cuda")
-    return load_or_align(tokenizer, getattr(mlm, "bert", mlm), checkpoint_dir(quick=quick).name,
-                         load_verses(PRETRAIN_LANGS), cfg, progress=progress, name="tiny BERT, six languages")
+    verses = load_verses(PRETRAIN_LANGS)
+    first, _ = load_or_align(tokenizer, getattr(mlm, "bert", mlm), checkpoint_dir(quick=quick).name, verses,
+                             pair_config(quick, cuda=cuda), progress=progress, name="tiny BERT + InfoNCE")
+    return load_or_align(tokenizer, first.model, first.weights_key, verses, multilingual_config(quick, cuda=cuda),
+                         progress=progress, name="tiny BERT, six languages")
 
 
 __all__ = ["VERSION", "AlignConfig", "versions", "training_sample", "language_sizes", "valid_hits", "p1_means",
-           "mark_curve", "align", "data_digest", "load_or_align", "SIX_LANGUAGES", "multilingual_config",
-           "choice_config", "course_encoder"]
+           "mark_curve", "align", "data_digest", "load_or_align", "SIX_LANGUAGES", "pair_config",
+           "multilingual_config", "choice_config", "course_encoder"]

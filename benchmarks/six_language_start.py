@@ -1,0 +1,133 @@
+"""Benchmark: where chapter 4's six-language alignment starts, the MLM checkpoint or the English-Chinese model.
+
+Chapter 4 trains two aligned models: (c), English-Chinese pairs only (``aligned_encoder.pair_config``), and the
+six-language model (``multilingual_config``: every pair of en, zh, fr, es, de, ru). The course's encoder
+(``course_encoder``) trains the second from the first, a curriculum of one pair, then every pair. This script
+measures that choice against starting the six-language run from the MLM checkpoint, as the chapter's first edition
+did: the same configuration, steps and data, only the start differs. Both models go through
+``aligned_encoder.load_or_align``, so a run on the course's cache trains only what is missing (on two CPU cores each
+full model is about 11 minutes; the English-Chinese stage as long again).
+
+Each recipe is measured as the chapter measures its six-language model: P@1 on every verse of John (the test book)
+for the 30 directed pairs at 128 tokens (``retrieval.retrieval_matrix``, ``retrieval.pair_summary``: mean, with and
+without English, lowest pair, en-zh), each verse's P@1 over the 30 pairs (the paired bootstrap interval of the
+RESULT line), the Mark curve the full run records (P@1 on 300 verses of Mark every 250 steps) and the last loss's
+gap to log B. Rows record the cache key of the start they trained from.
+
+``--out FILE`` writes the rows (``xlrec_lib/measured/six_language_start.json`` ships them, for
+``results.measured_runs``), each with its machine, date and versions.
+
+The last line: ``RESULT six_language_start ratio=<John P@1 from the English-Chinese model / from the checkpoint>
+p1_checkpoint=<x> p1_en_zh_start=<x> gain_interval=[lo,hi] ...``: above 1, the curriculum helps.
+
+    python benchmarks/six_language_start.py --quick   # quick models (trained into the cache if missing), 100 verses
+    python benchmarks/six_language_start.py           # full models (on the course's cache: the evaluation only)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from alignment_steps import JOHN_MAX_LENGTH, LANGS, SEED, run_facts, write_rows
+
+from xlrec_lib import config
+from xlrec_lib.crosslingual import aligned_encoder
+from xlrec_lib.crosslingual.contrastive import final_gap_to_log_b
+from xlrec_lib.crosslingual.per_query import hits_at
+from xlrec_lib.crosslingual.retrieval import pair_summary, retrieval_matrix
+from xlrec_lib.encoders.pooling import embed_texts
+from xlrec_lib.intervals import paired_difference
+from xlrec_lib.results import measured_run_args
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    start: str  # "checkpoint": the MLM model; "en-zh": model (c), aligned on English-Chinese pairs
+
+
+RECIPES = (Recipe("checkpoint", "checkpoint"), Recipe("en-zh start", "en-zh"))
+
+
+def start_model(recipe: Recipe, quick: bool, verses: pd.DataFrame):
+    """``(tokenizer, bert, key, checkpoint)``: the model the six-language run starts from, its cache key, and the
+    MLM checkpoint's key, which both starts descend from."""
+    from xlrec_lib.lm.pretrained import checkpoint_dir, load_or_train
+
+    tokenizer, mlm = load_or_train(quick=quick, progress=False)
+    bert, key = getattr(mlm, "bert", mlm), checkpoint_dir(quick=quick).name
+    checkpoint = key
+    if recipe.start == "en-zh":
+        cuda = config.device().type == "cuda"
+        first, _ = aligned_encoder.load_or_align(tokenizer, bert, key, verses,
+                                                 aligned_encoder.pair_config(quick, cuda=cuda), progress=False)
+        bert, key = first.model, first.weights_key
+    return tokenizer, bert, key, checkpoint
+
+
+def run_recipe(recipe: Recipe, verses: pd.DataFrame, quick: bool) -> dict:
+    tokenizer, bert, start_key, checkpoint = start_model(recipe, quick, verses)
+    cfg = aligned_encoder.multilingual_config(quick, cuda=config.device().type == "cuda")
+    config.seed_everything(SEED)
+    encoder, info = aligned_encoder.load_or_align(tokenizer, bert, start_key, verses, cfg, progress=False)
+    john = verses[verses["split"] == "test"]
+    if quick:
+        john = john.head(100)
+    emb = {lang: embed_texts(encoder.model, tokenizer, john[lang].tolist(), max_length=JOHN_MAX_LENGTH)
+           for lang in LANGS}
+    table = retrieval_matrix(emb)
+    summary = pair_summary(table, trained=[(a, b) for a in LANGS for b in LANGS if a < b])
+    per_verse = np.mean([hits_at(emb[a], emb[b]) for a in LANGS for b in LANGS if a != b], axis=0)
+    if abs(per_verse.mean() - summary["P@1"]) > 1e-9:
+        raise AssertionError(f"per-verse hits average to {per_verse.mean()}, the table's P@1 is {summary['P@1']}")
+    return {"name": recipe.name, "start": recipe.start, "start_key": start_key, "model_key": encoder.weights_key,
+            "checkpoint": checkpoint, "quick": quick,
+            **{k: v for k, v in asdict(cfg).items() if k != "langs"},
+            "last_loss_minus_log_b": final_gap_to_log_b(info["losses"], cfg.batch_size),
+            "train_seconds_when_built": info["seconds"], "mark_curve": info["curve"], "john_verses": len(john),
+            "john_p1_mean": summary["P@1"], "john_p1_with_en": summary["P@1 with en"],
+            "john_p1_without_en": summary["P@1 without en"], "john_p1_min": summary["min trained"],
+            "john_p1_en_zh": summary["P@1 en-zh"], "john_mrr": summary["MRR"],
+            "john_p1": {f"{s}-{t}": p for s, t, p in zip(table["src"], table["tgt"], table["P@1"], strict=True)},
+            "john_p1_per_verse": per_verse.round(6).tolist()}
+
+
+def main() -> None:
+    args, recipes = measured_run_args(__doc__.splitlines()[0], RECIPES, RECIPES, "the quick models, 100 verses", {})
+    if {r.name for r in recipes} != {r.name for r in RECIPES}:
+        raise SystemExit("six_language_start compares the two starts: run both recipes")
+    start = time.perf_counter()
+    from xlrec_lib.lm.corpus import PRETRAIN_LANGS, load_verses
+
+    verses = load_verses(PRETRAIN_LANGS)
+    device = config.device()
+    machine = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    rows = []
+    for recipe in recipes:
+        rows.append({**run_recipe(recipe, verses, args.quick), **run_facts(machine)})
+        print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("john_p1", "john_p1_per_verse")}),
+              flush=True)
+    if args.out:
+        write_rows(Path(args.out), rows, args.note)
+    table = pd.DataFrame(rows).set_index("name")
+    print(table[["start", "steps", "last_loss_minus_log_b", "john_p1_mean", "john_p1_with_en", "john_p1_without_en",
+                 "john_p1_min", "john_p1_en_zh", "train_seconds_when_built"]].round(4).to_string())
+    base, warm = table.loc["checkpoint", "john_p1_mean"], table.loc["en-zh start", "john_p1_mean"]
+    _, low, high = paired_difference(np.asarray(table.loc["en-zh start", "john_p1_per_verse"]),
+                                     np.asarray(table.loc["checkpoint", "john_p1_per_verse"]), seed=SEED)
+    print(f"RESULT six_language_start ratio={warm / base:.4f} p1_checkpoint={base:.4f} p1_en_zh_start={warm:.4f} "
+          f"gain_interval=[{low:+.4f},{high:+.4f}] "
+          f"min_checkpoint={table.loc['checkpoint', 'john_p1_min']:.4f} "
+          f"min_en_zh_start={table.loc['en-zh start', 'john_p1_min']:.4f} "
+          f"machine={machine.replace(' ', '_').replace(',', '')} seconds={time.perf_counter() - start:.0f} "
+          f"quick={int(args.quick)}")
+
+
+if __name__ == "__main__":
+    main()
