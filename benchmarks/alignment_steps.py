@@ -1,8 +1,11 @@
 """Benchmark: what more alignment steps give chapter 4's six-language tiny BERT.
 
-Chapter 4 aligns the MLM chapter's full checkpoint on translation pairs of all six languages with batch-centred
-InfoNCE (``crosslingual.aligned_encoder.multilingual_config(quick=False)``): 1,000 steps x 128 pairs at lr 1e-3 on a
-CPU (1,500 steps with CUDA), 20 minutes or more on two cores, already over its 15-minute budget. In its first
+Chapter 4's first edition aligned the MLM chapter's full checkpoint on translation pairs of all six languages with
+batch-centred InfoNCE (``crosslingual.aligned_encoder.multilingual_config(quick=False)``): 1,000 steps x 128 pairs at
+lr 1e-3 on a CPU (1,500 steps with CUDA), 20 minutes or more on two cores, already over its 15-minute budget. (The
+chapter now continues that stage from its English-Chinese model, ``course_encoder``; ``six_language_start.py``
+compares the two starts. The recipes here still start from the checkpoint: with ``x2`` they say what as many steps
+again give without the English-Chinese stage.) In its first
 full run (2026-12-03) the Mark curve was still rising at the last point (+3.8 points over the last 250 steps), so
 the chapter cannot say from its own run what more steps would give. This script runs the same configuration at
 longer budgets, each a run of its own (warm-up and linear decay over its own steps, so a longer run is not the short

@@ -1,4 +1,5 @@
 """The course's aligned encoder: the MLM chapter's tiny BERT, fine-tuned by InfoNCE on parallel training verses.
+
 Training pairs are translation pairs of verses from the ``train`` split of ``xlrec_lib.lm.corpus`` (Mark and John
 never enter): English-pivot pairs or every pair of languages, languages drawn uniformly or by size
 (``crosslingual.pair_sampling``). The course's encoder is trained in two stages, English-Chinese first, then every
