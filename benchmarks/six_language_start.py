@@ -13,7 +13,9 @@ for the 30 directed pairs at 128 tokens (``retrieval.retrieval_matrix``, ``retri
 without English, lowest pair, en-zh), each verse's P@1 over the 30 pairs (the paired bootstrap interval of the
 RESULT line), the Mark curve the full run records (P@1 on 300 verses of Mark every 250 steps) and the last loss's
 gap to log B. Rows record the cache key of the start they trained from. A third recipe repeats the English-Chinese
-start with another seed of the six-language run (its batches and dropout): the spread a second run gives.
+start with another seed of the six-language run (its batches and dropout): the spread a second run gives. A fourth
+starts from the checkpoint with twice the six-language steps, as many steps in all as the English-Chinese start has
+had (its two stages): it tells the curriculum from the extra steps.
 
 ``--out FILE`` writes the rows (``xlrec_lib/measured/six_language_start.json`` ships them, for
 ``results.measured_runs``), each with its machine, date and versions.
@@ -52,10 +54,12 @@ class Recipe:
     name: str
     start: str  # "checkpoint": the MLM model; "en-zh": model (c), aligned on English-Chinese pairs
     seed: int = 0  # the six-language run's seed (its batches and dropout); the start is the same model
+    steps: int | None = None  # None: multilingual_config's
 
 
 RECIPES = (Recipe("checkpoint", "checkpoint"), Recipe("en-zh start", "en-zh"),
-           Recipe("en-zh start, seed 1", "en-zh", seed=1))
+           Recipe("en-zh start, seed 1", "en-zh", seed=1),
+           Recipe("checkpoint, twice the steps", "checkpoint", steps=-2))
 NEEDED = ("checkpoint", "en-zh start")  # the RESULT line compares these two
 
 
@@ -78,6 +82,8 @@ def start_model(recipe: Recipe, quick: bool, verses: pd.DataFrame):
 def run_recipe(recipe: Recipe, verses: pd.DataFrame, quick: bool) -> dict:
     tokenizer, bert, start_key, checkpoint = start_model(recipe, quick, verses)
     cfg = replace(aligned_encoder.multilingual_config(quick, cuda=config.device().type == "cuda"), seed=recipe.seed)
+    if recipe.steps is not None:  # a negative number multiplies the configuration's steps
+        cfg = replace(cfg, steps=cfg.steps * -recipe.steps if recipe.steps < 0 else recipe.steps)
     config.seed_everything(SEED)
     encoder, info = aligned_encoder.load_or_align(tokenizer, bert, start_key, verses, cfg, progress=False)
     john = verses[verses["split"] == "test"]
@@ -103,9 +109,8 @@ def run_recipe(recipe: Recipe, verses: pd.DataFrame, quick: bool) -> dict:
 
 
 def main() -> None:
-    args, recipes = measured_run_args(__doc__.splitlines()[0], RECIPES, RECIPES, "the quick models, 100 verses", {})
-    if not set(NEEDED) <= {r.name for r in recipes}:
-        raise SystemExit(f"six_language_start compares the two starts: --recipes needs {NEEDED}")
+    args, recipes = measured_run_args(__doc__.splitlines()[0], RECIPES, RECIPES, "the quick models, 100 verses", {},
+                                      required=NEEDED)
     start = time.perf_counter()
     from xlrec_lib.lm.corpus import PRETRAIN_LANGS, load_verses
 

@@ -87,8 +87,12 @@ def test_pick_recipes_keeps_the_order_named_and_needs_the_reference():
     assert [r.name for r in results.pick_recipes(recipes, ["x2", "cpu", "x2"])] == ["x2", "cpu"]
     with pytest.raises(ValueError, match=r"unknown recipes \['x9'\]"):
         results.pick_recipes(recipes, ["cpu", "x9"])
-    with pytest.raises(ValueError, match="include it"):
+    with pytest.raises(ValueError, match=r"include \['cpu'\]"):
         results.pick_recipes(recipes, ["gpu"])
+    both = ("cpu", "gpu")  # a RESULT line that compares two recipes needs both
+    assert [r.name for r in results.pick_recipes(recipes, ["gpu", "cpu"], both)] == ["gpu", "cpu"]
+    with pytest.raises(ValueError, match=r"include \['gpu'\]"):
+        results.pick_recipes(recipes, ["cpu", "x2"], both)
 
 
 def test_measured_runs_refuses_unknown_names_and_malformed_files(tmp_path, monkeypatch):
@@ -116,3 +120,6 @@ def test_measured_run_args_parses_inputs_and_refuses_bad_recipes(capsys):
     with pytest.raises(SystemExit):  # a usage error names the unknown recipe
         results.measured_run_args("d", full, quick, "q", inputs, argv=["--recipes", "cpu", "tiny"])
     assert "unknown recipes ['tiny']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # another benchmark's reference recipes
+        results.measured_run_args("d", full, quick, "q", {}, argv=["--recipes", "cpu"], required=("cpu", "gpu"))
+    assert "include ['gpu']" in capsys.readouterr().err

@@ -105,40 +105,43 @@ def read_results(chapter: str, quick: bool) -> dict:
         raise ValueError(f"{path} is not valid JSON ({err}); delete it and run the chapter again") from None
 
 
-def pick_recipes(recipes: tuple, names: list[str] | None, required: str = "cpu") -> tuple:
+def pick_recipes(recipes: tuple, names: list[str] | None, required: tuple[str, ...] = ("cpu",)) -> tuple:
     """The recipes of a benchmark that writes measured runs (``benchmarks/*.py --recipes``): all of ``recipes``
     (objects with a ``name``) when ``names`` is empty, else those named, in the order named, once each. Unknown names
-    and a selection without ``required`` (the recipe a RESULT line compares with) raise ``ValueError``."""
+    and a selection without every name of ``required`` (the recipes a RESULT line compares) raise ``ValueError``."""
     if not names:
         return tuple(recipes)
     by_name = {r.name: r for r in recipes}
     unknown = sorted(set(names) - set(by_name))
     if unknown:
         raise ValueError(f"unknown recipes {unknown}; known: {list(by_name)}")
-    if required not in names:
-        raise ValueError(f"the RESULT line compares with the {required} recipe: include it in --recipes")
+    missing = [name for name in required if name not in names]
+    if missing:
+        raise ValueError(f"the RESULT line compares the recipes {list(required)}: include {missing} in --recipes")
     return tuple(by_name[n] for n in dict.fromkeys(names))
 
 
 def measured_run_args(description: str, recipes: tuple, quick_recipes: tuple, quick_help: str,
-                      inputs: dict[str, str], argv: list[str] | None = None):
+                      inputs: dict[str, str], argv: list[str] | None = None, required: tuple[str, ...] = ("cpu",)):
     """``(args, recipes)``: the command line of a benchmark that writes measured runs. ``--quick`` (``quick_help``)
-    takes ``quick_recipes`` instead of ``recipes``, ``--recipes`` picks among them (``pick_recipes``; a bad choice is
-    a usage error), one option per entry of ``inputs`` (``{"--checkpoint": help}``: a file or folder that replaces
-    what the cache would give, for a machine without the cache), ``--out`` and ``--note``."""
+    takes ``quick_recipes`` instead of ``recipes``, ``--recipes`` picks among them (``pick_recipes``; a bad
+    choice is a usage error; ``required``: the recipes it must keep), one option per entry of ``inputs``
+    (``{"--checkpoint": help}``: a file or folder that replaces what the cache would give, for a machine without
+    the cache), ``--out`` and ``--note``."""
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--recipes", nargs="*",
-                        help="names of the recipes to run, in this order (default: all; cpu is needed)")
+                        help=f"names of the recipes to run, in this order (default: all; needed: "
+                             f"{', '.join(required)})")
     for option, help_text in inputs.items():
         parser.add_argument(option, help=help_text)
     parser.add_argument("--out", help="merge the rows into this JSON file")
     parser.add_argument("--note", help="a sentence stored with the rows in --out (how the run differs)")
     args = parser.parse_args(argv)
     try:
-        return args, pick_recipes(quick_recipes if args.quick else recipes, args.recipes)
+        return args, pick_recipes(quick_recipes if args.quick else recipes, args.recipes, required)
     except ValueError as err:
         parser.error(str(err))
 
