@@ -113,6 +113,17 @@ def run_recipe(recipe: Recipe, tokenizer, bert, base_key: str, verses: pd.DataFr
         cfg = replace(cfg, batch_size=32, eval_verses=50)
     config.seed_everything(SEED)
     encoder, info = aligned_encoder.align(tokenizer, bert, verses, cfg, progress=False)
+    return {"name": recipe.name, "checkpoint": base_key, "quick": quick,
+            **{k: v for k, v in asdict(cfg).items() if k != "langs"},
+            "pairs": info["pairs"], "passes": recipe.steps * cfg.batch_size / info["pairs"],
+            "last_loss_minus_log_b": final_gap_to_log_b(info["losses"], cfg.batch_size),
+            "train_seconds_with_mark": info["seconds"], "mark_curve": info["curve"],
+            **john_measures(encoder, tokenizer, verses, quick)}
+
+
+def john_measures(encoder, tokenizer, verses: pd.DataFrame, quick: bool) -> dict:
+    """The ``john_*`` fields of a row: P@1 on John (its first 100 verses in quick mode) for the 30 directed pairs,
+    summarised as chapter 4 does, and each verse's P@1 over the 30 pairs for paired intervals."""
     john = verses[verses["split"] == "test"]
     if quick:
         john = john.head(100)
@@ -123,16 +134,18 @@ def run_recipe(recipe: Recipe, tokenizer, bert, base_key: str, verses: pd.DataFr
     per_verse = np.mean([hits_at(emb[a], emb[b]) for a in LANGS for b in LANGS if a != b], axis=0)
     if abs(per_verse.mean() - summary["P@1"]) > 1e-9:
         raise AssertionError(f"per-verse hits average to {per_verse.mean()}, the table's P@1 is {summary['P@1']}")
-    return {"name": recipe.name, "checkpoint": base_key, "quick": quick,
-            **{k: v for k, v in asdict(cfg).items() if k != "langs"},
-            "pairs": info["pairs"], "passes": recipe.steps * cfg.batch_size / info["pairs"],
-            "last_loss_minus_log_b": final_gap_to_log_b(info["losses"], cfg.batch_size),
-            "train_seconds_with_mark": info["seconds"], "mark_curve": info["curve"], "john_verses": len(john),
-            "john_p1_mean": summary["P@1"], "john_p1_with_en": summary["P@1 with en"],
+    return {"john_verses": len(john), "john_p1_mean": summary["P@1"], "john_p1_with_en": summary["P@1 with en"],
             "john_p1_without_en": summary["P@1 without en"], "john_p1_min": summary["min trained"],
             "john_p1_en_zh": summary["P@1 en-zh"], "john_mrr": summary["MRR"],
             "john_p1": {f"{s}-{t}": p for s, t, p in zip(table["src"], table["tgt"], table["P@1"], strict=True)},
             "john_p1_per_verse": per_verse.round(6).tolist()}
+
+
+def machine_name() -> str:
+    """The GPU's name, or the CPU threads torch uses: the ``machine`` of a row."""
+    if config.device().type == "cuda":
+        return torch.cuda.get_device_name()
+    return f"CPU, {torch.get_num_threads()} threads"
 
 
 def run_facts(machine: str) -> dict:
@@ -163,6 +176,19 @@ def write_rows(path: Path, rows: list[dict], note: str | None) -> None:
     path.write_text(json.dumps({"runs": runs, "rows": list(merged.values())}, indent=1) + "\n", encoding="utf-8")
 
 
+def measure_rows(recipes, run, out: str | None, note: str | None) -> pd.DataFrame:
+    """``run(recipe) -> row`` for each recipe, with ``run_facts``: each row printed (without its per-pair and per-verse
+    lists) and merged into ``out`` as it comes, so a stopped run keeps its finished rows; the rows by name."""
+    machine, rows = machine_name(), []
+    for recipe in recipes:
+        rows.append({**run(recipe), **run_facts(machine)})
+        print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("john_p1", "john_p1_per_verse")}),
+              flush=True)
+        if out:
+            write_rows(Path(out), rows, note)
+    return pd.DataFrame(rows).set_index("name")
+
+
 def main() -> None:
     args, recipes = measured_run_args(
         __doc__.splitlines()[0], RECIPES, QUICK_RECIPES, "the quick checkpoint, two short runs",
@@ -171,16 +197,9 @@ def main() -> None:
     start = time.perf_counter()
     tokenizer, bert, base_key = load_model(args.checkpoint, args.quick)
     verses = load_verses(args.verses)
-    device = config.device()
-    machine = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    rows = []
-    for recipe in recipes:
-        rows.append({**run_recipe(recipe, tokenizer, bert, base_key, verses, args.quick), **run_facts(machine)})
-        print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("john_p1", "john_p1_per_verse")}),
-              flush=True)
-        if args.out:
-            write_rows(Path(args.out), rows, args.note)
-    table = pd.DataFrame(rows).set_index("name")
+    table = measure_rows(recipes, lambda r: run_recipe(r, tokenizer, bert, base_key, verses, args.quick), args.out,
+                         args.note)
+    machine = table["machine"].iloc[0]
     print(table[["steps", "passes", "last_loss_minus_log_b", "john_p1_mean", "john_p1_with_en", "john_p1_without_en",
                  "john_p1_min", "john_p1_en_zh", "train_seconds_with_mark"]].round(4).to_string())
     longest = table["steps"].idxmax()

@@ -23,28 +23,22 @@ had (its two stages): it tells the curriculum from the extra steps.
 The last line: ``RESULT six_language_start ratio=<John P@1 from the English-Chinese model / from the checkpoint>
 p1_checkpoint=<x> p1_en_zh_start=<x> gain_interval=[lo,hi] ...``: above 1, the curriculum helps.
 
-    python benchmarks/six_language_start.py --quick   # quick models (trained into the cache if missing), 100 verses
+    python benchmarks/six_language_start.py --quick   # the two starts, quick models (cached if missing), 100 verses
     python benchmarks/six_language_start.py           # full models (on the course's cache: the evaluation only)
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from alignment_steps import JOHN_MAX_LENGTH, LANGS, SEED, run_facts, write_rows
+from alignment_steps import SEED, john_measures, measure_rows
 
 from xlrec_lib import config
 from xlrec_lib.crosslingual import aligned_encoder
 from xlrec_lib.crosslingual.contrastive import final_gap_to_log_b
-from xlrec_lib.crosslingual.per_query import hits_at
-from xlrec_lib.crosslingual.retrieval import pair_summary, retrieval_matrix
-from xlrec_lib.encoders.pooling import embed_texts
 from xlrec_lib.intervals import paired_difference
 from xlrec_lib.results import measured_run_args
 
@@ -61,6 +55,7 @@ RECIPES = (Recipe("checkpoint", "checkpoint"), Recipe("en-zh start", "en-zh"),
            Recipe("en-zh start, seed 1", "en-zh", seed=1),
            Recipe("checkpoint, twice the steps", "checkpoint", steps=-2))
 NEEDED = ("checkpoint", "en-zh start")  # the RESULT line compares these two
+QUICK_RECIPES = tuple(r for r in RECIPES if r.name in NEEDED)  # quick mode: the comparison only
 
 
 def start_model(recipe: Recipe, quick: bool, verses: pd.DataFrame):
@@ -86,45 +81,23 @@ def run_recipe(recipe: Recipe, verses: pd.DataFrame, quick: bool) -> dict:
         cfg = replace(cfg, steps=cfg.steps * -recipe.steps if recipe.steps < 0 else recipe.steps)
     config.seed_everything(SEED)
     encoder, info = aligned_encoder.load_or_align(tokenizer, bert, start_key, verses, cfg, progress=False)
-    john = verses[verses["split"] == "test"]
-    if quick:
-        john = john.head(100)
-    emb = {lang: embed_texts(encoder.model, tokenizer, john[lang].tolist(), max_length=JOHN_MAX_LENGTH)
-           for lang in LANGS}
-    table = retrieval_matrix(emb)
-    summary = pair_summary(table, trained=[(a, b) for a in LANGS for b in LANGS if a < b])
-    per_verse = np.mean([hits_at(emb[a], emb[b]) for a in LANGS for b in LANGS if a != b], axis=0)
-    if abs(per_verse.mean() - summary["P@1"]) > 1e-9:
-        raise AssertionError(f"per-verse hits average to {per_verse.mean()}, the table's P@1 is {summary['P@1']}")
     return {"name": recipe.name, "start": recipe.start, "start_key": start_key, "model_key": encoder.weights_key,
             "checkpoint": checkpoint, "quick": quick,
             **{k: v for k, v in asdict(cfg).items() if k != "langs"},
             "last_loss_minus_log_b": final_gap_to_log_b(info["losses"], cfg.batch_size),
-            "train_seconds_when_built": info["seconds"], "mark_curve": info["curve"], "john_verses": len(john),
-            "john_p1_mean": summary["P@1"], "john_p1_with_en": summary["P@1 with en"],
-            "john_p1_without_en": summary["P@1 without en"], "john_p1_min": summary["min trained"],
-            "john_p1_en_zh": summary["P@1 en-zh"], "john_mrr": summary["MRR"],
-            "john_p1": {f"{s}-{t}": p for s, t, p in zip(table["src"], table["tgt"], table["P@1"], strict=True)},
-            "john_p1_per_verse": per_verse.round(6).tolist()}
+            "train_seconds_when_built": info["seconds"], "mark_curve": info["curve"],
+            **john_measures(encoder.model, tokenizer, verses, quick)}
 
 
 def main() -> None:
-    args, recipes = measured_run_args(__doc__.splitlines()[0], RECIPES, RECIPES, "the quick models, 100 verses", {},
-                                      required=NEEDED)
+    args, recipes = measured_run_args(__doc__.splitlines()[0], RECIPES, QUICK_RECIPES, "the two starts, 100 verses",
+                                      {}, required=NEEDED)
     start = time.perf_counter()
     from xlrec_lib.lm.corpus import PRETRAIN_LANGS, load_verses
 
     verses = load_verses(PRETRAIN_LANGS)
-    device = config.device()
-    machine = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    rows = []
-    for recipe in recipes:
-        rows.append({**run_recipe(recipe, verses, args.quick), **run_facts(machine)})
-        print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("john_p1", "john_p1_per_verse")}),
-              flush=True)
-    if args.out:
-        write_rows(Path(args.out), rows, args.note)
-    table = pd.DataFrame(rows).set_index("name")
+    table = measure_rows(recipes, lambda r: run_recipe(r, verses, args.quick), args.out, args.note)
+    machine = table["machine"].iloc[0]
     print(table[["start", "steps", "last_loss_minus_log_b", "john_p1_mean", "john_p1_with_en", "john_p1_without_en",
                  "john_p1_min", "john_p1_en_zh", "train_seconds_when_built"]].round(4).to_string())
     base, warm = table.loc["checkpoint", "john_p1_mean"], table.loc["en-zh start", "john_p1_mean"]
