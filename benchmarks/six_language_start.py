@@ -48,41 +48,37 @@ class Recipe:
     name: str
     start: str  # "checkpoint": the MLM model; "en-zh": model (c), aligned on English-Chinese pairs
     seed: int = 0  # the six-language run's seed (its batches and dropout); the start is the same model
-    steps: int | None = None  # None: multilingual_config's
+    step_factor: int = 1  # times multilingual_config's steps
 
 
 RECIPES = (Recipe("checkpoint", "checkpoint"), Recipe("en-zh start", "en-zh"),
            Recipe("en-zh start, seed 1", "en-zh", seed=1),
-           Recipe("checkpoint, twice the steps", "checkpoint", steps=-2))
+           Recipe("checkpoint, twice the steps", "checkpoint", step_factor=2))
 NEEDED = ("checkpoint", "en-zh start")  # the RESULT line compares these two
 QUICK_RECIPES = tuple(r for r in RECIPES if r.name in NEEDED)  # quick mode: the comparison only
 
 
-def start_model(recipe: Recipe, quick: bool, verses: pd.DataFrame):
-    """``(tokenizer, bert, key, checkpoint)``: the model the six-language run starts from, its cache key, and the
-    MLM checkpoint's key, which both starts descend from."""
+def start_models(quick: bool, verses: pd.DataFrame) -> tuple:
+    """``(tokenizer, {start: (bert, cache key)})``, loaded once: the MLM checkpoint and model (c) trained from it
+    (both from the cache, or trained into it)."""
     from xlrec_lib.lm.pretrained import checkpoint_dir, load_or_train
 
     tokenizer, mlm = load_or_train(quick=quick, progress=False)
     bert, key = getattr(mlm, "bert", mlm), checkpoint_dir(quick=quick).name
-    checkpoint = key
-    if recipe.start == "en-zh":
-        cuda = config.device().type == "cuda"
-        first, _ = aligned_encoder.load_or_align(tokenizer, bert, key, verses,
-                                                 aligned_encoder.pair_config(quick, cuda=cuda), progress=False)
-        bert, key = first.model, first.weights_key
-    return tokenizer, bert, key, checkpoint
+    cuda = config.device().type == "cuda"
+    pair_cfg = aligned_encoder.pair_config(quick, cuda=cuda)
+    first, _ = aligned_encoder.load_or_align(tokenizer, bert, key, verses, pair_cfg, progress=False)
+    return tokenizer, {"checkpoint": (bert, key), "en-zh": (first.model, first.weights_key)}
 
 
-def run_recipe(recipe: Recipe, verses: pd.DataFrame, quick: bool) -> dict:
-    tokenizer, bert, start_key, checkpoint = start_model(recipe, quick, verses)
-    cfg = replace(aligned_encoder.multilingual_config(quick, cuda=config.device().type == "cuda"), seed=recipe.seed)
-    if recipe.steps is not None:  # a negative number multiplies the configuration's steps
-        cfg = replace(cfg, steps=cfg.steps * -recipe.steps if recipe.steps < 0 else recipe.steps)
+def run_recipe(recipe: Recipe, tokenizer, starts: dict, verses: pd.DataFrame, quick: bool) -> dict:
+    bert, start_key = starts[recipe.start]
+    cfg = aligned_encoder.multilingual_config(quick, cuda=config.device().type == "cuda")
+    cfg = replace(cfg, seed=recipe.seed, steps=cfg.steps * recipe.step_factor)
     config.seed_everything(SEED)
     encoder, info = aligned_encoder.load_or_align(tokenizer, bert, start_key, verses, cfg, progress=False)
     return {"name": recipe.name, "start": recipe.start, "start_key": start_key, "model_key": encoder.weights_key,
-            "checkpoint": checkpoint, "quick": quick,
+            "checkpoint": starts["checkpoint"][1], "quick": quick,
             **{k: v for k, v in asdict(cfg).items() if k != "langs"},
             "last_loss_minus_log_b": final_gap_to_log_b(info["losses"], cfg.batch_size),
             "train_seconds_when_built": info["seconds"], "mark_curve": info["curve"],
@@ -96,7 +92,8 @@ def main() -> None:
     from xlrec_lib.lm.corpus import PRETRAIN_LANGS, load_verses
 
     verses = load_verses(PRETRAIN_LANGS)
-    table = measure_rows(recipes, lambda r: run_recipe(r, verses, args.quick), args.out, args.note)
+    tokenizer, starts = start_models(args.quick, verses)
+    table = measure_rows(recipes, lambda r: run_recipe(r, tokenizer, starts, verses, args.quick), args.out, args.note)
     machine = table["machine"].iloc[0]
     print(table[["start", "steps", "last_loss_minus_log_b", "john_p1_mean", "john_p1_with_en", "john_p1_without_en",
                  "john_p1_min", "john_p1_en_zh", "train_seconds_when_built"]].round(4).to_string())
