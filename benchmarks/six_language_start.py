@@ -65,9 +65,7 @@ def start_models(quick: bool, verses: pd.DataFrame) -> tuple:
 
     tokenizer, mlm = load_or_train(quick=quick, progress=False)
     bert, key = getattr(mlm, "bert", mlm), checkpoint_dir(quick=quick).name
-    cuda = config.device().type == "cuda"
-    pair_cfg = aligned_encoder.pair_config(quick, cuda=cuda)
-    first, _ = aligned_encoder.load_or_align(tokenizer, bert, key, verses, pair_cfg, progress=False)
+    first, _ = aligned_encoder.pair_encoder(tokenizer, bert, key, verses, quick, progress=False)
     return tokenizer, {"checkpoint": (bert, key), "en-zh": (first.model, first.weights_key)}
 
 

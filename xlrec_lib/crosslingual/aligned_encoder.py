@@ -269,6 +269,14 @@ def choice_config(quick: bool, pair_mix: str = "all", alpha: float = 0.0, center
     return replace(cfg, steps=cfg.eval_every, eval_every=0)
 
 
+def pair_encoder(tokenizer, bert, base_key: str, verses, quick: bool, progress: bool = True) -> tuple[HFEncoder, dict]:
+    """``(encoder, info)``: the MLM checkpoint ``bert`` (named ``base_key``) aligned on English-Chinese pairs with
+    :func:`pair_config` for the mode (on CUDA when present), through :func:`load_or_align`: the mapping chapter's
+    model (c) and :func:`course_encoder`'s first stage."""
+    return load_or_align(tokenizer, bert, base_key, verses, pair_config(quick, cuda=device().type == "cuda"),
+                         progress=progress, name="tiny BERT + InfoNCE")
+
+
 def course_encoder(quick: bool | None = None, progress: bool = True) -> tuple[HFEncoder, dict]:
     """``(encoder, info)``: the course's six-language aligned encoder, in one call for the chapters after the mapping
     chapter. Loads (or trains, then caches) the MLM chapter's checkpoint for the mode, aligns it on English-Chinese
@@ -280,15 +288,15 @@ def course_encoder(quick: bool | None = None, progress: bool = True) -> tuple[HF
     from xlrec_lib.lm.pretrained import checkpoint_dir, load_or_train
 
     quick = is_quick(quick)
-    cuda = device().type == "cuda"
     tokenizer, mlm = load_or_train(quick=quick, progress=progress)
     verses = load_verses(PRETRAIN_LANGS)
-    first, _ = load_or_align(tokenizer, getattr(mlm, "bert", mlm), checkpoint_dir(quick=quick).name, verses,
-                             pair_config(quick, cuda=cuda), progress=progress, name="tiny BERT + InfoNCE")
-    return load_or_align(tokenizer, first.model, first.weights_key, verses, multilingual_config(quick, cuda=cuda),
-                         progress=progress, name="tiny BERT, six languages")
+    first, _ = pair_encoder(tokenizer, getattr(mlm, "bert", mlm), checkpoint_dir(quick=quick).name, verses, quick,
+                            progress)
+    return load_or_align(tokenizer, first.model, first.weights_key, verses,
+                         multilingual_config(quick, cuda=device().type == "cuda"), progress=progress,
+                         name="tiny BERT, six languages")
 
 
 __all__ = ["VERSION", "AlignConfig", "versions", "training_sample", "language_sizes", "valid_hits", "p1_means",
            "mark_curve", "align", "data_digest", "load_or_align", "SIX_LANGUAGES", "pair_config",
-           "multilingual_config", "choice_config", "course_encoder"]
+           "multilingual_config", "choice_config", "pair_encoder", "course_encoder"]
