@@ -145,6 +145,22 @@ def test_course_encoder_is_one_call_over_the_chapter_models(monkeypatch):
     assert first["verses"] == second["verses"] == f"verses{corpus.PRETRAIN_LANGS}"
 
 
+def test_pair_encoder_reads_the_mode_and_centring(monkeypatch):
+    from xlrec_lib.crosslingual import aligned_encoder
+
+    seen = []
+    monkeypatch.setattr(aligned_encoder, "load_or_align",
+                        lambda tokenizer, bert, base_key, verses, cfg, progress, name: seen.append(cfg) or cfg)
+    monkeypatch.setenv("XLREC_QUICK", "1")
+    aligned_encoder.pair_encoder("tok", "bert", "mlm", "verses")  # None: the mode of XLREC_QUICK
+    monkeypatch.setenv("XLREC_QUICK", "0")
+    aligned_encoder.pair_encoder("tok", "bert", "mlm", "verses", center=False)
+    aligned_encoder.pair_encoder("tok", "bert", "mlm", "verses", quick=True)
+    cuda = aligned_encoder.device().type == "cuda"  # full mode's steps follow the device
+    assert seen == [aligned_encoder.pair_config(True), aligned_encoder.pair_config(False, cuda=cuda, center=False),
+                    aligned_encoder.pair_config(True)]
+
+
 def test_pair_config_per_mode():
     from xlrec_lib.crosslingual.aligned_encoder import pair_config
 

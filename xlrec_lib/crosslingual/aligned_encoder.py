@@ -269,12 +269,16 @@ def choice_config(quick: bool, pair_mix: str = "all", alpha: float = 0.0, center
     return replace(cfg, steps=cfg.eval_every, eval_every=0)
 
 
-def pair_encoder(tokenizer, bert, base_key: str, verses, quick: bool, progress: bool = True) -> tuple[HFEncoder, dict]:
+def pair_encoder(tokenizer, bert, base_key: str, verses, quick: bool | None = None, progress: bool = True,
+                 center: bool = True) -> tuple[HFEncoder, dict]:
     """``(encoder, info)``: the MLM checkpoint ``bert`` (named ``base_key``) aligned on English-Chinese pairs with
-    :func:`pair_config` for the mode (on CUDA when present), through :func:`load_or_align`: the mapping chapter's
-    model (c) and :func:`course_encoder`'s first stage."""
-    return load_or_align(tokenizer, bert, base_key, verses, pair_config(quick, cuda=device().type == "cuda"),
-                         progress=progress, name="tiny BERT + InfoNCE")
+    :func:`pair_config` for the mode (``None``: ``XLREC_QUICK``; with CUDA present, the longer GPU budget), through
+    :func:`load_or_align`: :func:`course_encoder`'s first stage, and the mapping chapter's model (c) when that
+    chapter keeps the centred loss (``center``)."""
+    from xlrec_lib.config import is_quick
+
+    cfg = pair_config(is_quick(quick), cuda=device().type == "cuda", center=center)
+    return load_or_align(tokenizer, bert, base_key, verses, cfg, progress=progress, name="tiny BERT + InfoNCE")
 
 
 def course_encoder(quick: bool | None = None, progress: bool = True) -> tuple[HFEncoder, dict]:

@@ -15,7 +15,7 @@ speed and memory:
   |e|^2 / 2``, so the error enters as ``(q - x).e`` where the inner product takes ``q.e``. In a catalogue whose
   vectors crowd into a narrow cone, as the course's tiny BERT's do, ``|q - x| = sqrt(2 - 2 q.x)`` is small against
   ``|q| = 1`` for a query's nearest rows; chapter 9 prints the cosines, that length and the recall of both
-  metrics on its catalogue of every translation. ``search`` turns L2 distances back into cosines.
+  metrics on its catalogue (full mode: every translation). ``search`` turns L2 distances back into cosines.
   ``refine_exactly`` adds an exact second pass over more candidates.
 
 Quality: ``recall@k vs exact = mean_q |approx_q & exact_q| / k``, the share of the exact top k that the index
