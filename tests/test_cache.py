@@ -117,3 +117,17 @@ def test_tensors_digest_reads_values_names_and_dtypes_not_layout():
     changed[2, 3] += 1
     assert cache.tensors_digest([("x", changed)]) != base
     assert cache.tensors_digest([("x", x), ("e", torch.empty(0, 4))]) != base  # an empty tensor still counts
+
+
+def test_weights_digest_is_the_tensors_digest_of_the_sorted_state_dict():
+    import torch
+
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.LayerNorm(2))
+    b = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.LayerNorm(2))
+    b.load_state_dict(a.state_dict())
+    assert cache.weights_digest(a) == cache.weights_digest(b)
+    assert cache.weights_digest(a) == cache.tensors_digest(sorted(a.state_dict().items()))
+    with torch.no_grad():
+        b[1].bias[0] += 1e-3  # one value of the LayerNorm bias
+    assert cache.weights_digest(a) != cache.weights_digest(b)

@@ -79,6 +79,11 @@ def tensors_digest(named) -> str:
     return h.hexdigest()
 
 
+def weights_digest(model) -> str:
+    """:func:`tensors_digest` of every tensor of ``model.state_dict()``, sorted by name; ~1 s per 500 MB."""
+    return tensors_digest(sorted(model.state_dict().items()))
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -185,5 +190,5 @@ def artefact_dir(kind: str, name: str) -> Path:
     return cache_dir(kind) / name
 
 
-__all__ = ["MANIFEST", "CacheWarning", "fingerprint", "tensors_digest", "sha256_file", "write_manifest", "check",
-           "build_atomic", "load_or_build", "artefact_dir"]
+__all__ = ["MANIFEST", "CacheWarning", "fingerprint", "tensors_digest", "weights_digest", "sha256_file",
+           "write_manifest", "check", "build_atomic", "load_or_build", "artefact_dir"]

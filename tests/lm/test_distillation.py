@@ -2,12 +2,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from xlrec_lib.cache import weights_digest
 from xlrec_lib.lm import fine_tuning as ft
 from xlrec_lib.lm.distillation import (
     cached_teacher_logits,
     distill,
     distillation_loss,
-    weights_digest,
     with_teacher_logits,
 )
 

@@ -56,11 +56,6 @@ def embed_texts(model, tokenizer, texts: list[str], batch_size: int = 64, max_le
     return out
 
 
-def weights_digest(model) -> str:
-    """sha256 of every tensor of ``model.state_dict()`` (names, dtypes, shapes and bytes); ~1 s per 500 MB."""
-    return cache.tensors_digest(sorted(model.state_dict().items()))
-
-
 def tokenizer_digest(tokenizer) -> str:
     """sha256 of a tokenizer's full definition (a fast tokenizer's JSON, else its vocabulary)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
@@ -73,7 +68,7 @@ class HFEncoder:
 
     ``prefix`` goes in front of every text (E5 wants ``"query: "``). ``key`` fingerprints the weights, tokenizer,
     prefix, ``max_length`` and ``VERSION``: from ``weights_key`` when given (a name that changes whenever the
-    weights or tokenizer do, such as a cache folder's fingerprint), else from ``weights_digest`` and
+    weights or tokenizer do, such as a cache folder's fingerprint), else from ``cache.weights_digest`` and
     ``tokenizer_digest``, hashed again whenever the model's tensors have been changed in place.
     """
 
@@ -88,7 +83,7 @@ class HFEncoder:
             return self.weights_key
         versions = tuple(t._version for t in self.model.state_dict().values())  # bumped by every in-place change
         if self._digest is None or self._digest[0] != versions:
-            self._digest = versions, weights_digest(self.model) + tokenizer_digest(self.tokenizer)
+            self._digest = versions, cache.weights_digest(self.model) + tokenizer_digest(self.tokenizer)
         return self._digest[1]
 
     @property

@@ -56,18 +56,6 @@ def teacher_logits(teacher, data, pad_id: int = 0, batch_size: int = 64) -> torc
     return ft.predict_logits(teacher, data, batch_size=batch_size, pad_id=pad_id)
 
 
-def weights_digest(model) -> str:
-    """sha256 of every parameter and buffer of ``model`` (names, shapes, dtypes and bytes, in state-dict order)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
-
-
 def cached_teacher_logits(name: str, teacher_key: dict, teacher, data, pad_id: int = 0) -> torch.Tensor:
     """``teacher_logits(teacher, data)`` saved (safetensors) through ``xlrec_lib.cache`` and loaded (checked) on
     later calls. The key holds ``teacher_key`` (a name for people), a digest of the teacher's weights (so a teacher
@@ -77,7 +65,7 @@ def cached_teacher_logits(name: str, teacher_key: dict, teacher, data, pad_id: i
 
     from xlrec_lib import cache
 
-    key = {"teacher": teacher_key, "weights": weights_digest(teacher), "data": ft.dataset_fingerprint(data)}
+    key = {"teacher": teacher_key, "weights": cache.weights_digest(teacher), "data": ft.dataset_fingerprint(data)}
     folder = cache.artefact_dir("embeddings", f"teacher-logits-{name}-{cache.fingerprint(key, ft.VERSION)}")
     return cache.load_or_build(
         folder, lambda tmp: save_file({"logits": teacher_logits(teacher, data, pad_id)}, tmp / "logits.safetensors"),
@@ -107,5 +95,5 @@ def distill(student, train, logits: torch.Tensor, cfg: ft.FineTuneConfig, valid=
                         loss_fn=distillation_loss_fn(temperature, weight))
 
 
-__all__ = ["distillation_loss", "distillation_loss_fn", "teacher_logits", "weights_digest", "cached_teacher_logits",
+__all__ = ["distillation_loss", "distillation_loss_fn", "teacher_logits", "cached_teacher_logits",
            "with_teacher_logits", "distill"]
