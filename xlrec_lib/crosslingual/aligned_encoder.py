@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from xlrec_lib import cache
-from xlrec_lib.config import device
+from xlrec_lib.config import device, is_quick
 from xlrec_lib.crosslingual.pair_sampling import MIXES, PairSample, language_pairs, pair_probabilities, sample_pairs
 from xlrec_lib.encoders.pooling import HFEncoder
 from xlrec_lib.lm.tokenization import language_sampling_probs, tokens_per_unit
@@ -275,8 +275,6 @@ def pair_encoder(tokenizer, bert, base_key: str, verses, quick: bool | None = No
     :func:`pair_config` for the mode (``None``: ``XLREC_QUICK``; with CUDA present, the longer GPU budget), through
     :func:`load_or_align`: :func:`course_encoder`'s first stage, and the mapping chapter's model (c) when that
     chapter keeps the centred loss (``center``)."""
-    from xlrec_lib.config import is_quick
-
     cfg = pair_config(is_quick(quick), cuda=device().type == "cuda", center=center)
     return load_or_align(tokenizer, bert, base_key, verses, cfg, progress=progress, name="tiny BERT + InfoNCE")
 
@@ -287,7 +285,6 @@ def course_encoder(quick: bool | None = None, progress: bool = True) -> tuple[HF
     pairs (:func:`pair_config`, the chapter's model (c)) and continues from that model on every pair of the six
     languages (:func:`multilingual_config`): the same cached models the mapping chapter builds when its choices are
     the defaults. The six-language model's cache key holds the English-Chinese model's, so each stage trains once."""
-    from xlrec_lib.config import is_quick
     from xlrec_lib.lm.corpus import PRETRAIN_LANGS, load_verses
     from xlrec_lib.lm.pretrained import checkpoint_dir, load_or_train
 
