@@ -46,17 +46,21 @@ fp32 reference; macro-F1: ``lm.efficiency.classification_scores`` on the same te
 
 A latency is the fastest of ``--repeats`` forward passes after one warm-up (``xlrec_lib.timing.time_call``) over
 one fixed batch of test reviews (the first ``--batch`` of the test sample, padded to the longest), under
-``torch.no_grad``, on the CPU, with torch and onnxruntime both at ``--threads`` intra-op threads (default 1; the
-whole run uses that many: on a 2-core machine shared with another process, a second OpenMP thread made a training
-step ten times slower). Extra keys after the seven: the macro-F1 of every model, int8's loss in points, the
+``torch.no_grad``, on the CPU, with torch and onnxruntime both at ``--threads`` intra-op threads (default: every
+core; the whole run uses that many). Pass ``--threads 1`` on a machine that another process is using: on 2 cores
+shared that way, a second OpenMP thread made a training step ten times slower.
+Extra keys after the seven: the macro-F1 of every model, int8's loss in points, the
 teacher's own int8 size ratio and speedup (a 384-wide model, where int8 matmuls pay), and 50% global magnitude
 pruning (``compression.magnitude_prune``) of the reference's encoder: its F1 loss and speedup (dense kernels: none).
 
 Where the time goes on a first run: e5-small's forward passes (about 70 ms per review on one thread here) over the
 teacher's training reviews, every student training review (the soft targets) and the test sample; then ONNX export
-(~12 s). Measured on a 2-core machine, one thread, otherwise idle: ``--quick`` 41 s on a first run (teacher trained,
-its logits computed; an earlier measurement under load took 73-100 s) and 22 s on later runs, which load them; full
-about 8.5 minutes on a first run. Two runs give the same numbers: the run seeds torch's global generator first.
+(~12 s). Measured on a 2-core machine, otherwise idle: on an AVX-512 host with one thread, ``--quick`` 41 s on a
+first run (teacher trained, its logits computed; an earlier measurement under load took 73-100 s) and 22 s on later
+runs, which load them, full about 8.5 minutes on a first run; on an AVX2-only host (no AVX-512), a later ``--quick``
+run took 64 s with one thread and 55 s with two (the wall time, imports included; the same macro-F1 scores).
+Two runs give the same macro-F1 scores (the run seeds torch's global generator first); the latency ratios
+vary from run to run (int8_speedup 1.38, 1.33 and 0.90 in three quick runs on the AVX2 host, batches of 8).
 Smaller quick samples were tried and rejected: with 300 / 120 / 64 reviews (54 s) the student and the teacher
 predicted one class (macro-F1 0.35 each), and every ratio of the RESULT line lost its meaning.
 
@@ -117,7 +121,8 @@ def macro_f1(model, data, pad_id: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small samples (see the timings in the docstring)")
-    parser.add_argument("--threads", type=int, default=1, help="torch and onnxruntime intra-op threads")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="torch and onnxruntime intra-op threads (default: every core)")
     parser.add_argument("--repeats", type=int, default=None, help="timed passes per latency (default 3 quick, 5)")
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 5)
