@@ -11,6 +11,7 @@ from xlrec_lib.lm.export import (
     onnx_logits,
     onnx_predict_logits,
     onnx_session,
+    onnx_size_breakdown,
 )
 from xlrec_lib.lm.fine_tuning import classifier_from_encoder, predict_logits
 
@@ -95,6 +96,19 @@ def test_the_weights_are_inside_the_one_file(exported):
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no .onnx.data beside it
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     assert path.stat().st_size >= 0.95 * weights  # the file holds every float32 weight
+
+
+def test_the_size_breakdown_adds_up_to_the_file_and_counts_every_weight(exported, tmp_path):
+    model, path = exported
+    parts = onnx_size_breakdown(path)
+    assert parts["file"] * 2**20 == path.stat().st_size
+    assert parts["weights"] + parts["node_metadata"] + parts["rest"] == pytest.approx(parts["file"])
+    weights = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
+    # every weight the logits use (the unused BERT pooler and folded constants aside), none twice
+    assert 0.95 * weights <= parts["weights"] <= weights
+    assert parts["node_metadata"] > 0 and parts["rest"] > 0  # the exporter annotates its nodes
+    with pytest.raises(ValueError, match="no ONNX file"):
+        onnx_size_breakdown(tmp_path / "missing.onnx")
 
 
 def test_onnx_latency_is_a_time(exported):

@@ -5,6 +5,7 @@
     >>> # (batch, num_labels) numpy float32:
     >>> logits = onnx_logits(session, input_ids, attention_mask)
     >>> max_abs_error(model, session, [batch_a, batch_b])  # doctest: +SKIP
+    >>> onnx_size_breakdown(path)  # MB: weights, node_metadata, rest, file  # doctest: +SKIP
 
 The graph takes ``input_ids`` and ``attention_mask`` (int64, ``(batch, sequence)``, both axes dynamic, the sequence
 at most ``max_position_embeddings``) and returns ``logits``. It is traced with ``torch.onnx.export(dynamo=True)``
@@ -64,6 +65,25 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = 18) -> Path:
                           output_names=["logits"], dynamic_shapes={name: axes for name in INPUTS}, opset_version=opset,
                           dynamo=True, external_data=False, verbose=False)
     return path
+
+
+def onnx_size_breakdown(path: str | Path) -> dict[str, float]:
+    """Where the bytes of an ONNX file go, in MB (2**20 bytes): ``weights`` (the initializers' raw tensors; a linear
+    weight is stored transposed, the same size), ``node_metadata`` (what ``torch.onnx.export`` writes on every node
+    for debugging: module names, the FX node, stack traces; not needed to run the graph), ``rest`` (the graph's
+    nodes, names, shapes and the protobuf framing) and ``file`` (their sum, the file's size)."""
+    import onnx
+    from onnx import numpy_helper
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"onnx_size_breakdown: no ONNX file at {path}")
+    model = onnx.load(str(path))
+    weights = sum(numpy_helper.to_array(t).nbytes for t in model.graph.initializer)
+    metadata = sum(prop.ByteSize() for node in model.graph.node for prop in node.metadata_props)
+    size = path.stat().st_size
+    return {"weights": weights / 2**20, "node_metadata": metadata / 2**20,
+            "rest": (size - weights - metadata) / 2**20, "file": size / 2**20}
 
 
 def onnx_session(path: str | Path, threads: int | None = None):
