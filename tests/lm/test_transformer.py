@@ -233,3 +233,30 @@ def test_blocks_from_bert_and_run_blocks_reproduce_the_whole_encoder():
     cfg.hidden_act = "relu"
     with pytest.raises(ValueError, match="hidden_act"):
         T.blocks_from_bert(BertModel(cfg))
+
+
+def test_attention_habits_read_hand_made_heads():
+    seq = 5  # [CLS] w w w [SEP]
+    previous = torch.zeros(seq, seq)
+    previous[0, 0] = 1.0
+    for i in range(1, seq):
+        previous[i, i - 1] = 1.0
+    on_specials = torch.zeros(seq, seq)
+    on_specials[:, 0], on_specials[:, 4] = 0.25, 0.75
+    uniform = torch.full((seq, seq), 1 / seq)
+    habits = T.attention_habits(torch.stack([previous, on_specials, uniform]), special=[0, 4])
+    assert habits.shape == (3, len(T.ATTENTION_HABITS))
+    assert_close(habits[0], torch.tensor([1.0, 0.0, 0.0, 1 / 3]))  # word 1's previous token is [CLS]
+    # word 1's previous token is [CLS] (0.25), word 3's next is [SEP] (0.75): a third of each
+    assert_close(habits[1], torch.tensor([0.25 / 3, 0.0, 0.25, 1.0]))
+    assert_close(habits[2], torch.tensor([0.2, 0.2, 0.2, 0.4]))
+
+
+def test_attention_habits_refuse_bad_input():
+    with pytest.raises(ValueError, match="heads, seq, seq"):
+        T.attention_habits(torch.ones(2, 3, 4), special=[0])
+    with pytest.raises(ValueError, match="outside"):
+        T.attention_habits(torch.ones(1, 3, 3), special=[3])
+    with pytest.raises(ValueError, match="every position is special"):
+        T.attention_habits(torch.ones(1, 2, 2), special=[0, 1])
+

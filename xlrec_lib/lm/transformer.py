@@ -9,6 +9,7 @@ the chapter ``notebooks/01_transformer_math.ipynb``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -241,3 +242,31 @@ def run_blocks(blocks, x: torch.Tensor, mask: torch.Tensor | None = None):
         x, w = block(x, mask, need_weights=True)
         weights.append(w)
     return x, weights
+
+
+ATTENTION_HABITS = ("previous token", "same token", "next token", "[CLS] or [SEP]")
+
+
+def attention_habits(weights: torch.Tensor, special: Sequence[int]) -> torch.Tensor:
+    """``(heads, 4)``: what each head of one sentence's attention ``(heads, seq, seq)`` looks at, in the order of
+    ``ATTENTION_HABITS`` (the patterns of Clark et al., 2019, "What does BERT look at?"): the mean weight a word puts
+    on the token before it, on itself, on the token after it, and on the ``special`` positions together. The
+    queries are the positions not in ``special``; the columns can overlap (the token before the first word is
+    ``[CLS]``)."""
+    if weights.dim() != 3 or weights.shape[1] != weights.shape[2]:
+        raise ValueError(f"attention_habits: expected weights (heads, seq, seq), got {tuple(weights.shape)}")
+    seq = weights.shape[1]
+    special = sorted(set(int(i) for i in special))
+    if any(not 0 <= i < seq for i in special):
+        raise ValueError(f"attention_habits: special positions {special} outside 0..{seq - 1}")
+    queries = torch.tensor([i for i in range(seq) if i not in special], dtype=torch.long)
+    if len(queries) == 0:
+        raise ValueError("attention_habits: every position is special; no word to read")
+    before, after = queries[queries > 0], queries[queries < seq - 1]
+    nan = torch.full(weights.shape[:1], float("nan"), dtype=weights.dtype)  # a one-token sentence has no neighbour
+    return torch.stack([
+        weights[:, before, before - 1].mean(-1) if len(before) else nan,
+        weights[:, queries, queries].mean(-1),
+        weights[:, after, after + 1].mean(-1) if len(after) else nan,
+        weights[:, queries][:, :, special].sum(-1).mean(-1),
+    ], dim=1)
