@@ -95,9 +95,12 @@ def test_genre_coverage_by_hand():
     assert diversity.genre_coverage_rerank(cand, genres, 3, 3).tolist() == [[0, 3, 4]]
     # min 3 in 2 slots: the first slot is already forced to add two genres (item 5: B and C), then A (item 0)
     assert diversity.genre_coverage_rerank(cand, genres, 2, 3).tolist() == [[5, 0]]
-    # asking for more genres than exist: best effort, every slot still filled
-    out = diversity.genre_coverage_rerank(cand, genres, 3, 5)
-    assert len(set(out[0].tolist())) == 3 and genres[out[0].numpy()].any(axis=0).all()
+    # asking for more genres than exist: the list of the floor the candidates can reach (here all three)
+    assert diversity.genre_coverage_rerank(cand, genres, 3, 5).tolist() == [[0, 3, 4]]
+    # two genres among the candidates: G = 3 gives G = 2's list, not the genre-adding film earlier ([0, 3, 1])
+    two = np.array([[1, 0], [1, 0], [1, 0], [0, 1], [1, 0], [1, 0]])
+    assert (diversity.genre_coverage_rerank(cand, two, 3, 3).tolist()
+            == diversity.genre_coverage_rerank(cand, two, 3, 2).tolist() == [[0, 1, 3]])
     padded = diversity.genre_coverage_rerank(torch.tensor([[4, -1, -1]]), genres, 2, 2)
     assert padded.tolist() == [[4, -1]]
     with pytest.raises(ValueError, match="min_genres"):

@@ -16,7 +16,7 @@ then, each time, the one least similar to the list so far. Ties go to the candid
 ``min_genres`` genres: walking down the ranking, it takes the best remaining candidate, except when the slots left
 are no more than the genres still missing; then it takes the highest-ranked candidate that adds enough missing
 genres for the slots after it to cover the rest (``missing - slots_left + 1``, or as many as any candidate adds).
-A user whose candidates hold fewer genres gets as many as they hold.
+A user whose candidates hold fewer genres gets as many as they hold, in the list that floor would give.
 """
 
 from __future__ import annotations
@@ -99,8 +99,11 @@ def genre_coverage_rerank(candidates, item_genres, k: int, min_genres: int) -> t
         row = row[row >= 0]
         free = np.ones(len(row), dtype=bool)
         covered = np.zeros(g.shape[1], dtype=bool)
+        # a floor the candidates cannot reach is the one they can: it would otherwise force genre-adding films
+        # into earlier slots than that floor needs, and reorder the list for nothing
+        reachable = min(min_genres, int(g[row].any(axis=0).sum()))
         for slot in range(min(k, len(row))):
-            missing = min_genres - covered.sum()
+            missing = reachable - covered.sum()
             j = int(np.argmax(free))  # best remaining candidate
             if missing > 0 and missing >= k - slot:
                 new = np.where(free, (g[row] & ~covered).sum(axis=1), -1)
