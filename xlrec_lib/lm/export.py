@@ -5,7 +5,7 @@
     >>> # (batch, num_labels) numpy float32:
     >>> logits = onnx_logits(session, input_ids, attention_mask)
     >>> max_abs_error(model, session, [batch_a, batch_b])  # doctest: +SKIP
-    >>> onnx_size_breakdown(path)  # MB: weights, node_metadata, rest, file  # doctest: +SKIP
+    >>> onnx_size_breakdown(path)  # MB: weights, constants, node_metadata, rest, file  # doctest: +SKIP
 
 The graph takes ``input_ids`` and ``attention_mask`` (int64, ``(batch, sequence)``, both axes dynamic, the sequence
 at most ``max_position_embeddings``) and returns ``logits``. It is traced with ``torch.onnx.export(dynamo=True)``
@@ -68,22 +68,34 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = 18) -> Path:
 
 
 def onnx_size_breakdown(path: str | Path) -> dict[str, float]:
-    """Where the bytes of an ONNX file go, in MB (2**20 bytes): ``weights`` (the initializers' raw tensors; a linear
-    weight is stored transposed, the same size), ``node_metadata`` (what ``torch.onnx.export`` writes on every node
-    for debugging: module names, the FX node, stack traces; not needed to run the graph), ``rest`` (the graph's
-    nodes, names, shapes and the protobuf framing) and ``file`` (their sum, the file's size)."""
+    """Where the bytes of a one-file ONNX model go, in MB (2**20 bytes): ``weights`` (the floating-point initializers'
+    raw tensors: the model's parameters, a linear weight stored transposed at the same size), ``constants`` (the
+    other initializers: integer buffers such as position ids, shapes), ``node_metadata`` (what ``torch.onnx.export``
+    writes on every node for debugging: module names, the FX node, stack traces; not needed to run the graph),
+    ``rest`` (the graph's nodes, names, shapes and the protobuf framing: the file less the three) and ``file``.
+    A file whose tensors live in a separate ``.data`` file is refused: its size would not be the model's."""
     import onnx
-    from onnx import numpy_helper
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"onnx_size_breakdown: no ONNX file at {path}")
-    model = onnx.load(str(path))
-    weights = sum(numpy_helper.to_array(t).nbytes for t in model.graph.initializer)
-    metadata = sum(prop.ByteSize() for node in model.graph.node for prop in node.metadata_props)
+    model = onnx.load(str(path), load_external_data=False)
+    tensors = list(model.graph.initializer)
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in tensors):
+        raise ValueError(f"onnx_size_breakdown: {path} keeps its tensors in an external data file; export it with "
+                         "external_data=False (export_onnx does) to measure one file")
+    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE}
+
+    def nbytes(t) -> int:
+        return len(t.raw_data) if t.raw_data else onnx.numpy_helper.to_array(t).nbytes
+
+    weights = sum(nbytes(t) for t in tensors if t.data_type in floats)
+    constants = sum(nbytes(t) for t in tensors if t.data_type not in floats)
+    nodes = [*model.graph.node, *(node for function in model.functions for node in function.node)]
+    metadata = sum(prop.ByteSize() for node in nodes for prop in node.metadata_props)
     size = path.stat().st_size
-    return {"weights": weights / 2**20, "node_metadata": metadata / 2**20,
-            "rest": (size - weights - metadata) / 2**20, "file": size / 2**20}
+    return {"weights": weights / 2**20, "constants": constants / 2**20, "node_metadata": metadata / 2**20,
+            "rest": (size - weights - constants - metadata) / 2**20, "file": size / 2**20}
 
 
 def onnx_session(path: str | Path, threads: int | None = None):
