@@ -251,8 +251,8 @@ def attention_habits(weights: torch.Tensor, special: Sequence[int]) -> torch.Ten
     """``(heads, 4)``: what each head of one sentence's attention ``(heads, seq, seq)`` looks at, in the order of
     ``ATTENTION_HABITS`` (the patterns of Clark et al., 2019, "What does BERT look at?"): the mean weight a word puts
     on the token before it, on itself, on the token after it, and on the ``special`` positions together. The
-    queries are the positions not in ``special``; the columns can overlap (the token before the first word is
-    ``[CLS]``)."""
+    queries are the positions not in ``special``, so pass one sentence without padding (or its padded positions
+    in ``special``); the columns can overlap (the token before the first word is ``[CLS]``)."""
     if weights.dim() != 3 or weights.shape[1] != weights.shape[2]:
         raise ValueError(f"attention_habits: expected weights (heads, seq, seq), got {tuple(weights.shape)}")
     seq = weights.shape[1]
@@ -263,7 +263,8 @@ def attention_habits(weights: torch.Tensor, special: Sequence[int]) -> torch.Ten
     if len(queries) == 0:
         raise ValueError("attention_habits: every position is special; no word to read")
     before, after = queries[queries > 0], queries[queries < seq - 1]
-    nan = torch.full(weights.shape[:1], float("nan"), dtype=weights.dtype)  # a one-token sentence has no neighbour
+    # a one-word sentence has no neighbour
+    nan = torch.full(weights.shape[:1], float("nan"), dtype=weights.dtype, device=weights.device)
     return torch.stack([
         weights[:, before, before - 1].mean(-1) if len(before) else nan,
         weights[:, queries, queries].mean(-1),
