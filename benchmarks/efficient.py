@@ -46,9 +46,9 @@ fp32 reference; macro-F1: ``lm.efficiency.classification_scores`` on the same te
 
 A latency is the fastest of ``--repeats`` forward passes after one warm-up (``xlrec_lib.timing.time_call``) over
 one fixed batch of test reviews (the first ``--batch`` of the test sample, padded to the longest), under
-``torch.no_grad``, on the CPU, with torch and onnxruntime both at ``--threads`` intra-op threads (default: every
-core; the whole run uses that many). Pass ``--threads 1`` on a machine that another process is using: on 2 cores
-shared that way, a second OpenMP thread made a training step ten times slower.
+``torch.no_grad``, on the CPU, with torch and onnxruntime both at ``--threads`` intra-op threads (default: torch's
+own count, the physical cores it sees; the whole run uses that many). Pass ``--threads 1`` on a machine that
+another process is using: on 2 cores shared that way, a second OpenMP thread made a training step ten times slower.
 Extra keys after the seven: the macro-F1 of every model, int8's loss in points, the
 teacher's own int8 size ratio and speedup (a 384-wide model, where int8 matmuls pay), and 50% global magnitude
 pruning (``compression.magnitude_prune``) of the reference's encoder: its F1 loss and speedup (dense kernels: none).
@@ -121,8 +121,8 @@ def macro_f1(model, data, pad_id: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small samples (see the timings in the docstring)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="torch and onnxruntime intra-op threads (default: every core)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch and onnxruntime intra-op threads (default: torch's own, the physical cores)")
     parser.add_argument("--repeats", type=int, default=None, help="timed passes per latency (default 3 quick, 5)")
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 5)
