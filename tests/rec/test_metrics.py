@@ -100,6 +100,16 @@ def test_ranking_report_keys():
     assert report["MAP@3"] == pytest.approx(7 / 18, abs=1e-9)
 
 
+def test_perfect_list_report_ceilings_by_hand():
+    # k = 3: u has 1 relevant item (P 1/3, R 1), v has 5 (P 1, R 3/5), w has none (skipped)
+    report = ranking_metrics.perfect_list_report({"u": {1}, "v": {1, 2, 3, 4, 5}, "w": set()}, 3)
+    assert report["P@3"] == pytest.approx((1 / 3 + 1) / 2)
+    assert report["R@3"] == pytest.approx((1 + 3 / 5) / 2)
+    assert report["NDCG@3"] == report["MAP@3"] == report["HR@3"] == pytest.approx(1.0)
+    as_lists = ranking_metrics.perfect_list_report([{1}, {1, 2, 3, 4, 5}], 3)
+    assert as_lists == pytest.approx(report)
+
+
 def test_ranking_errors():
     with pytest.raises(ValueError, match="repeats item 2"):
         ranking_metrics.precision_at_k({"u": [1, 2, 2]}, {"u": {1}}, 3)
