@@ -244,11 +244,8 @@ def perfect_list_report(relevant: Relevant, k: int) -> dict[str, float]:
     """:func:`ranking_report` of the best lists there are: each user's relevant items first (any order, at most
     ``k``). Its P@k and R@k are the ceilings a model's are read against: below 1 where users have fewer than ``k``
     relevant items (they cannot fill the list) or more (the list cannot hold them all)."""
-    if isinstance(relevant, Mapping):
-        best = {user: list(rel)[:k] for user, rel in relevant.items()}
-    else:
-        best = [list(rel)[:k] for rel in relevant]
-    return ranking_report(best, relevant, k)
+    relevant = per_user_mapping(relevant, "relevant")
+    return ranking_report({user: list(rel)[:k] for user, rel in relevant.items()}, relevant, k)
 
 
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
