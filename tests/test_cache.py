@@ -1,7 +1,11 @@
 """The cache helper: keys, atomic builds, and damaged folders rebuilt instead of read back."""
 
 import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -42,7 +46,8 @@ def test_builds_once_atomically_then_loads(tmp_path):
     assert cache.load_or_build(folder, _builder(calls), _load) == "hello"
     assert cache.load_or_build(folder, _builder(calls, "other"), _load) == "hello"
     assert len(calls) == 1 and calls[0].parent == folder.parent and calls[0] != folder
-    assert sorted(p.name for p in folder.parent.iterdir()) == ["thing"]  # no temporary folder left behind
+    # no temporary folder left behind; the empty lock file stays (removing it could let two builders in at once)
+    assert sorted(p.name for p in folder.parent.iterdir()) == [".thing.lock", "thing"]
     umask = os.umask(0)
     os.umask(umask)
     assert folder.stat().st_mode & 0o777 == 0o777 & ~umask  # like any folder made with mkdir, not private
@@ -58,9 +63,46 @@ def test_interrupted_build_leaves_nothing_that_is_read_back(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         cache.load_or_build(folder, crash, _load)
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [".thing.lock"]
     calls = []
     assert cache.load_or_build(folder, _builder(calls), _load) == "hello" and len(calls) == 1
+
+
+_BUILDER = """
+import sys, time
+from pathlib import Path
+from xlrec_lib import cache
+folder, log = Path(sys.argv[1]), Path(sys.argv[2])
+def build(tmp):
+    with open(log, "a") as f:
+        f.write("built\\n")
+    time.sleep(3)
+    (tmp / "data.txt").write_text(sys.argv[3])
+print(cache.load_or_build(folder, build, lambda f: (f / "data.txt").read_text()))
+"""
+
+
+def test_a_second_process_waits_for_the_first_build_and_loads_it(tmp_path):
+    """Two chapters executed at once ask for the same model: one builds it, the other waits and loads that one."""
+    folder, log = tmp_path / "models" / "thing", tmp_path / "builds.log"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+    def start(text):
+        return subprocess.Popen([sys.executable, "-c", _BUILDER, str(folder), str(log), text], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    first = start("first")
+    deadline = time.monotonic() + 60
+    while not log.exists():  # the first process holds the lock and is building
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.05)
+    second = start("second")
+    out1, err1 = first.communicate(timeout=60)
+    out2, err2 = second.communicate(timeout=60)
+    assert first.returncode == 0 and second.returncode == 0, (err1, err2)
+    assert out1.strip() == out2.strip() == "first"
+    assert log.read_text() == "built\n"  # built once
+    assert f"waiting for another process that is building {folder}" in err2
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "delete", "no manifest"])

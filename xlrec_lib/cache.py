@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -168,19 +169,41 @@ def build_atomic(folder: str | Path, build: Callable[[Path], object]) -> Path:
     return folder
 
 
+def lock_path(folder: Path) -> Path:
+    """The lock file beside ``folder`` that one builder holds while it builds ``folder``."""
+    return folder.parent / f".{folder.name}.lock"
+
+
 def load_or_build(folder: str | Path, build: Callable[[Path], object], load: Callable[[Path], T]) -> T:
     """``load(folder)`` of an intact cached folder; otherwise build it first (``build_atomic``) and then load it.
 
-    A damaged or incomplete folder is named in a ``CacheWarning``, removed and rebuilt.
+    A damaged or incomplete folder is named in a ``CacheWarning``, removed and rebuilt. One process at a time
+    builds a folder: another that asks for it meanwhile (two chapters executed at once) waits on the lock
+    (``lock_path``, a file lock the system releases if its holder dies) and then loads what the first one built.
     """
+    from filelock import FileLock, Timeout
+
     folder = Path(folder)
-    if folder.exists():
-        problem = check(folder)
-        if problem is None:
-            return load(folder)
-        warnings.warn(f"{problem}; removing {folder} and building it again", CacheWarning, stacklevel=2)
-        _remove(folder)
-    return load(build_atomic(folder, build))
+    if folder.exists() and check(folder) is None:
+        return load(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_path(folder))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"xlrec: waiting for another process that is building {folder}", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        if folder.exists():
+            problem = check(folder)
+            if problem is None:
+                return load(folder)
+            warnings.warn(f"{problem}; removing {folder} and building it again", CacheWarning, stacklevel=2)
+            _remove(folder)
+        built = build_atomic(folder, build)
+    finally:
+        lock.release()
+    return load(built)
 
 
 def artefact_dir(kind: str, name: str) -> Path:
@@ -191,4 +214,4 @@ def artefact_dir(kind: str, name: str) -> Path:
 
 
 __all__ = ["MANIFEST", "CacheWarning", "fingerprint", "tensors_digest", "weights_digest", "sha256_file",
-           "write_manifest", "check", "build_atomic", "load_or_build", "artefact_dir"]
+           "write_manifest", "check", "build_atomic", "lock_path", "load_or_build", "artefact_dir"]
