@@ -27,6 +27,11 @@ export XLREC_RESULTS
 # PYTHONPATH: the notebooks and tests import the library of this checkout, whatever `pip install -e` points at.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONPATH="$(CURDIR)" PYDEVD_DISABLE_FILE_VALIDATION=1
 QUICK_BOOK := _build/quick
+# How many notebooks a book build executes at once (book/_ext/parallel_execution.py; each then gets one thread):
+# two in the quick build (make test), which takes about a fifth less time so on two cores; one in the full build
+# (make book), whose chapters print timings (latencies, fit times) that should not share the cores with another.
+BOOK_JOBS_QUICK ?= $(shell [ "$$(nproc 2>/dev/null || echo 1)" -ge 2 ] && echo 2 || echo 1)
+BOOK_JOBS_FULL ?= 1
 # `make chapter NB=08 QUICK=1 PARAMS='-p SEED 1'`: one chapter through papermill, into _build/executed/.
 NB ?=
 QUICK ?= 1
@@ -71,15 +76,16 @@ $(MATHJAX): book/_ext/fetch_mathjax.py | $(STAMP)
 	$(BIN)/python book/_ext/fetch_mathjax.py $(VENV)/share/xlrec/static
 	@touch $@
 
-# Build the book with XLREC_QUICK=$(1) into $(2). Every notebook is executed once (_config.yml: execute
-# force, allow_errors false), so a raising cell or a failed assert fails the build, as does any Sphinx warning.
+# Build the book with XLREC_QUICK=$(1) into $(2). Every notebook is executed once (_config.yml: allow_errors
+# false; book/_ext/parallel_execution.py executes all of them before Sphinx reads them), so a raising cell or a
+# failed assert fails the build, as does any Sphinx warning.
 # The mode's old records and pages are removed first: the tests then read only what this build recorded and
 # wrote (a page of a chapter since taken out of the book would otherwise stay). On failure the
-# tracebacks myst-nb saved are printed, so that the CI log shows them.
+# tracebacks saved in reports/ are printed, so that the CI log shows them.
 define build_book
 @start=$$(date +%s); mode=$(if $(filter 1,$(1)),quick,full); \
 rm -rf $(2)/_build/html; mkdir -p "$(XLREC_RESULTS)"; rm -f "$(XLREC_RESULTS)"/*."$$mode".json; \
-if ! $(RUN) XLREC_QUICK=$(1) jupyter-book build . --all --path-output $(2) -W --keep-going; then \
+if ! $(RUN) XLREC_QUICK=$(1) XLREC_BOOK_JOBS=$(if $(filter 1,$(1)),$(BOOK_JOBS_QUICK),$(BOOK_JOBS_FULL)) jupyter-book build . --all --path-output $(2) -W --keep-going; then \
   if [ -d $(2)/_build/html/reports ]; then \
     find $(2)/_build/html/reports -name '*.log' | sort | while read -r log; do \
       echo "== $$log"; cat "$$log"; echo; done; fi; \
@@ -88,7 +94,7 @@ echo "== the $$mode book build took $$(( $$(date +%s) - start )) s"
 endef
 
 lint: $(STAMP)
-	$(RUN) ruff check xlrec_lib tests benchmarks
+	$(RUN) ruff check xlrec_lib tests benchmarks book/_ext
 
 # Unit tests and the notebooks' conventions; executes no notebook. UNIT_WORKERS pytest-xdist processes, each with
 # one torch/BLAS thread: most tests are single-threaded Python, so two workers on two cores took 49-50 s against

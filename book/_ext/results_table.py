@@ -11,9 +11,10 @@ content names the anchors, one per line, ``<chapter stem>.<name>: <anchor text>`
     08_collaborative_filtering_and_fusion.ndcg10_ease: 0.480, EASE in recommenders 1.2.1 (issue 15)
     ```
 
-When the build executes every notebook (``execute_notebooks: force``), a chapter without a results file, a number
-recorded before this build started, or an anchor naming a number its chapter did not record is a Sphinx warning,
-so `-W` fails the build. Otherwise (execution off, cache) the table shows what the files hold, marked as older.
+When the build executes every notebook (``execute_notebooks: force``, or ``cache`` with ``parallel_execution``,
+which executes every notebook into the cache first), a chapter without a results file, a number recorded before this
+build started, or an anchor naming a number its chapter did not record is a Sphinx warning, so `-W` fails the
+build. Otherwise (execution off) the table shows what the files hold, marked as older.
 """
 
 from __future__ import annotations
@@ -199,7 +200,8 @@ def fill(app, doctree, docname) -> None:
     from xlrec_lib import config, results
 
     quick = config.is_quick()
-    executed = getattr(app.config, "nb_execution_mode", "off") == "force"
+    executed = (getattr(app.config, "nb_execution_mode", "off") == "force"
+                or getattr(app, "xlrec_notebooks_executed", False))  # parallel_execution ran every notebook
     docs = {Path(d).name: d for d in chapters(app)}
     records = {}
     for stem in docs:

@@ -1,0 +1,178 @@
+"""Sphinx extension: execute every notebook of the build before Sphinx reads it, several at a time.
+
+myst-nb executes notebooks one after another, as Sphinx reads them. On two cores one chapter rarely keeps both
+busy (kernel start-up, pandas, tokenising and Python loops run on one), so two chapters at a time, each with one
+torch/BLAS thread, finish sooner: chapters 6 and 10 together took 434 s here, against 303 + 248 s one after the
+other (quick mode, 2026-12-07).
+
+How: ``_config.yml`` sets ``execute_notebooks: cache``. Before the read phase (``env-before-read-docs``) this
+extension executes every notebook about to be read, always (the book's rule: a build executes every notebook),
+in ``XLREC_BOOK_JOBS`` processes, and stores each executed notebook in myst-nb's jupyter-cache, emptied first.
+myst-nb then finds every notebook there and executes none itself. Each notebook runs with jupyter-cache's
+``single_nb_execution``, as myst-nb's own cache mode does, in the notebook's folder and with the build's
+``timeout`` and ``allow_errors``.
+
+Order: the notebooks named in ``xlrec_execution_first`` (``_config.yml``) start first, in that order, then the rest
+in the order of the table of contents. Chapters that train what later chapters load go first, so that on an empty
+model cache a later chapter seldom waits for them (``xlrec_lib.cache.load_or_build`` lets one process build an
+artefact while another waits for it, never two at once).
+
+``XLREC_BOOK_JOBS`` unset or 1: one notebook at a time, with the default threads (as myst-nb would). Above 1, each
+kernel gets ``OMP_NUM_THREADS=1`` (and MKL's and OpenBLAS's), unless the environment sets them, so that the
+processes do not fight over the cores. A notebook that fails is reported with its traceback (also written to
+``reports/<docname>.err.log`` of the output folder, where myst-nb puts its own) and fails the build; notebooks
+not yet started are skipped.
+
+Run as a script, the module executes one notebook (the worker that the extension starts for each).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def jobs_from_environment() -> int:
+    """``XLREC_BOOK_JOBS`` as a positive int (1 when unset); anything else raises ValueError naming it."""
+    raw = os.environ.get("XLREC_BOOK_JOBS", "").strip() or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"XLREC_BOOK_JOBS={raw!r}: give how many notebooks to execute at once (1, 2, ...)")
+    return int(raw)
+
+
+def execution_order(docnames: list[str], first: list[str]) -> list[str]:
+    """``docnames`` with those in ``first`` moved to the front, in ``first``'s order (names not built are ignored)."""
+    head = [d for d in first if d in docnames]
+    return head + [d for d in docnames if d not in head]
+
+
+def worker_environment(jobs: int, base: dict | None = None) -> dict:
+    """The environment of each worker (and so of its kernel): one thread per library when ``jobs`` > 1."""
+    env = dict(os.environ if base is None else base)
+    if jobs > 1:
+        for name in THREAD_VARIABLES:
+            env.setdefault(name, "1")
+    return env
+
+
+def execute_one(source: Path, executed: Path, timeout: int | None, allow_errors: bool, env: dict) -> dict:
+    """Execute ``source`` in a fresh process (this module as a script) into ``executed``.
+
+    Returns ``{"seconds": ..., "error": traceback text or None}``; the notebook is written only on success.
+    """
+    args = [sys.executable, __file__, str(source), str(executed), json.dumps(timeout), json.dumps(allow_errors)]
+    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    if done.returncode == 0:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    traceback = executed.with_suffix(".traceback.txt")
+    error = traceback.read_text(encoding="utf-8") if traceback.exists() else done.stdout + done.stderr
+    return {"seconds": None, "error": error.strip() or f"the worker ended with exit status {done.returncode}"}
+
+
+def execute_all(items: list[tuple[str, Path]], jobs: int, timeout: int | None, allow_errors: bool, workdir: Path,
+                log=print) -> dict[str, dict]:
+    """Execute ``items`` (``(name, notebook path)``, in order of start) ``jobs`` at a time into ``workdir``.
+
+    Returns ``{name: {"seconds", "error", "executed": path or None}}``; after a failure, notebooks not yet started
+    are skipped (``error`` says so).
+    """
+    env = worker_environment(jobs)
+    failed = []
+    results: dict[str, dict] = {}
+
+    def run(index: int, name: str, source: Path) -> None:
+        if failed:
+            results[name] = {"seconds": None, "error": f"not executed: {failed[0]} failed first", "executed": None}
+            return
+        out = workdir / f"{index:03d}.ipynb"
+        result = execute_one(source, out, timeout, allow_errors, env)
+        result["executed"] = out if result["error"] is None else None
+        results[name] = result
+        if result["error"] is None:
+            log(f"Executed notebook {name} in {result['seconds']:.2f} seconds [{jobs} at a time]")
+        else:
+            failed.append(name)
+            log(f"Executing notebook {name} failed")
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in [pool.submit(run, i, name, path) for i, (name, path) in enumerate(items)]:
+            future.result()
+    return results
+
+
+def _main(argv: list[str]) -> int:
+    """Worker: ``parallel_execution.py SOURCE EXECUTED TIMEOUT_JSON ALLOW_ERRORS_JSON``."""
+    import nbformat
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    source, executed = Path(argv[0]), Path(argv[1])
+    nb = nbformat.read(source, as_version=4)
+    result = single_nb_execution(nb, cwd=str(source.parent.resolve()), timeout=json.loads(argv[2]),
+                                 allow_errors=json.loads(argv[3]), meta_override=True)
+    if result.err is not None:  # the cell's traceback, without the terminal colours IPython puts in it
+        text = re.sub(r"\x1b\[[0-9;]*m", "", result.exc_string)
+        executed.with_suffix(".traceback.txt").write_text(text, encoding="utf-8")
+        return 1
+    nbformat.write(nb, executed)
+    print(json.dumps({"seconds": result.time, "error": None}))
+    return 0
+
+
+# ---- the Sphinx side ----
+
+def _execute_before_reading(app, env, docnames: list[str]) -> None:
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+    from sphinx.errors import ExtensionError
+    from sphinx.util import logging
+
+    logger = logging.getLogger(__name__)
+    if env.mystnb_config.execution_mode != "cache":
+        return
+    notebooks = {d: Path(env.doc2path(d)) for d in docnames if str(env.doc2path(d)).endswith(".ipynb")}
+    if not notebooks:
+        return
+    jobs = jobs_from_environment()
+    order = execution_order(list(notebooks), list(app.config.xlrec_execution_first))
+    cache = get_cache(env.mystnb_config.execution_cache_path)
+    cache.clear_cache()
+    logger.info(f"xlrec: executing {len(order)} notebooks, {jobs} at a time")
+    with tempfile.TemporaryDirectory(prefix="xlrec-executed-") as tmp:
+        results = execute_all([(d, notebooks[d]) for d in order], jobs, env.mystnb_config.execution_timeout,
+                              env.mystnb_config.execution_allow_errors, Path(tmp), log=logger.info)
+        import nbformat
+
+        for name in order:
+            if results[name]["executed"] is not None:
+                nb = nbformat.read(results[name]["executed"], as_version=4)
+                cache.cache_notebook_bundle(
+                    CacheBundleIn(nb, str(notebooks[name]), data={"execution_seconds": results[name]["seconds"]}),
+                    check_validity=False, overwrite=True)
+    failures = {n: r["error"] for n, r in results.items() if r["error"] is not None}
+    if failures:
+        reports = Path(app.outdir) / "reports"
+        reports.mkdir(parents=True, exist_ok=True)
+        for name, error in failures.items():
+            (reports / f"{name.replace('/', '_')}.err.log").write_text(error + "\n", encoding="utf-8")
+        first = next(n for n in order if n in failures and not failures[n].startswith("not executed"))
+        raise ExtensionError(f"executing notebook {notebooks[first]} failed:\n{failures[first]}\n"
+                             f"(every failure is in {reports})")
+    app.xlrec_notebooks_executed = True
+
+
+def setup(app):
+    app.add_config_value("xlrec_execution_first", [], "env")
+    app.connect("env-before-read-docs", _execute_before_reading)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
