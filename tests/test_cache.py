@@ -46,8 +46,7 @@ def test_builds_once_atomically_then_loads(tmp_path):
     assert cache.load_or_build(folder, _builder(calls), _load) == "hello"
     assert cache.load_or_build(folder, _builder(calls, "other"), _load) == "hello"
     assert len(calls) == 1 and calls[0].parent == folder.parent and calls[0] != folder
-    # no temporary folder left behind; the empty lock file stays (removing it could let two builders in at once)
-    assert sorted(p.name for p in folder.parent.iterdir()) == [".thing.lock", "thing"]
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["thing"]  # no temporary folder or lock file left
     umask = os.umask(0)
     os.umask(umask)
     assert folder.stat().st_mode & 0o777 == 0o777 & ~umask  # like any folder made with mkdir, not private
@@ -63,7 +62,7 @@ def test_interrupted_build_leaves_nothing_that_is_read_back(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         cache.load_or_build(folder, crash, _load)
-    assert [p.name for p in tmp_path.iterdir()] == [".thing.lock"]
+    assert list(tmp_path.iterdir()) == []
     calls = []
     assert cache.load_or_build(folder, _builder(calls), _load) == "hello" and len(calls) == 1
 
@@ -76,7 +75,10 @@ folder, log = Path(sys.argv[1]), Path(sys.argv[2])
 def build(tmp):
     with open(log, "a") as f:
         f.write("built\\n")
-    time.sleep(3)
+    deadline = time.time() + 60
+    while not log.with_name("release").exists():  # the test lets the build finish once the other one waits
+        assert time.time() < deadline
+        time.sleep(0.05)
     (tmp / "data.txt").write_text(sys.argv[3])
 print(cache.load_or_build(folder, build, lambda f: (f / "data.txt").read_text()))
 """
@@ -88,21 +90,27 @@ def test_a_second_process_waits_for_the_first_build_and_loads_it(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
     def start(text):
+        err = open(tmp_path / f"{text}.err", "w")
         return subprocess.Popen([sys.executable, "-c", _BUILDER, str(folder), str(log), text], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+
+    def wait_until(condition, proc):
+        deadline = time.monotonic() + 60
+        while not condition():
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "first.err").read_text()
+            time.sleep(0.05)
 
     first = start("first")
-    deadline = time.monotonic() + 60
-    while not log.exists():  # the first process holds the lock and is building
-        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
-        time.sleep(0.05)
+    wait_until(log.exists, first)  # the first process holds the lock and is building
     second = start("second")
-    out1, err1 = first.communicate(timeout=60)
-    out2, err2 = second.communicate(timeout=60)
-    assert first.returncode == 0 and second.returncode == 0, (err1, err2)
+    wait_until(lambda: "waiting for another process" in (tmp_path / "second.err").read_text(), second)
+    (tmp_path / "release").touch()
+    out1, out2 = first.communicate(timeout=60)[0], second.communicate(timeout=60)[0]
+    assert first.returncode == 0 and second.returncode == 0, (tmp_path / "second.err").read_text()
     assert out1.strip() == out2.strip() == "first"
     assert log.read_text() == "built\n"  # built once
-    assert f"waiting for another process that is building {folder}" in err2
+    assert f"waiting for another process that is building {folder}" in (tmp_path / "second.err").read_text()
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["thing"]  # the lock file removed
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "delete", "no manifest"])

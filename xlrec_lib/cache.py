@@ -21,6 +21,7 @@ Ground floor: imports nothing of ours but ``config``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -170,8 +171,38 @@ def build_atomic(folder: str | Path, build: Callable[[Path], object]) -> Path:
 
 
 def lock_path(folder: Path) -> Path:
-    """The lock file beside ``folder`` that one builder holds while it builds ``folder``."""
+    """The lock file beside ``folder`` that one builder holds while it builds ``folder`` (removed afterwards)."""
     return folder.parent / f".{folder.name}.lock"
+
+
+def _lock(folder: Path):
+    """The acquired build lock of ``folder``, or ``None`` where the file system has no locks (then two processes
+    may both build it; ``build_atomic`` keeps the first that finishes)."""
+    from filelock import FileLock, Timeout
+
+    umask = os.umask(0)
+    os.umask(umask)
+    lock = FileLock(lock_path(folder), mode=0o666 & ~umask)  # writable for whoever shares the cache folder
+    try:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            print(f"xlrec: waiting for another process that is building {folder}", file=sys.stderr, flush=True)
+            lock.acquire()
+    except NotImplementedError as err:  # filelock 3 on a file system without flock
+        warnings.warn(f"no build lock for {folder} ({err}); building it without one", stacklevel=3)
+        return None
+    return lock
+
+
+def _unlock(lock) -> None:
+    """Release the build lock and remove its file. A process still waiting on that file gets the lock of a removed
+    file: it then finds the folder built (or, after a failed build, builds it, maybe beside a newcomer)."""
+    if lock is None:
+        return
+    lock.release()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(lock.lock_file)
 
 
 def load_or_build(folder: str | Path, build: Callable[[Path], object], load: Callable[[Path], T]) -> T:
@@ -181,18 +212,11 @@ def load_or_build(folder: str | Path, build: Callable[[Path], object], load: Cal
     builds a folder: another that asks for it meanwhile (two chapters executed at once) waits on the lock
     (``lock_path``, a file lock the system releases if its holder dies) and then loads what the first one built.
     """
-    from filelock import FileLock, Timeout
-
     folder = Path(folder)
     if folder.exists() and check(folder) is None:
         return load(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(lock_path(folder))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        print(f"xlrec: waiting for another process that is building {folder}", file=sys.stderr, flush=True)
-        lock.acquire()
+    lock = _lock(folder)
     try:
         if folder.exists():
             problem = check(folder)
@@ -202,7 +226,7 @@ def load_or_build(folder: str | Path, build: Callable[[Path], object], load: Cal
             _remove(folder)
         built = build_atomic(folder, build)
     finally:
-        lock.release()
+        _unlock(lock)
     return load(built)
 
 

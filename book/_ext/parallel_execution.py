@@ -2,26 +2,28 @@
 
 myst-nb executes notebooks one after another, as Sphinx reads them. On two cores one chapter rarely keeps both
 busy (kernel start-up, pandas, tokenising and Python loops run on one), so two chapters at a time, each with one
-torch/BLAS thread, finish sooner: chapters 6 and 10 together took 434 s here, against 303 + 248 s one after the
-other (quick mode, 2026-12-07).
+torch/BLAS thread, finish sooner. Quick mode on the 2-core build machine, 2026-12-07: chapters 6 and 10 took 303
+and 248 s one after the other (a quick book build), 434 s side by side; the whole quick build 861 s against
+1,084-1,219 s.
 
 How: ``_config.yml`` sets ``execute_notebooks: cache``. Before the read phase (``env-before-read-docs``) this
 extension executes every notebook about to be read, always (the book's rule: a build executes every notebook),
 in ``XLREC_BOOK_JOBS`` processes, and stores each executed notebook in myst-nb's jupyter-cache, emptied first.
-myst-nb then finds every notebook there and executes none itself. Each notebook runs with jupyter-cache's
-``single_nb_execution``, as myst-nb's own cache mode does, in the notebook's folder and with the build's
-``timeout`` and ``allow_errors``.
+myst-nb then finds every notebook there and executes none itself (checked: a notebook the cache would not match
+fails the build). Each notebook runs with jupyter-cache's ``single_nb_execution``, as myst-nb's own cache mode
+does, in the notebook's folder and with the build's ``timeout`` and ``allow_errors``; myst-nb's
+``execution_excludepatterns`` and ``execution_in_temp`` are not supported (set, they fail the build).
 
 Order: the notebooks named in ``xlrec_execution_first`` (``_config.yml``) start first, in that order, then the rest
-in the order of the table of contents. Chapters that train what later chapters load go first, so that on an empty
-model cache a later chapter seldom waits for them (``xlrec_lib.cache.load_or_build`` lets one process build an
-artefact while another waits for it, never two at once).
+in the order Sphinx lists them (by file name: the chapters' numbers). Chapters that train what later chapters
+load go first, so that on an empty model cache a later chapter seldom waits for them
+(``xlrec_lib.cache.load_or_build`` lets one process build an artefact while another waits for it).
 
 ``XLREC_BOOK_JOBS`` unset or 1: one notebook at a time, with the default threads (as myst-nb would). Above 1, each
-kernel gets ``OMP_NUM_THREADS=1`` (and MKL's and OpenBLAS's), unless the environment sets them, so that the
-processes do not fight over the cores. A notebook that fails is reported with its traceback (also written to
-``reports/<docname>.err.log`` of the output folder, where myst-nb puts its own) and fails the build; notebooks
-not yet started are skipped.
+kernel gets one thread (``THREAD_VARIABLES``, unless the environment sets them), so that the processes do not fight
+over the cores. Every notebook runs even after one fails, as myst-nb with ``--keep-going`` did; each failure's
+traceback goes to ``reports/<docname>.err.log`` of the output folder (where myst-nb writes its own) and the build
+fails, naming them.
 
 Run as a script, the module executes one notebook (the worker that the extension starts for each).
 """
@@ -37,7 +39,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS",
+                    "RAYON_RS_NUM_CPUS")  # torch and faiss (OpenMP), BLAS, tokenizers (Rust)
 
 
 def jobs_from_environment() -> int:
@@ -66,13 +69,13 @@ def worker_environment(jobs: int, base: dict | None = None) -> dict:
 def execute_one(source: Path, executed: Path, timeout: int | None, allow_errors: bool, env: dict) -> dict:
     """Execute ``source`` in a fresh process (this module as a script) into ``executed``.
 
-    Returns ``{"seconds": ..., "error": traceback text or None}``; the notebook is written only on success.
+    Returns ``{"seconds": ..., "error": the traceback's text or None}``; the notebook is written only on success.
     """
     args = [sys.executable, __file__, str(source), str(executed), json.dumps(timeout), json.dumps(allow_errors)]
     done = subprocess.run(args, env=env, capture_output=True, text=True)
-    if done.returncode == 0:
-        return json.loads(done.stdout.strip().splitlines()[-1])
-    traceback = executed.with_suffix(".traceback.txt")
+    result, traceback = executed.with_suffix(".result.json"), executed.with_suffix(".traceback.txt")
+    if done.returncode == 0 and result.exists():
+        return {"seconds": json.loads(result.read_text())["seconds"], "error": None}
     error = traceback.read_text(encoding="utf-8") if traceback.exists() else done.stdout + done.stderr
     return {"seconds": None, "error": error.strip() or f"the worker ended with exit status {done.returncode}"}
 
@@ -81,30 +84,32 @@ def execute_all(items: list[tuple[str, Path]], jobs: int, timeout: int | None, a
                 log=print) -> dict[str, dict]:
     """Execute ``items`` (``(name, notebook path)``, in order of start) ``jobs`` at a time into ``workdir``.
 
-    Returns ``{name: {"seconds", "error", "executed": path or None}}``; after a failure, notebooks not yet started
-    are skipped (``error`` says so).
+    Returns ``{name: {"seconds", "error", "executed": path or None}}``. A failure does not stop the others.
     """
     env = worker_environment(jobs)
-    failed = []
     results: dict[str, dict] = {}
 
     def run(index: int, name: str, source: Path) -> None:
-        if failed:
-            results[name] = {"seconds": None, "error": f"not executed: {failed[0]} failed first", "executed": None}
-            return
         out = workdir / f"{index:03d}.ipynb"
-        result = execute_one(source, out, timeout, allow_errors, env)
+        try:
+            result = execute_one(source, out, timeout, allow_errors, env)
+        except Exception as err:  # noqa: BLE001 (reported with the notebook's name, like a cell's error)
+            result = {"seconds": None, "error": f"{type(err).__name__}: {err}"}
         result["executed"] = out if result["error"] is None else None
         results[name] = result
         if result["error"] is None:
             log(f"Executed notebook {name} in {result['seconds']:.2f} seconds [{jobs} at a time]")
         else:
-            failed.append(name)
             log(f"Executing notebook {name} failed")
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
         for future in [pool.submit(run, i, name, path) for i, (name, path) in enumerate(items)]:
             future.result()
+    except BaseException:  # Ctrl-C: start nothing more (running workers get the signal too)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return results
 
 
@@ -122,49 +127,58 @@ def _main(argv: list[str]) -> int:
         executed.with_suffix(".traceback.txt").write_text(text, encoding="utf-8")
         return 1
     nbformat.write(nb, executed)
-    print(json.dumps({"seconds": result.time, "error": None}))
+    executed.with_suffix(".result.json").write_text(json.dumps({"seconds": result.time}))
     return 0
 
 
 # ---- the Sphinx side ----
 
 def _execute_before_reading(app, env, docnames: list[str]) -> None:
+    import nbformat
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
     from sphinx.errors import ExtensionError
     from sphinx.util import logging
 
     logger = logging.getLogger(__name__)
-    if env.mystnb_config.execution_mode != "cache":
+    config = env.mystnb_config
+    if config.execution_mode != "cache":
         return
+    if config.execution_excludepatterns or config.execution_in_temp:
+        raise ExtensionError("parallel_execution executes every notebook in its own folder: remove "
+                             "execute.exclude_patterns and execute.run_in_temp from _config.yml, or the extension")
     notebooks = {d: Path(env.doc2path(d)) for d in docnames if str(env.doc2path(d)).endswith(".ipynb")}
     if not notebooks:
         return
     jobs = jobs_from_environment()
     order = execution_order(list(notebooks), list(app.config.xlrec_execution_first))
-    cache = get_cache(env.mystnb_config.execution_cache_path)
+    cache = get_cache(config.execution_cache_path)
     cache.clear_cache()
     logger.info(f"xlrec: executing {len(order)} notebooks, {jobs} at a time")
     with tempfile.TemporaryDirectory(prefix="xlrec-executed-") as tmp:
-        results = execute_all([(d, notebooks[d]) for d in order], jobs, env.mystnb_config.execution_timeout,
-                              env.mystnb_config.execution_allow_errors, Path(tmp), log=logger.info)
-        import nbformat
-
+        results = execute_all([(d, notebooks[d]) for d in order], jobs, config.execution_timeout,
+                              config.execution_allow_errors, Path(tmp), log=logger.info)
         for name in order:
             if results[name]["executed"] is not None:
                 nb = nbformat.read(results[name]["executed"], as_version=4)
                 cache.cache_notebook_bundle(
                     CacheBundleIn(nb, str(notebooks[name]), data={"execution_seconds": results[name]["seconds"]}),
                     check_validity=False, overwrite=True)
-    failures = {n: r["error"] for n, r in results.items() if r["error"] is not None}
+                try:  # what myst-nb will look up: the notebook as it reads it
+                    cache.match_cache_notebook(nbformat.read(notebooks[name], as_version=4))
+                except KeyError:
+                    raise ExtensionError(f"{notebooks[name]}: executed, but myst-nb's cache does not match it, so "
+                                         "myst-nb would execute it again") from None
+    failures = {n: results[n]["error"] for n in order if results[n]["error"] is not None}
     if failures:
         reports = Path(app.outdir) / "reports"
-        reports.mkdir(parents=True, exist_ok=True)
         for name, error in failures.items():
-            (reports / f"{name.replace('/', '_')}.err.log").write_text(error + "\n", encoding="utf-8")
-        first = next(n for n in order if n in failures and not failures[n].startswith("not executed"))
-        raise ExtensionError(f"executing notebook {notebooks[first]} failed:\n{failures[first]}\n"
-                             f"(every failure is in {reports})")
+            path = reports / f"{name}.err.log"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(error + "\n", encoding="utf-8")
+        lines = [f"  {notebooks[n]}: {e.strip().splitlines()[-1]}" for n, e in failures.items()]
+        raise ExtensionError(f"{len(failures)} of {len(order)} notebooks failed (tracebacks in {reports}):\n"
+                             + "\n".join(lines))
     app.xlrec_notebooks_executed = True
 
 

@@ -22,12 +22,18 @@ xlrec_execution_first = {{first!r}}
 exclude_patterns = ["_build", "*.log"]
 """
 CELL = """import json, os, time
+from pathlib import Path
 start = time.time()
-time.sleep(2)
+Path({log!r}).with_name({name!r} + ".started").touch()
 {extra}
 with open({log!r}, "a") as f:
     f.write(json.dumps([{name!r}, start, time.time(), os.environ.get("OMP_NUM_THREADS")]) + "\\n")
 print("ran", {name!r}, "threads", os.environ.get("OMP_NUM_THREADS"))"""
+# a notebook that goes on only once ``other`` has started too: two run side by side, or this one times out
+WAIT_FOR = """deadline = time.time() + 60
+while not Path({log!r}).with_name({other!r} + ".started").exists():
+    assert time.time() < deadline, "{other} did not start beside me"
+    time.sleep(0.05)"""
 
 
 def test_order_jobs_and_environment(monkeypatch):
@@ -50,7 +56,7 @@ def _book(src: Path, log: Path, first: list[str], extra: dict[str, str] | None =
     (src / "conf.py").write_text(CONF.format(first=first))
     (src / "index.md").write_text("# Book\n\n```{toctree}\na\nb\nc\n```\n")
     for name in "abc":
-        cell = CELL.format(name=name, log=str(log), extra=(extra or {}).get(name, ""))
+        cell = CELL.format(name=name, log=str(log), extra=(extra or {}).get(name, "").format(log=str(log)))
         nb = {"cells": [{"id": "title", "cell_type": "markdown", "metadata": {}, "source": f"# Page {name}"},
                         {"id": "run", "cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
                          "source": cell}],
@@ -68,16 +74,18 @@ def _runs(log: Path) -> dict[str, tuple[float, float, str | None]]:
 @pytest.mark.slow
 def test_two_at_a_time_first_named_first_and_myst_nb_reuses_them(tmp_path, monkeypatch, sphinx_build):
     src, out, log = tmp_path / "src", tmp_path / "out", tmp_path / "runs.log"
-    _book(src, log, first=["c"])
+    _book(src, log, first=["c"], extra={"c": WAIT_FOR.replace("{other!r}", "'a'").replace("{other}", "a"),
+                                        "a": WAIT_FOR.replace("{other!r}", "'c'").replace("{other}", "c")})
     monkeypatch.setenv("XLREC_BOOK_JOBS", "2")
     for name in pe.THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     assert sphinx_build(src, out, tmp_path / "warnings.txt") == 0, (tmp_path / "warnings.txt").read_text()
     runs = _runs(log)
     assert sorted(runs) == ["a", "b", "c"]  # once each: myst-nb executed none of them again
-    (c0, c1, _), (a0, a1, _), (b0, _, _) = runs["c"], runs["a"], runs["b"]
-    assert a0 < c1 and c0 < a1  # c (named first) and a (first in the toctree) ran at the same time
-    assert b0 >= min(a1, c1) - 0.5  # b waited for a free worker
+    (_, c1, _), (_, a1, _), (b0, _, _) = runs["c"], runs["a"], runs["b"]
+    # c (named first) and a (first of the rest) ran side by side: each waited for the other's start (WAIT_FOR);
+    # b waited for a free worker
+    assert b0 >= min(a1, c1)
     assert {threads for *_, threads in runs.values()} == {"1"}  # one thread each
     for name in "abc":
         assert f"ran {name} threads 1" in (out / f"{name}.html").read_text(encoding="utf-8")
@@ -90,6 +98,7 @@ def test_a_failing_notebook_fails_the_build_and_is_reported(tmp_path, monkeypatc
     monkeypatch.setenv("XLREC_BOOK_JOBS", "1")
     assert sphinx_build(src, out, tmp_path / "warnings.txt") != 0
     report = (out / "reports" / "b.err.log").read_text()
-    assert "ValueError: boom from b" in report
-    assert "not executed: b failed first" in (out / "reports" / "a.err.log").read_text()
-    assert _runs(log) == {}  # b raised before it logged; a and c never started
+    assert "ValueError: boom from b" in report and "\x1b[" not in report  # the traceback, without colours
+    assert sorted(p.name for p in (out / "reports").iterdir()) == ["b.err.log"]
+    assert sorted(_runs(log)) == ["a", "c"]  # the others still ran (b raised before it logged)
+    assert not (out / "b.html").exists() and not (out / "a.html").exists()  # no page of a failed build
