@@ -1,6 +1,7 @@
-"""The results page in a real Sphinx build: a chapter notebook executed during the build (myst-nb, ``force``) records
-a number; the results page, written after it, shows that number beside its anchor, and a number the file held from
-before the build is a warning (so `-W` fails the book build)."""
+"""The results page in a real Sphinx build: a chapter notebook executed during the build (myst-nb's ``force``, or
+``cache`` with parallel_execution, as the book builds) records a number; the results page, written after it, shows
+that number beside its anchor, and a number the file held from before the build is a warning (so `-W` fails the
+book build)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CONF = f"""import sys
 sys.path.insert(0, {str(ROOT / "book" / "_ext")!r})
-extensions = ["myst_nb", "results_table"]
-nb_execution_mode = "force"
+extensions = ["myst_nb", "results_table"{{extra}}]
+nb_execution_mode = {{mode!r}}
 nb_execution_timeout = 120
 exclude_patterns = ["_build", "results"]
 """
@@ -29,7 +30,8 @@ PAGE = """# Results
 
 
 @pytest.mark.slow
-def test_the_page_shows_what_the_build_recorded(tmp_path, monkeypatch, sphinx_build):
+@pytest.mark.parametrize("mode", ["force", "cache"])  # cache: the book's way, parallel_execution runs the notebook
+def test_the_page_shows_what_the_build_recorded(tmp_path, monkeypatch, sphinx_build, mode):
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()
     monkeypatch.setenv("XLREC_RESULTS", str(src / "results"))
@@ -38,7 +40,8 @@ def test_the_page_shows_what_the_build_recorded(tmp_path, monkeypatch, sphinx_bu
     (src / "results").mkdir()
     (src / "results" / "01_chapter.quick.json").write_text(json.dumps(
         {"old_number": {"value": 1.0, "recorded": "2020-01-01T00:00:00+00:00"}}))
-    (src / "conf.py").write_text(CONF)
+    extra = ', "parallel_execution"' if mode == "cache" else ""
+    (src / "conf.py").write_text(CONF.replace("{extra}", extra).replace("{mode!r}", repr(mode)))
     (src / "index.md").write_text("# Book\n\n```{toctree}\n01_chapter\nresults_page\n```\n")
     (src / "results_page.md").write_text(PAGE)
     nb = {"cells": [{"id": "title", "cell_type": "markdown", "metadata": {}, "source": "# Chapter"},
