@@ -170,39 +170,39 @@ def build_atomic(folder: str | Path, build: Callable[[Path], object]) -> Path:
     return folder
 
 
-def lock_path(folder: Path) -> Path:
-    """The lock file beside ``folder`` that one builder holds while it builds ``folder`` (removed afterwards)."""
-    return folder.parent / f".{folder.name}.lock"
+def lock_path(target: Path) -> Path:
+    """The lock file beside ``target`` that one builder holds while it builds it (``build_lock``)."""
+    return target.parent / f".{target.name}.lock"
 
 
-def _lock(folder: Path):
-    """The acquired build lock of ``folder``, or ``None`` where the file system has no locks (then two processes
-    may both build it; ``build_atomic`` keeps the first that finishes)."""
+@contextlib.contextmanager
+def build_lock(target: Path):
+    """Hold the build lock of ``target`` (a folder or file) for the block: one process at a time builds it; another
+    waits here and should then look again before building. The lock file is removed on release, so a process
+    still waiting on it gets the lock of a removed file: it then finds ``target`` made (or, after a failed build,
+    makes it, maybe beside a newcomer; the atomic rename keeps one). Where the file system has no locks (filelock
+    3 without flock) the block runs unlocked, with a warning."""
     from filelock import FileLock, Timeout
 
     umask = os.umask(0)
     os.umask(umask)
-    lock = FileLock(lock_path(folder), mode=0o666 & ~umask)  # writable for whoever shares the cache folder
+    lock = FileLock(lock_path(target), mode=0o666 & ~umask)  # writable for whoever shares the cache folder
     try:
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            print(f"xlrec: waiting for another process that is building {folder}", file=sys.stderr, flush=True)
+            print(f"xlrec: waiting for another process that is building {target}", file=sys.stderr, flush=True)
             lock.acquire()
-    except NotImplementedError as err:  # filelock 3 on a file system without flock
-        warnings.warn(f"no build lock for {folder} ({err}); building it without one", stacklevel=3)
-        return None
-    return lock
-
-
-def _unlock(lock) -> None:
-    """Release the build lock and remove its file. A process still waiting on that file gets the lock of a removed
-    file: it then finds the folder built (or, after a failed build, builds it, maybe beside a newcomer)."""
-    if lock is None:
+    except NotImplementedError as err:
+        warnings.warn(f"no build lock for {target} ({err}); building it without one", stacklevel=3)
+        yield
         return
-    lock.release()
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(lock.lock_file)
+    try:
+        yield
+    finally:
+        lock.release()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock.lock_file)
 
 
 def load_or_build(folder: str | Path, build: Callable[[Path], object], load: Callable[[Path], T]) -> T:
@@ -210,14 +210,13 @@ def load_or_build(folder: str | Path, build: Callable[[Path], object], load: Cal
 
     A damaged or incomplete folder is named in a ``CacheWarning``, removed and rebuilt. One process at a time
     builds a folder: another that asks for it meanwhile (two chapters executed at once) waits on the lock
-    (``lock_path``, a file lock the system releases if its holder dies) and then loads what the first one built.
+    (``build_lock``, a file lock the system releases if its holder dies) and then loads what the first one built.
     """
     folder = Path(folder)
     if folder.exists() and check(folder) is None:
         return load(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    lock = _lock(folder)
-    try:
+    with build_lock(folder):
         if folder.exists():
             problem = check(folder)
             if problem is None:
@@ -225,8 +224,6 @@ def load_or_build(folder: str | Path, build: Callable[[Path], object], load: Cal
             warnings.warn(f"{problem}; removing {folder} and building it again", CacheWarning, stacklevel=2)
             _remove(folder)
         built = build_atomic(folder, build)
-    finally:
-        _unlock(lock)
     return load(built)
 
 
@@ -238,4 +235,4 @@ def artefact_dir(kind: str, name: str) -> Path:
 
 
 __all__ = ["MANIFEST", "CacheWarning", "fingerprint", "tensors_digest", "weights_digest", "sha256_file",
-           "write_manifest", "check", "build_atomic", "lock_path", "load_or_build", "artefact_dir"]
+           "write_manifest", "check", "build_atomic", "lock_path", "build_lock", "load_or_build", "artefact_dir"]

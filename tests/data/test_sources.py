@@ -2,7 +2,7 @@
 
 import pytest
 
-from xlrec_lib.cache import sha256_file
+from xlrec_lib.cache import lock_path, sha256_file
 from xlrec_lib.data.sources import (
     SOURCES,
     ChecksumError,
@@ -34,11 +34,13 @@ def test_download_when_not_cached(make_source, tmp_cache):
 
     def downloader(src, dest):
         calls.append(src.name)
+        assert lock_path(archive_dir() / src.filename).exists()  # held: a second process would wait, not download
         (dest / src.filename).write_bytes(blob)
 
     assert fetch_source(source, downloader=downloader).exists()
     fetch_source(source, downloader=downloader)
     assert calls == ["fake"]  # the second call reads the cache
+    assert sorted(p.name for p in archive_dir().iterdir()) == [source.filename]  # no lock file left
 
 
 def test_checksum_mismatch_removes_the_file(make_source):

