@@ -12,7 +12,9 @@ in ``XLREC_BOOK_JOBS`` processes, and stores each executed notebook in myst-nb's
 myst-nb then finds every notebook there and executes none itself (checked: a notebook the cache would not match
 fails the build). Each notebook runs with jupyter-cache's ``single_nb_execution``, as myst-nb's own cache mode
 does, in the notebook's folder and with the build's ``timeout`` and ``allow_errors``; myst-nb's
-``execution_excludepatterns`` and ``execution_in_temp`` are not supported (set, they fail the build).
+``execution_excludepatterns`` and ``execution_in_temp`` are not supported (set, they fail the build). Each
+notebook's time and its cells' times (cell index -> seconds) go to ``notebook_timings.json`` beside the output
+folder (``_build/quick/_build/`` for the quick build), and the log names each notebook's three slowest cells.
 
 Order: the notebooks named in ``xlrec_execution_first`` (``_config.yml``) start first, in that order, then the rest
 in the order Sphinx lists them (by file name: the chapters' numbers). Chapters that train what later chapters
@@ -75,7 +77,7 @@ def execute_one(source: Path, executed: Path, timeout: int | None, allow_errors:
     done = subprocess.run(args, env=env, capture_output=True, text=True)
     result, traceback = executed.with_suffix(".result.json"), executed.with_suffix(".traceback.txt")
     if done.returncode == 0 and result.exists():
-        return {"seconds": json.loads(result.read_text())["seconds"], "error": None}
+        return {**json.loads(result.read_text()), "error": None}
     error = traceback.read_text(encoding="utf-8") if traceback.exists() else done.stdout + done.stderr
     return {"seconds": None, "error": error.strip() or f"the worker ended with exit status {done.returncode}"}
 
@@ -98,7 +100,9 @@ def execute_all(items: list[tuple[str, Path]], jobs: int, timeout: int | None, a
         result["executed"] = out if result["error"] is None else None
         results[name] = result
         if result["error"] is None:
-            log(f"Executed notebook {name} in {result['seconds']:.2f} seconds [{jobs} at a time]")
+            slowest = sorted(result["cells"].items(), key=lambda kv: -kv[1])[:3]
+            log(f"Executed notebook {name} in {result['seconds']:.2f} seconds [{jobs} at a time]; slowest cells: "
+                + ", ".join(f"#{i} {t:.1f} s" for i, t in slowest))
         else:
             log(f"Executing notebook {name} failed")
 
@@ -121,14 +125,30 @@ def _main(argv: list[str]) -> int:
     source, executed = Path(argv[0]), Path(argv[1])
     nb = nbformat.read(source, as_version=4)
     result = single_nb_execution(nb, cwd=str(source.parent.resolve()), timeout=json.loads(argv[2]),
-                                 allow_errors=json.loads(argv[3]), meta_override=True)
+                                 allow_errors=json.loads(argv[3]), meta_override=True, record_timing=True)
+    cells = cell_seconds(nb)  # and the timing metadata removed: myst-nb's cache lookup hashes cell metadata
     if result.err is not None:  # the cell's traceback, without the terminal colours IPython puts in it
         text = re.sub(r"\x1b\[[0-9;]*m", "", result.exc_string)
         executed.with_suffix(".traceback.txt").write_text(text, encoding="utf-8")
         return 1
     nbformat.write(nb, executed)
-    executed.with_suffix(".result.json").write_text(json.dumps({"seconds": result.time}))
+    executed.with_suffix(".result.json").write_text(json.dumps({"seconds": result.time, "cells": cells}))
     return 0
+
+
+def cell_seconds(nb) -> dict[str, float]:
+    """``{cell index: seconds}`` of each executed code cell (nbclient's ``record_timing`` metadata: from the kernel
+    taking the input to its reply), removing that metadata from ``nb``."""
+    from datetime import datetime
+
+    seconds = {}
+    for index, cell in enumerate(nb.cells):
+        timing = cell.get("metadata", {}).pop("execution", None) if cell.cell_type == "code" else None
+        if timing and "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+            took = datetime.fromisoformat(timing["shell.execute_reply"]) - datetime.fromisoformat(
+                timing["iopub.execute_input"])
+            seconds[str(index)] = round(took.total_seconds(), 2)
+    return seconds
 
 
 # ---- the Sphinx side ----
@@ -169,6 +189,9 @@ def _execute_before_reading(app, env, docnames: list[str]) -> None:
                 except KeyError:
                     raise ExtensionError(f"{notebooks[name]}: executed, but myst-nb's cache does not match it, so "
                                          "myst-nb would execute it again") from None
+    timings = {n: {"seconds": results[n]["seconds"], "cells": results[n]["cells"]} for n in order
+               if results[n]["error"] is None}
+    (Path(app.outdir).parent / "notebook_timings.json").write_text(json.dumps(timings, indent=1) + "\n")
     failures = {n: results[n]["error"] for n in order if results[n]["error"] is not None}
     if failures:
         reports = Path(app.outdir) / "reports"

@@ -89,6 +89,10 @@ def test_two_at_a_time_first_named_first_and_myst_nb_reuses_them(tmp_path, monke
     assert {threads for *_, threads in runs.values()} == {"1"}  # one thread each
     for name in "abc":
         assert f"ran {name} threads 1" in (out / f"{name}.html").read_text(encoding="utf-8")
+    timings = json.loads((out.parent / "notebook_timings.json").read_text())
+    assert sorted(timings) == ["a", "b", "c"]
+    for name, (start, end, _) in runs.items():  # the one code cell (index 1) took what the cell itself measured
+        assert abs(timings[name]["cells"]["1"] - (end - start)) < 0.5 and timings[name]["seconds"] >= end - start
 
 
 @pytest.mark.slow
