@@ -29,7 +29,7 @@ RUN := PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONPATH="$(CURDIR)" PYDEVD_DISABLE_FILE
 QUICK_BOOK := _build/quick
 # How many notebooks a book build executes at once (book/_ext/parallel_execution.py; with more than one, each
 # kernel gets one thread). The quick build (make test) runs two where there are two cores or more: on two cores it
-# took 861 s against 1,084-1,219 s one at a time (2026-12-07). The full build (make book) runs one: its chapters
+# took 617 s against 903 s one at a time (2026-12-07). The full build (make book) runs one: its chapters
 # print timings (latencies, fit times) that should not share the cores with another chapter.
 BOOK_JOBS_QUICK ?= $(shell [ "$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)" -ge 2 ] && echo 2 || echo 1)
 BOOK_JOBS_FULL ?= 1

@@ -2,9 +2,8 @@
 
 myst-nb executes notebooks one after another, as Sphinx reads them. On two cores one chapter rarely keeps both
 busy (kernel start-up, pandas, tokenising and Python loops run on one), so two chapters at a time, each with one
-torch/BLAS thread, finish sooner. Quick mode on the 2-core build machine, 2026-12-07: chapters 6 and 10 took 303
-and 248 s one after the other (a quick book build), 434 s side by side; the whole quick build 861 s against
-1,084-1,219 s.
+torch/BLAS thread, finish sooner. The quick build on the 2-core build machine, cache filled, 2026-12-07: 617 s two
+at a time against 903 s one at a time, in the same hour.
 
 How: ``_config.yml`` sets ``execute_notebooks: cache``. Before the read phase (``env-before-read-docs``) this
 extension executes every notebook about to be read, always (the book's rule: a build executes every notebook),

@@ -93,13 +93,13 @@ MEASURED = set(FIRST_RUN.values()) | set(CACHED.values()) | set(FULL_MODE)
 # cache filled) CHAPTERS=6 ran in "06_efficient_fine_tuning: 141 s" and the other ten chapters in 612 s (REUSE=1).
 COLAB_MEASURED = {"3.12", "2.10", "5.0", "0.22", "4.0", "2.0", "2.2", "0.18", "0.21", "5.29", "6.31", "2.19", "1.23",
                   "1488 s", "161 s", "1321 s", "1454 s", "141 s", "612 s"}
-# Two chapters at a time (2026-12-07, the slower AMD EPYC host, AVX2 only): "the quick book build took" 861 s in
-# `make book-quick` of 0f8c5dd, cache filled, nothing beside it; 1219 s and "make test took" 1470 s in .ci/run of
-# ceffd2d (one at a time, cache filled); from an empty XLREC_CACHE, .ci/run of 0056031: book 1872 s, make test
-# 2115 s, against 602967b's 1984 s and 2224 s on the same host (2026-12-06/07, one at a time).
+# Two chapters at a time (2026-12-07, an AMD EPYC host, AVX2 only, nothing beside the runs): "the quick book build
+# took" 617 s and "make test took" 823 s in .ci/run of d7e717d (cache filled), then 903 s in `make book-quick
+# BOOK_JOBS_QUICK=1` of the same commit right after; from an empty XLREC_CACHE, .ci/run of 0056031: book 1872 s,
+# make test 2115 s, against 602967b's 1984 s and 2224 s on the same host (2026-12-06/07, one at a time).
 SETUP_MEASURED = set(FIRST_RUN.values()) | set(CACHED.values()) | COLAB_MEASURED | {
     "3.10", "1093 s", "963 s", "608 s", "1235 s", "1098 s", "699 s", "59 s", "94 s", "1293 s", "1180 s", "63 s",
-    "85 s", "861 s", "1219 s", "1470 s", "1872 s", "1984 s", "2115 s", "2224 s"}
+    "85 s", "617 s", "823 s", "903 s", "1872 s", "1984 s", "2115 s", "2224 s"}
 
 
 def table_rows(text: str, header: str) -> list[list[str]]:
