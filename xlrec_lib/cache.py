@@ -145,6 +145,13 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set back at once)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def build_atomic(folder: str | Path, build: Callable[[Path], object]) -> Path:
     """Run ``build(tmp)`` on an empty temporary folder beside ``folder``, write the manifest, rename it into place.
 
@@ -153,9 +160,7 @@ def build_atomic(folder: str | Path, build: Callable[[Path], object]) -> Path:
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make a shared cache folder private
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would make a shared cache folder private
     try:
         build(tmp)
         write_manifest(tmp)
@@ -184,9 +189,7 @@ def build_lock(target: Path):
     3 without flock) the block runs unlocked, with a warning."""
     from filelock import FileLock, Timeout
 
-    umask = os.umask(0)
-    os.umask(umask)
-    lock = FileLock(lock_path(target), mode=0o666 & ~umask)  # writable for whoever shares the cache folder
+    lock = FileLock(lock_path(target), mode=0o666 & ~_umask())  # writable for whoever shares the cache folder
     try:
         try:
             lock.acquire(timeout=0)

@@ -70,7 +70,8 @@ def worker_environment(jobs: int, base: dict | None = None) -> dict:
 def execute_one(source: Path, executed: Path, timeout: int | None, allow_errors: bool, env: dict) -> dict:
     """Execute ``source`` in a fresh process (this module as a script) into ``executed``.
 
-    Returns ``{"seconds": ..., "error": the traceback's text or None}``; the notebook is written only on success.
+    Returns ``{"seconds": ..., "cells": {index: seconds}, "error": None}``, or ``{"seconds": None, "error": the
+    traceback's text}``; the notebook is written only on success.
     """
     args = [sys.executable, __file__, str(source), str(executed), json.dumps(timeout), json.dumps(allow_errors)]
     done = subprocess.run(args, env=env, capture_output=True, text=True)
@@ -166,7 +167,7 @@ def _execute_before_reading(app, env, docnames: list[str]) -> None:
     if config.execution_excludepatterns or config.execution_in_temp:
         raise ExtensionError("parallel_execution executes every notebook in its own folder: remove "
                              "execute.exclude_patterns and execute.run_in_temp from _config.yml, or the extension")
-    notebooks = {d: Path(env.doc2path(d)) for d in docnames if str(env.doc2path(d)).endswith(".ipynb")}
+    notebooks = {d: path for d in docnames if (path := Path(env.doc2path(d))).suffix == ".ipynb"}
     if not notebooks:
         return
     jobs = jobs_from_environment()
