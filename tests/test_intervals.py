@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from xlrec_lib.intervals import bootstrap_mean, paired_difference, proportion_interval
+from xlrec_lib.intervals import accuracy_standard_error, bootstrap_mean, paired_difference, proportion_interval
 
 
 def test_bootstrap_mean_brackets_the_mean_and_narrows_with_more_queries():
@@ -81,3 +81,15 @@ def test_correlated_clusters_widen_the_interval():
     assert mc == pytest.approx(values.mean()) and hic - loc > 3 * (hi - lo)
     one_each = bootstrap_mean(values, clusters=np.arange(len(values)))  # a cluster per value: the plain bootstrap
     assert one_each[2] - one_each[1] == pytest.approx(hi - lo, rel=0.15)
+
+
+def test_accuracy_standard_error_is_the_binomial_one():
+    # hand case: 0.9 * 0.1 / 300 = 0.0003, whose square root is 0.01732
+    assert accuracy_standard_error(0.9, 300) == pytest.approx(0.0173205, rel=1e-5)
+    assert accuracy_standard_error(1.0, 10) == 0.0 and accuracy_standard_error(np.float64(0.5), np.int64(4)) == 0.25
+    # against simulated accuracies of 400 examples at p = 0.7
+    draws = np.random.default_rng(0).binomial(400, 0.7, size=20000) / 400
+    assert accuracy_standard_error(0.7, 400) == pytest.approx(draws.std(), rel=0.03)
+    for bad in ((0.5, 0), (0.5, 2.0), (0.5, True), (1.5, 10), (float("nan"), 10)):
+        with pytest.raises(ValueError, match="accuracy_standard_error"):
+            accuracy_standard_error(*bad)

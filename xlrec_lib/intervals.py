@@ -90,4 +90,16 @@ def proportion_interval(hits: int, n: int, level: float = 0.95) -> tuple[float, 
     return hits / n, low, high
 
 
-__all__ = ["bootstrap_mean", "paired_difference", "proportion_interval"]
+def accuracy_standard_error(accuracy: float, n: int) -> float:
+    """One standard error of an accuracy measured on ``n`` independent examples: ``sqrt(p (1 - p) / n)``, the
+    binomial standard deviation of the share ``p``. 90% on 300 test reviews: 0.0173, about 1.7 points; a difference
+    of two such accuracies, were their errors independent, has ``sqrt(2)`` times that."""
+    integer = (int, np.integer)
+    if isinstance(n, bool) or not isinstance(n, integer) or n < 1:
+        raise ValueError(f"accuracy_standard_error: n={n!r}, expected a positive number of examples")
+    if not 0.0 <= float(accuracy) <= 1.0:  # also refuses NaN
+        raise ValueError(f"accuracy_standard_error: accuracy={accuracy!r}, expected a share in [0, 1]")
+    return float(np.sqrt(accuracy * (1.0 - accuracy) / n))
+
+
+__all__ = ["bootstrap_mean", "paired_difference", "proportion_interval", "accuracy_standard_error"]
