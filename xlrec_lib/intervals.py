@@ -19,6 +19,11 @@ def _as_values(values, name: str) -> np.ndarray:
     return v
 
 
+def _is_count(x) -> bool:
+    """Whether ``x`` is a Python or numpy integer (a bool is not a count)."""
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
 def bootstrap_mean(values, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
                    clusters=None) -> tuple[float, float, float]:
     """``(mean, low, high)``: the mean of ``values`` (one per query, e.g. 1 for a hit at rank 1, else 0) and the
@@ -30,7 +35,7 @@ def bootstrap_mean(values, n_boot: int = 2000, level: float = 0.95, seed: int = 
     v = _as_values(values, "bootstrap_mean")
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+    if not _is_count(n_boot) or n_boot < 1:
         raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
     rng = np.random.default_rng(seed)
     if clusters is None:
@@ -78,9 +83,7 @@ def proportion_interval(hits: int, n: int, level: float = 0.95) -> tuple[float, 
     can only resample the hits it saw."""
     from scipy.stats import beta
 
-    integer = (int, np.integer)
-    if isinstance(hits, bool) or isinstance(n, bool) or not (isinstance(hits, integer) and isinstance(n, integer)
-                                                              and 0 <= hits <= n and n > 0):
+    if not (_is_count(hits) and _is_count(n) and 0 <= hits <= n and n > 0):
         raise ValueError(f"proportion_interval: need integers 0 <= hits <= n and n > 0, got hits={hits}, n={n}")
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
@@ -94,8 +97,7 @@ def accuracy_standard_error(accuracy: float, n: int) -> float:
     """One standard error of an accuracy measured on ``n`` independent examples: ``sqrt(p (1 - p) / n)``, the
     binomial standard deviation of the share ``p``. 90% on 300 test reviews: 0.0173, about 1.7 points; a difference
     of two such accuracies, were their errors independent, has ``sqrt(2)`` times that."""
-    integer = (int, np.integer)
-    if isinstance(n, bool) or not isinstance(n, integer) or n < 1:
+    if not _is_count(n) or n < 1:
         raise ValueError(f"accuracy_standard_error: n={n!r}, expected a positive number of examples")
     if not 0.0 <= float(accuracy) <= 1.0:  # also refuses NaN
         raise ValueError(f"accuracy_standard_error: accuracy={accuracy!r}, expected a share in [0, 1]")
