@@ -64,11 +64,16 @@ def first_non_unit_row(x, allow_zero: bool = True, atol: float = UNIT_ATOL) -> t
     return i, float(norms[i])
 
 
+def positive_int(value, name: str) -> int:
+    """``value`` as an int, or a ValueError naming ``name``: a positive integer (not a bool, not a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def check_k(k) -> int:
     """``k`` of a top-k metric as an int, or ValueError: a positive integer (not a bool, not a float)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    return int(k)
+    return positive_int(k, "k")
 
 
 def check_ks(ks) -> tuple[int, ...]:

@@ -99,3 +99,35 @@ def test_gain_by_group_pairs_the_users_of_each_group():
     assert table.loc["all", "low"] > 0  # moving the relevant item to the top helps: the interval excludes 0
     same = fusion.gain_by_group(base, base, relevant, groups, 5)
     assert (same[["gain", "low", "high"]].to_numpy(float) == 0).all()
+
+
+def test_none_zeroes_excluded_items_as_the_other_normalizers_do():
+    cf = torch.tensor([[3.0, 1.0, -torch.inf], [2.0, 0.0, 1.0]])  # row 0's -inf is excluded
+    text = torch.tensor([[0.1, 0.2, torch.nan], [0.3, 0.1, 0.2]])
+    fused = fusion.fuse(cf, text, 2.0, [[2], []], how="none")
+    torch.testing.assert_close(fused, torch.tensor([[3.2, 1.4, 0.0], [2.6, 0.2, 1.4]], dtype=torch.float64))
+    for how in fusion.NORMALIZERS:
+        assert fusion.normalize(cf, how, [[2], []])[0, 2] == 0
+
+
+def test_fuse_names_the_bad_input_and_refuses_a_nonfinite_alpha():
+    cf, text = torch.ones(2, 3), torch.tensor([[0.1, float("nan"), 0.2], [0.0, 0.1, 0.2]])
+    for how in fusion.NORMALIZERS:
+        with pytest.raises(ValueError, match=r"text\[0, 1\] is nan"):
+            fusion.fuse(cf, text, 1.0, how=how)
+    for alpha in (float("nan"), float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="alpha must be a finite number"):
+            fusion.fuse(cf, torch.zeros(2, 3), alpha)
+
+
+def test_alpha_sweep_refuses_repeated_alphas():
+    cf, text = torch.rand(2, 4, generator=torch.Generator().manual_seed(0)), torch.rand(2, 4)
+    relevant = {"a": [1], "b": [2]}
+    with pytest.raises(ValueError, match="alphas must be distinct"):
+        fusion.alpha_sweep(cf, text, [1, 1.0], None, relevant, ["a", "b"], [0, 1, 2, 3], k=2)
+
+
+@pytest.mark.parametrize("edges", [[], [30, 10], [10, 10]])
+def test_history_buckets_needs_increasing_edges(edges):
+    with pytest.raises(ValueError, match="strictly increasing"):
+        fusion.history_buckets([35, 40, 50], edges)

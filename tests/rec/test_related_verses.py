@@ -433,3 +433,72 @@ def test_cached_hub_scores_refuse_an_intact_file_of_the_wrong_shape(monkeypatch,
     cache.write_manifest(folder)  # intact by its manifest, but not 6 scores
     with pytest.raises(ValueError, match="expected 6 finite float32 hub scores"):
         rv.cached_hub_scores(en, zh, k=2)
+
+
+def test_rank_related_refuses_a_repeated_query_and_a_float_k():
+    task = toy_task()
+    queries = task.queries("test")
+    twice = np.array([queries[0], queries[0], *queries[1:]])
+    with pytest.raises(ValueError, match=f"query {int(queries[0])} is given more than once"):
+        rv.rank_related(task, twice, k=2, scores=perfect_scores(task, twice))
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        rv.rank_related(task, "test", k=2.0, scores=perfect_scores(task, queries))
+
+
+def test_rank_related_keeps_float64_scores_apart():
+    # two scores equal in float32 but not in float64: the higher must rank first, not the lower index
+    task = toy_task()
+    queries = task.queries("test")
+    scores = torch.zeros(len(queries), len(task.catalogue), dtype=torch.float64)
+    scores[:, 0], scores[:, 1] = 1.0, 1.0 + 1e-12
+    assert torch.equal(scores[:, 0].float(), scores[:, 1].float())
+    ranked = rv.rank_related(task, queries, k=1, scores=scores)
+    assert all(top == [int(task.catalogue[1])] for top in ranked.values())
+
+
+def test_graph_scores_and_chunks_are_checked():
+    task = toy_task()
+    vectors = torch.nn.functional.normalize(torch.rand(len(task.catalogue), 3), dim=1)
+    graph = task.adjacency()
+    with pytest.raises(ValueError, match=r"query_vectors must be the whole catalogue"):
+        rv.graph_scores(task, "test", vectors[:3], vectors, graph)
+    with pytest.raises(ValueError, match="chunk must be a positive integer"):
+        rv.graph_via_text(vectors[:2], vectors, graph, chunk=0)
+    with pytest.raises(ValueError, match="chunk must be a positive integer"):
+        rv.hub_scores(vectors, vectors, k=2, chunk=0)
+
+
+def test_language_grid_per_query_agrees_with_the_grid_and_with_per_query_cell():
+    task = toy_task()
+    rng = np.random.default_rng(5)
+    vectors = {"en": _unit(rng.normal(size=(len(task.catalogue), 4))),
+               "zh": _unit(rng.normal(size=(len(task.catalogue), 4)))}
+    grid = rv.language_grid(task, vectors, queries="test", k=3)
+    same, per_query = rv.language_grid(task, vectors, queries="test", k=3, per_query=True)
+    pd.testing.assert_frame_equal(same, grid)
+    assert list(per_query.columns) == [("en", "en"), ("en", "zh"), ("zh", "en"), ("zh", "zh")]
+    np.testing.assert_allclose(per_query.mean().to_numpy(), grid["NDCG@3"].to_numpy())
+    pd.testing.assert_series_equal(per_query[("zh", "en")], rv.per_query_cell(task, vectors, "zh", "en", k=3),
+                                   check_names=False)
+
+
+def test_change_by_kind_averages_each_query_over_its_cells_first():
+    from xlrec_lib.intervals import bootstrap_mean
+
+    cells = pd.MultiIndex.from_tuples([("en", "en"), ("en", "zh"), ("zh", "en"), ("zh", "zh")])
+    before = pd.DataFrame(np.zeros((3, 4)), index=[11, 12, 13], columns=cells)
+    # query 11 gains 0.2 and 0.4 in the two cross-lingual cells, 12 loses 0.1 in one, 13 nothing; monolingual:
+    # 11 and 12 gain 0.3 in en -> en
+    after = before.copy()
+    after.loc[11, ("en", "zh")], after.loc[11, ("zh", "en")], after.loc[12, ("zh", "en")] = 0.2, 0.4, -0.1
+    after.loc[[11, 12], ("en", "en")] = 0.3
+    out = rv.change_by_kind(after, before, seed=4)
+    cross = bootstrap_mean(np.array([0.3, -0.05, 0.0]), seed=4)
+    mono = bootstrap_mean(np.array([0.15, 0.15, 0.0]), seed=4)
+    np.testing.assert_allclose(out.loc["cross-lingual"].to_numpy(), cross)
+    np.testing.assert_allclose(out.loc["monolingual"].to_numpy(), mono)
+    assert out.loc["cross-lingual", "change"] == pytest.approx((0.2 + 0.4 - 0.1) / 6)  # the mean over cells
+    with pytest.raises(ValueError, match="same queries"):
+        rv.change_by_kind(after.iloc[:2], before)
+    with pytest.raises(ValueError, match="no monolingual cell"):
+        rv.change_by_kind(after[[("en", "zh")]], before[[("en", "zh")]])

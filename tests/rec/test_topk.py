@@ -241,12 +241,13 @@ def test_nonfinite_is_rejected_naming_the_row(case):
 
 def test_nonfinite_mask_drops_items_and_empties_users():
     users = torch.tensor([[1.0, 0.0], [NAN, 1.0], [0.0, 1.0]])
-    items = torch.tensor([[0.5, 0.0], [INF, 0.0], [0.2, 0.3], [0.9, 0.1]])
+    # item 2 is long: user 0 prefers it by dot (2.0 against 0.9), item 3 by cosine (0.99 against 0.55)
+    items = torch.tensor([[0.5, 0.0], [INF, 0.0], [2.0, 3.0], [0.9, 0.1]])
     for metric in ("dot", "cosine"):
         result = topk.topk(users, items, 3, [[0], [], [3]], metric=metric, nonfinite="mask")
         # item 1 never appears; user 1 gets no list; seen items stay excluded after the re-indexing
         assert result.ids[1].tolist() == [-1, -1, -1]
-        assert result.ids[0].tolist() == ([3, 2, -1] if metric == "dot" else [3, 2, -1])
+        assert result.ids[0].tolist() == ([2, 3, -1] if metric == "dot" else [3, 2, -1])
         assert result.ids[2].tolist() == [2, 0, -1]
         assert not torch.isnan(result.scores).any()
     dense = topk.topk_dense(torch.tensor([[0.1, NAN, 0.3], [INF, 0.2, 0.0]]), 2, nonfinite="mask")
@@ -257,6 +258,29 @@ def test_seen_csr():
     indptr, indices = topk.seen_csr(([2, 0, 2, 0], [5, 1, 3, 1]), n_users=3, n_items=6)
     assert indptr.tolist() == [0, 2, 2, 4]
     assert indices.tolist() == [1, 1, 3, 5]
+    # per-user form: a list of collections (sets, arrays, tensors, empty ones)
+    indptr, indices = topk.seen_csr([{4, 0}, np.array([], dtype=int), torch.tensor([5])], n_users=3, n_items=6)
+    assert indptr.tolist() == [0, 2, 2, 3] and indices.tolist() == [0, 4, 5]
+    # a tuple of two 1-D arrays is pairs, even where two users' lists would fit: (0, 2) and (1, 3)
+    assert topk.topk_dense(torch.tensor([[5.0, 4, 3, 2], [5, 4, 3, 2]]), 2, ([0, 1], [2, 3])).ids.tolist() == [
+        [0, 1], [0, 1]]
+    assert topk.topk_dense(torch.tensor([[5.0, 4, 3, 2], [5, 4, 3, 2]]), 2, [[0, 1], [2, 3]]).ids.tolist() == [
+        [2, 3], [0, 1]]
+
+
+@pytest.mark.parametrize("exclude", [(np.array([0]), np.array([0.6])), [[0.5], [1]], [[True], []],
+                                     (np.array([0.0]), np.array([1]))])
+def test_seen_csr_refuses_indices_that_are_no_integers(exclude):
+    with pytest.raises(ValueError, match="indices must be integers"):
+        topk.seen_csr(exclude, n_users=2, n_items=4)
+
+
+@pytest.mark.parametrize("k", [2.0, True, 0])
+def test_k_must_be_a_positive_integer(k):
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        topk.topk_dense(torch.rand(2, 4), k)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        topk.topk(torch.rand(2, 3), torch.rand(4, 3), k)
 
 
 def test_topk_dense_and_item_bias():
@@ -269,6 +293,10 @@ def test_topk_dense_and_item_bias():
     torch.testing.assert_close(similarity.dot(u, i), torch.tensor([[1.0, 1.5]]))
     with pytest.raises(ValueError, match="3 values for 2 items"):
         topk.with_item_bias(users, items, [1, 2, 3], 1.0)
+    with pytest.raises(ValueError, match=r"bias\[1\] is nan"):
+        topk.with_item_bias(users, items, [1.0, float("nan")], 1.0)
+    with pytest.raises(ValueError, match="alpha must be finite"):
+        topk.with_item_bias(users, items, [1.0, 2.0], float("inf"))
 
 
 def test_topk_to_ranked_threshold_and_seed_loop():

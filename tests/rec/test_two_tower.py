@@ -146,3 +146,42 @@ def test_in_batch_false_negatives_in_a_triangle():
     cfg = two_tower.TwoTowerConfig(langs=("en",), steps=1, batch_size=4)
     out = two_tower.in_batch_false_negatives(TriangleTask(), texts, cfg)
     assert out == {"negatives": 24, "false": 12, "share": 0.5, "itself": 2, "rows_with_one": 0.75}
+
+
+def test_load_or_train_checks_the_texts_before_it_looks_anything_up(tiny_bert, tiny_tokenizer, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
+    task = toy_task()
+    base = HFEncoder(tiny_bert, tiny_tokenizer, "tiny", max_length=16)
+    cfg = two_tower.TwoTowerConfig(langs=("en", "fr"), steps=1, batch_size=2, max_length=16)
+    with pytest.raises(ValueError, match=r"no texts for languages \['fr'\]"):
+        two_tower.load_or_train(base, task, toy_texts(task), cfg, progress=False)
+
+
+def test_in_batch_false_negatives_replays_the_batches_training_draws(tiny_bert, tiny_tokenizer, tmp_path,
+                                                                     monkeypatch):
+    # more pairs than a batch, so the seed and the batch order matter: the batches the replay counts are the
+    # batches train_contrastive trains on, step by step
+    from xlrec_lib.crosslingual import contrastive
+
+    monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
+    drawn = {"train": [], "replay": []}
+    real = contrastive.pair_batch_indices
+    who = {"now": "train"}
+
+    def spy(*args, **kwargs):
+        for idx in real(*args, **kwargs):
+            drawn[who["now"]].append(np.asarray(idx).tolist())
+            yield idx
+
+    monkeypatch.setattr(contrastive, "pair_batch_indices", spy)
+    task = toy_task()
+    texts = toy_texts(task)
+    cfg = two_tower.TwoTowerConfig(langs=("en", "zh"), steps=5, batch_size=2, max_length=16, seed=3)
+    base = HFEncoder(tiny_bert, tiny_tokenizer, "tiny", prefix="x ", max_length=16)
+    two_tower.load_or_train(base, task, texts, cfg, progress=False)
+    who["now"] = "replay"
+    two_tower.in_batch_false_negatives(task, texts, cfg)
+    assert len(drawn["train"]) >= cfg.steps and len(drawn["replay"]) >= cfg.steps
+    assert drawn["replay"][: cfg.steps] == drawn["train"][: cfg.steps]
+    assert len({tuple(b) for b in drawn["train"][: cfg.steps]}) > 1  # several different batches

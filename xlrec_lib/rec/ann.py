@@ -39,7 +39,7 @@ import torch
 
 from xlrec_lib.rec.topk import topk
 from xlrec_lib.timing import time_call
-from xlrec_lib.vectors import check_k, first_non_unit_row
+from xlrec_lib.vectors import check_k, first_non_unit_row, positive_int
 
 # Stated defaults. HNSW: faiss's own ef_construction (40) and a twice-larger m than its 16 (better recall on
 # 256-768 dims at 2x links memory); IVF-PQ: ~sqrt(n) lists, 8-bit codes of d/8 sub-vectors (32x smaller than float32).
@@ -70,12 +70,6 @@ def check_vectors(x, name: str = "catalogue") -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
-def _positive(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def exact_search(queries, catalogue, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The exact top ``k``: ``(m, d), (n, d) -> (ids (m, k) int64, scores (m, k) float32)`` via ``rec.topk``."""
     q, x = check_vectors(queries, "queries"), check_vectors(catalogue, "catalogue")
@@ -97,9 +91,9 @@ def build_hnsw(catalogue, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTR
                ef_search: int = HNSW_EF_SEARCH) -> faiss.Index:
     """An HNSW inner-product index of ``catalogue (n, d)`` (module docstring); ids are row positions."""
     x = check_vectors(catalogue)
-    index = faiss.IndexHNSWFlat(x.shape[1], _positive(m, "m"), faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = _positive(ef_construction, "ef_construction")
-    index.hnsw.efSearch = _positive(ef_search, "ef_search")
+    index = faiss.IndexHNSWFlat(x.shape[1], positive_int(m, "m"), faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = positive_int(ef_construction, "ef_construction")
+    index.hnsw.efSearch = positive_int(ef_search, "ef_search")
     index.add(x)
     return index
 
@@ -118,30 +112,30 @@ def build_ivfpq(catalogue, nlist: int | None = None, m: int | None = None, nbits
     """
     x = check_vectors(catalogue)
     n, d = x.shape
-    nlist = _positive(nlist if nlist is not None else max(1, round(math.sqrt(n))), "nlist")
+    nlist = positive_int(nlist if nlist is not None else max(1, round(math.sqrt(n))), "nlist")
     if m is None:
         if d % 8:
             raise ValueError(f"build_ivfpq: d = {d} is not a multiple of 8; pass m, a divisor of {d}")
         m = d // 8
-    if d % _positive(m, "m"):
+    if d % positive_int(m, "m"):
         raise ValueError(f"build_ivfpq: m = {m} sub-vectors must divide d = {d}")
     # faiss wants 39 points per centroid: nlist coarse centroids, and 2^nbits for each sub-quantizer
     default = min(n, max(IVF_TRAIN_PER_LIST * nlist, 39 * 2 ** nbits))
-    train_size = _positive(train_size if train_size is not None else default, "train_size")
+    train_size = positive_int(train_size if train_size is not None else default, "train_size")
     if train_size > n or train_size < max(nlist, 2 ** nbits):
         raise ValueError(f"build_ivfpq: train_size {train_size} must lie in max(nlist, 2^nbits) = "
                          f"{max(nlist, 2 ** nbits)} .. n = {n}")
     if metric not in ("l2", "ip"):
         raise ValueError(f"build_ivfpq: metric must be 'l2' or 'ip', got {metric!r}")
     quantizer = faiss.IndexFlatL2(d) if metric == "l2" else faiss.IndexFlatIP(d)
-    index = faiss.IndexIVFPQ(quantizer, d, nlist, m, _positive(nbits, "nbits"),
+    index = faiss.IndexIVFPQ(quantizer, d, nlist, m, positive_int(nbits, "nbits"),
                              faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = seed
     index.pq.cp.seed = seed
     sample = np.random.default_rng(seed).choice(n, size=train_size, replace=False)
     index.train(x[np.sort(sample)])
     index.add(x)
-    index.nprobe = min(_positive(nprobe, "nprobe"), nlist)
+    index.nprobe = min(positive_int(nprobe, "nprobe"), nlist)
     return index
 
 
@@ -155,7 +149,7 @@ def refine_exactly(index: faiss.Index, catalogue, k_factor: int = IVF_REFINE_FAC
                          f"{len(x)} of dim {x.shape[1]}")
     # copies x into its own flat index; faiss keeps a reference to the base index
     refined = faiss.IndexRefineFlat(index, faiss.swig_ptr(x))
-    refined.k_factor = float(_positive(k_factor, "k_factor"))
+    refined.k_factor = float(positive_int(k_factor, "k_factor"))
     return refined
 
 
@@ -165,7 +159,7 @@ def set_search_parameter(index: faiss.Index, name: str, value: int) -> None:
     if name not in known or not isinstance(index, known[name]):
         raise ValueError(f"set_search_parameter: {name!r} is not a search parameter of {type(index).__name__}; "
                          "use 'efSearch' for HNSW, 'nprobe' for IVF")
-    faiss.ParameterSpace().set_index_parameter(index, name, _positive(value, name))
+    faiss.ParameterSpace().set_index_parameter(index, name, positive_int(value, name))
 
 
 def search(index: faiss.Index, queries, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -203,7 +197,7 @@ def latency_per_query(search_fn, queries, batch: int = 1, repeats: int = 3) -> f
     """Seconds per query of ``search_fn(block)`` over ``queries (m, d)`` sent ``batch`` rows at a time: the
     fastest of ``repeats`` passes (``timing.time_call``) divided by ``m``."""
     q = check_vectors(queries, "queries")
-    batch = _positive(batch, "batch")
+    batch = positive_int(batch, "batch")
     blocks = [q[i : i + batch] for i in range(0, len(q), batch)]
     return time_call(lambda: [search_fn(b) for b in blocks], repeats=repeats, warmup=1) / len(q)
 

@@ -9,8 +9,9 @@ scale *per user*, over that user's candidate items ``C_u`` (the items not exclud
 - rank:     ``rank(s)_ui = (position of i among C_u sorted ascending) / (|C_u| - 1)`` in [0, 1], ties
   sharing their mean position;
 
-and ``P_ui = N(P_cf)_ui + alpha N(T)_ui``. Excluded entries come back as 0; the caller excludes them again in
-top-k. Dense ``(n_users, n_items)`` matrices: meant for MovieLens-sized catalogues.
+and ``P_ui = N(P_cf)_ui + alpha N(T)_ui``. Excluded entries come back as 0 (with ``how="none"`` too); the caller
+excludes them again in top-k. Dense ``(n_users, n_items)`` matrices, computed on the CPU: meant for
+MovieLens-sized catalogues.
 """
 
 from __future__ import annotations
@@ -37,22 +38,22 @@ def candidate_mask(shape: tuple[int, int], exclude=None) -> torch.Tensor:
     return mask
 
 
-def _candidates(scores, exclude) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(scores as float64, candidate mask)``; a NaN or infinite score at a candidate is a ValueError (it would
-    turn the user's whole row of z-scores into NaN)."""
-    s = as_matrix(scores, "scores").double()
+def _candidates(scores, exclude, name: str = "scores") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(scores as float64 on the CPU, candidate mask)``; a NaN or infinite score at a candidate is a ValueError
+    naming ``name`` (it would turn the user's whole row of z-scores into NaN)."""
+    s = as_matrix(scores, name).double().cpu()
     mask = candidate_mask(tuple(s.shape), exclude)
     bad = mask & ~torch.isfinite(s)
     if bad.any():
         u, i = bad.nonzero()[0].tolist()
-        raise ValueError(f"scores[{u}, {i}] is {float(s[u, i])}: the scores of candidate items must be finite")
+        raise ValueError(f"{name}[{u}, {i}] is {float(s[u, i])}: the scores of candidate items must be finite")
     return s, mask
 
 
-def standardize_per_user(scores, exclude=None) -> torch.Tensor:
+def standardize_per_user(scores, exclude=None, name: str = "scores") -> torch.Tensor:
     """Per-user z-score over the candidates (module docstring): ``(n_users, n_items) -> (n_users, n_items)`` float64,
     0 at excluded items and for users whose candidate scores are all equal."""
-    s, mask = _candidates(scores, exclude)
+    s, mask = _candidates(scores, exclude, name)
     n = mask.sum(1, keepdim=True).clamp_min(1)
     mean = torch.where(mask, s, 0).sum(1, keepdim=True) / n
     centred = torch.where(mask, s - mean, 0)
@@ -60,11 +61,11 @@ def standardize_per_user(scores, exclude=None) -> torch.Tensor:
     return torch.where(std > 1e-12 * (1 + mean.abs()), centred / std.clamp_min(1e-300), 0)
 
 
-def rank_normalize(scores, exclude=None) -> torch.Tensor:
+def rank_normalize(scores, exclude=None, name: str = "scores") -> torch.Tensor:
     """Per-user rank of each candidate scaled to [0, 1] (module docstring), float64, 0 at excluded items. Tied
     scores share their mean rank (a user whose candidates all tie gets 0.5 everywhere): breaking ties by item index
     would slip the catalogue's numbering into the fused score."""
-    s, mask = _candidates(scores, exclude)
+    s, mask = _candidates(scores, exclude, name)
     # 0-based mean ranks; the excluded entries (-inf) rank first, then the candidates in ascending order
     ranks = torch.from_numpy(rankdata(torch.where(mask, s, -torch.inf).numpy(), method="average", axis=1)) - 1
     n_out = (~mask).sum(1, keepdim=True)
@@ -72,15 +73,24 @@ def rank_normalize(scores, exclude=None) -> torch.Tensor:
     return torch.where(mask, (ranks - n_out) / span, 0)
 
 
-def normalize(scores, how: str, exclude=None) -> torch.Tensor:
-    """``how`` in ``NORMALIZERS``: :func:`standardize_per_user`, :func:`rank_normalize`, or the raw scores."""
+def normalize(scores, how: str, exclude=None, name: str = "scores") -> torch.Tensor:
+    """``how`` in ``NORMALIZERS``: :func:`standardize_per_user`, :func:`rank_normalize`, or the raw scores (float64,
+    0 at excluded items, as the other two). ``name`` names the scores in errors."""
     if how == "zscore":
-        return standardize_per_user(scores, exclude)
+        return standardize_per_user(scores, exclude, name)
     if how == "rank":
-        return rank_normalize(scores, exclude)
+        return rank_normalize(scores, exclude, name)
     if how == "none":
-        return as_matrix(scores, "scores").double()
+        s, mask = _candidates(scores, exclude, name)
+        return torch.where(mask, s, 0)
     raise ValueError(f"normalize: how must be one of {NORMALIZERS}, got {how!r}")
+
+
+def _check_alpha(alpha) -> float:
+    number = isinstance(alpha, (int, float, np.integer, np.floating)) and not isinstance(alpha, bool)
+    if not number or not np.isfinite(alpha):
+        raise ValueError(f"alpha must be a finite number, got {alpha!r}")
+    return float(alpha)
 
 
 def fuse(cf, text, alpha: float, exclude=None, how: str = "zscore") -> torch.Tensor:
@@ -88,20 +98,24 @@ def fuse(cf, text, alpha: float, exclude=None, how: str = "zscore") -> torch.Ten
     cf, text = as_matrix(cf, "cf"), as_matrix(text, "text")
     if cf.shape != text.shape:
         raise ValueError(f"fuse: cf has shape {tuple(cf.shape)} but text has {tuple(text.shape)}")
-    return normalize(cf, how, exclude) + float(alpha) * normalize(text, how, exclude)
+    return normalize(cf, how, exclude, "cf") + _check_alpha(alpha) * normalize(text, how, exclude, "text")
 
 
 def ranked_lists(scores, k: int, exclude, user_ids, item_ids) -> dict:
     """``{user id: [k item ids]}`` of a dense score matrix, ``exclude`` skipped (for the ranking metrics)."""
-    return topk_to_ranked(topk_dense(torch.as_tensor(scores).float(), k, exclude).ids, user_ids, item_ids)
+    # float64 kept: rounding to float32 could tie two distinct fused scores (ties go to the lower index)
+    return topk_to_ranked(topk_dense(torch.as_tensor(scores), k, exclude).ids, user_ids, item_ids)
 
 
 def alpha_sweep(cf, text, alphas, exclude, relevant, user_ids, item_ids, k: int = 10,
                 how: str = "zscore") -> pd.Series:
     """nDCG@k of ``fuse(cf, text, alpha)`` for each ``alpha`` (a Series indexed by alpha). Normalises once."""
-    n_cf, n_text = normalize(cf, how, exclude), normalize(text, how, exclude)
-    out = {float(a): ranking_metrics.ndcg_at_k(ranked_lists(n_cf + a * n_text, k, exclude, user_ids, item_ids),
-                                                relevant, k) for a in alphas}
+    alphas = [_check_alpha(a) for a in alphas]
+    if len(set(alphas)) != len(alphas):
+        raise ValueError(f"alpha_sweep: alphas must be distinct (one result per alpha), got {alphas}")
+    n_cf, n_text = normalize(cf, how, exclude, "cf"), normalize(text, how, exclude, "text")
+    out = {a: ranking_metrics.ndcg_at_k(ranked_lists(n_cf + a * n_text, k, exclude, user_ids, item_ids),
+                                        relevant, k) for a in alphas}
     return pd.Series(out, name=f"ndcg@{k}").rename_axis("alpha")
 
 
@@ -110,6 +124,8 @@ def history_buckets(counts, edges) -> np.ndarray:
     bucket is ``">= edge"``. A count below ``edges[0]`` is a ValueError."""
     counts = np.asarray(counts)
     edges = list(edges)
+    if not edges or any(b <= a for a, b in zip(edges[:-1], edges[1:], strict=True)):
+        raise ValueError(f"history_buckets: edges must be a non-empty, strictly increasing list, got {edges}")
     if (counts < edges[0]).any():
         raise ValueError(f"history_buckets: a count {counts.min()} lies below the first edge {edges[0]}")
     labels = [f"[{a}, {b})" for a, b in zip(edges[:-1], edges[1:], strict=True)] + [f">= {edges[-1]}"]

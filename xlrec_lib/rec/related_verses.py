@@ -38,7 +38,7 @@ from xlrec_lib.rec import ranking_metrics
 from xlrec_lib.rec.ranking_metrics import require_columns
 from xlrec_lib.rec.similarity import finite_matrix
 from xlrec_lib.rec.topk import topk, topk_dense, topk_to_ranked
-from xlrec_lib.vectors import first_non_unit_row
+from xlrec_lib.vectors import first_non_unit_row, positive_int
 
 SPLITS = ("test", "valid")
 
@@ -241,12 +241,12 @@ def graph_via_text(query_vectors, catalogue_vectors, graph, n_neighbors: int = 2
     """
     q = finite_matrix(query_vectors, "query_vectors").float()
     items = finite_matrix(catalogue_vectors, "catalogue_vectors").float()
+    positive_int(chunk, "chunk")
     if q.shape[1] != items.shape[1]:
         raise ValueError(f"query_vectors have dim {q.shape[1]} but catalogue_vectors have dim {items.shape[1]}")
     n_cat = items.shape[0]
     g = _check_graph(graph, n_cat)
-    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 1:
-        raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors!r}")
+    positive_int(n_neighbors, "n_neighbors")
     connected = np.flatnonzero(g.getnnz(axis=1) > 0)
     if len(connected) == 0:
         raise ValueError("graph_via_text: the graph has no edge")
@@ -268,8 +268,8 @@ def graph_via_text(query_vectors, catalogue_vectors, graph, n_neighbors: int = 2
         rows = np.flatnonzero(slot[own] >= 0)
         exclude = (rows, slot[own[rows]])
     found = topk(q, items[torch.from_numpy(connected)], min(n_neighbors, len(connected)), exclude, metric="cosine")
-    ids = found.ids.numpy()
-    weights = np.where(ids >= 0, found.scores.numpy().clip(min=0), 0).astype(np.float32)
+    ids = found.ids.cpu().numpy()
+    weights = np.where(ids >= 0, found.scores.cpu().numpy().clip(min=0), 0).astype(np.float32)
     cols = connected[ids.clip(min=0)]
     out = torch.zeros(len(q), n_cat)
     for start in range(0, len(q), chunk):
@@ -277,7 +277,7 @@ def graph_via_text(query_vectors, catalogue_vectors, graph, n_neighbors: int = 2
         w = sp.csr_matrix((weights[start:stop].ravel(), (np.repeat(np.arange(stop - start), ids.shape[1]),
                                                           cols[start:stop].ravel())), shape=(stop - start, n_cat))
         out[start:stop] = torch.from_numpy((w @ g).toarray())
-    return out
+    return out.to(q.device)
 
 
 def rank_related(task: RelatedVerseTask, queries, k: int = 10, *, scores=None, query_vectors=None,
@@ -289,6 +289,10 @@ def rank_related(task: RelatedVerseTask, queries, k: int = 10, *, scores=None, q
     ``catalogue_vectors (n_catalogue, d)`` (``rec.topk.topk``); equal scores: the lower verse id first.
     """
     ids = task._query_ids(queries)
+    if len(np.unique(ids)) != len(ids):
+        values, counts = np.unique(ids, return_counts=True)
+        raise ValueError(f"rank_related: query {int(values[counts > 1][0])} is given more than once (one list per "
+                         "query: the lists are keyed by verse id)")
     exclude = task.exclude_own(ids)
     if (scores is None) == (query_vectors is None and catalogue_vectors is None):
         raise ValueError("rank_related: give either scores, or query_vectors and catalogue_vectors")
@@ -298,7 +302,7 @@ def rank_related(task: RelatedVerseTask, queries, k: int = 10, *, scores=None, q
         if tuple(s.shape) != (len(ids), n_cat):
             raise ValueError(f"scores must be (n_queries, n_catalogue) = ({len(ids)}, {n_cat}), got "
                              f"{tuple(s.shape)}")
-        found = topk_dense(s.float(), k, exclude)
+        found = topk_dense(s, k, exclude)  # float64 kept: float32 rounding can tie distinct fused scores
     else:
         if query_vectors is None or catalogue_vectors is None:
             raise ValueError("rank_related: give both query_vectors and catalogue_vectors")
@@ -384,6 +388,7 @@ def hub_scores(source_vectors, catalogue_vectors, k: int = 10, chunk: int = 2048
 
     dev = device()  # 36 (n, n) products for a grid: a GPU, when present, takes them
     a_dev, out = a.to(dev), torch.empty(len(b))
+    positive_int(chunk, "chunk")
     for start in range(0, len(b), chunk):
         sim = b[start:start + chunk].to(dev) @ a_dev.T
         rows = torch.arange(sim.shape[0], device=dev)
@@ -456,6 +461,9 @@ def graph_scores(task: RelatedVerseTask, queries, query_vectors, catalogue_vecto
     through its ``n_neighbors`` nearest catalogue verses in language B (``catalogue_vectors``)."""
     own = task.index(task._query_ids(queries))
     a = finite_matrix(query_vectors, "query_vectors").float()
+    if a.shape[0] != len(task.catalogue):
+        raise ValueError(f"query_vectors must be the whole catalogue encoded in the query language, (n_catalogue, d) "
+                         f"= ({len(task.catalogue)}, d); got {tuple(a.shape)} (the queries' rows are taken from it)")
     return graph_via_text(a[torch.from_numpy(own)], catalogue_vectors, graph, n_neighbors, own=own)
 
 
@@ -513,20 +521,45 @@ def choose_alpha(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], graph
 
 
 def language_grid(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], score_fn=None, queries="test",
-                  k: int = 10, progress: bool = False) -> pd.DataFrame:
+                  k: int = 10, progress: bool = False, per_query: bool = False):
     """Every ordered pair of languages ``(src, tgt)`` of ``vectors`` (``{lang: (n_catalogue, d)}``): the metrics of
     :func:`evaluate_related` for queries read in ``src`` and the catalogue in ``tgt``. ``score_fn(task, queries,
     src_vectors, tgt_vectors) -> (n_queries, n_catalogue)`` scores a cell (default :func:`text_scores`). Returns one
-    row per cell: ``src, tgt, R@k, NDCG@k, MRR@k``."""
+    row per cell: ``src, tgt, R@k, NDCG@k, MRR@k``; with ``per_query``, ``(that grid, nDCG@k of every query in every
+    cell)``, the second indexed by query verse id with one column per ``(src, tgt)`` (for :func:`change_by_kind`)."""
     from tqdm.auto import tqdm
 
     score_fn = score_fn or text_scores
     langs = list(vectors)
-    rows = []
+    rows, cells = [], {}
     for src, tgt in tqdm([(a, b) for a in langs for b in langs], desc="language pairs", disable=not progress):
         scores = score_fn(task, queries, vectors[src], vectors[tgt])
-        rows.append({"src": src, "tgt": tgt, **evaluate_related(task, queries, k, scores=scores)})
-    return pd.DataFrame(rows)
+        frame = evaluate_related(task, queries, k, scores=scores, per_query=True)
+        # the mean over queries, as the metrics compute it without per_query
+        rows.append({"src": src, "tgt": tgt, **{m: float(np.mean(frame[m].to_numpy())) for m in frame}})
+        cells[(src, tgt)] = frame[f"NDCG@{k}"]
+    grid = pd.DataFrame(rows)
+    return (grid, pd.DataFrame(cells)) if per_query else grid
+
+
+def change_by_kind(after: pd.DataFrame, before: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Mean change ``after - before`` of a per-query metric over the cross-lingual and the monolingual cells, with a
+    paired 95% bootstrap interval over the queries. ``after``, ``before``: :func:`language_grid`'s per-query frames
+    of two routes (index: query, columns: ``(src, tgt)``). Every cell holds the same queries, so each query's change
+    is averaged over the cells of a kind first: the interval then carries the luck of the queries, which all the
+    cells share. Rows ``cross-lingual``, ``monolingual``; columns ``change, low, high``."""
+    from xlrec_lib.intervals import bootstrap_mean
+
+    if not (after.index.equals(before.index) and after.columns.equals(before.columns)):
+        raise ValueError("change_by_kind: after and before must hold the same queries (index) and cells (columns)")
+    out = {}
+    for kind, mono in (("cross-lingual", False), ("monolingual", True)):
+        cols = [c for c in after.columns if (c[0] == c[1]) == mono]
+        if not cols:
+            raise ValueError(f"change_by_kind: no {kind} cell among the columns {list(after.columns)}")
+        per_query = (after[cols] - before[cols]).mean(axis=1).to_numpy()
+        out[kind] = dict(zip(("change", "low", "high"), bootstrap_mean(per_query, seed=seed), strict=True))
+    return pd.DataFrame(out).T
 
 
 def per_query_cell(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], src: str, tgt: str, score_fn=None,
@@ -579,4 +612,4 @@ __all__ = ["RelatedVerseTask", "related_verse_task", "cocitation", "graph_via_te
            "cached_hub_scores", "CSLSText",
            "graph_scores",
            "fused_score_fn", "alpha_grid", "choose_alpha", "per_query_cell",
-           "language_grid", "crosslingual_penalty", "plot_language_grids", "SPLITS"]
+           "language_grid", "change_by_kind", "crosslingual_penalty", "plot_language_grids", "SPLITS"]

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from xlrec_lib.rec.similarity import as_matrix, check_products_finite, finite_matrix, nonfinite_rows
-from xlrec_lib.vectors import normalize_rows
+from xlrec_lib.vectors import check_k, normalize_rows
 
 TILE_ITEMS = 1024  # about this many items per tile (group size x groups per tile: a little more or less)
 PLAIN_BELOW = 8192  # below this many items, one product and torch.topk per chunk: fewer calls, measured faster
@@ -39,15 +39,28 @@ class TopK(NamedTuple):
     scores: torch.Tensor
 
 
+def _indices(values, name: str) -> np.ndarray:
+    """``values`` as an int64 array, or a ValueError naming ``name`` and the first value that is no integer."""
+    idx = np.asarray(values)
+    if idx.size and idx.dtype.kind not in "iu":
+        flat = idx.ravel()
+        bad = next((v for v in flat if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))),
+                   flat[0])
+        raise ValueError(f"{name}: indices must be integers, got {bad!r} (dtype {idx.dtype})")
+    return idx.astype(np.int64).ravel()
+
+
 def seen_csr(exclude, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
     """Items to exclude per user as CSR arrays ``(indptr (n_users + 1,), indices)`` of item row indices.
 
     ``exclude`` is a sequence of per-user collections of item indices (length n_users), or a pair of equal-length
-    arrays ``(user_index, item_index)`` of seen pairs. Duplicates are harmless; out-of-range indices raise.
+    arrays ``(user_index, item_index)`` of seen pairs. A tuple of two 1-D arrays is always read as pairs: pass
+    per-user collections as a list. Indices must be integers (a float is refused, not truncated); duplicates are
+    harmless; out-of-range indices raise.
     """
     if isinstance(exclude, tuple) and len(exclude) == 2 and np.ndim(exclude[0]) == 1 and np.ndim(exclude[1]) == 1:
-        rows = np.asarray(exclude[0], dtype=np.int64)
-        cols = np.asarray(exclude[1], dtype=np.int64)
+        rows = _indices(exclude[0], "exclude[0] (user index)")
+        cols = _indices(exclude[1], "exclude[1] (item index)")
         if rows.shape != cols.shape:
             raise ValueError(f"exclude: {len(rows)} user indices but {len(cols)} item indices")
     else:
@@ -55,7 +68,7 @@ def seen_csr(exclude, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarra
             raise ValueError(f"exclude has {len(exclude)} per-user entries for {n_users} users")
         lengths = [len(items) for items in exclude]
         rows = np.repeat(np.arange(n_users, dtype=np.int64), lengths)
-        cols = np.fromiter((i for items in exclude for i in items), dtype=np.int64, count=sum(lengths))
+        cols = _indices([i for items in exclude for i in items], "exclude (item index)")
     for name, idx, n in (("user", rows, n_users), ("item", cols, n_items)):
         if len(idx) and (idx.min() < 0 or idx.max() >= n):
             bad = idx[(idx < 0) | (idx >= n)][0]
@@ -412,7 +425,7 @@ def topk(
     if metric not in ("dot", "cosine"):
         raise ValueError(f"metric must be 'dot' or 'cosine', got {metric!r}")
     n_users, n_items = u.shape[0], it.shape[0]
-    if not 1 <= k <= n_items:
+    if not 1 <= check_k(k) <= n_items:
         raise ValueError(f"k must lie in 1..{n_items} (the number of items), got {k}")
     if nonfinite == "mask":
         bad_users, bad_items = nonfinite_rows(u), nonfinite_rows(it)
@@ -525,7 +538,7 @@ def topk_dense(scores: torch.Tensor, k: int, exclude=None, *, nonfinite: str = "
         raise ValueError(f"nonfinite must be 'raise' or 'mask', got {nonfinite!r}")
     s = as_matrix(scores, "scores").clone()
     n_users, n_items = s.shape
-    if not 1 <= k <= n_items:
+    if not 1 <= check_k(k) <= n_items:
         raise ValueError(f"k must lie in 1..{n_items} (the number of items), got {k}")
     bad = ~torch.isfinite(s)
     if bad.any():
@@ -549,10 +562,16 @@ def with_item_bias(users: torch.Tensor, items: torch.Tensor, bias, alpha: float)
     inner-product index ranks by the fused score: seed 000's ``P = P + alpha T`` with one extra dimension.
     """
     u, it = as_matrix(users, "users"), as_matrix(items, "items")
-    b = torch.as_tensor(bias, dtype=it.dtype).reshape(-1, 1)
+    b = torch.as_tensor(bias, dtype=it.dtype, device=it.device).reshape(-1, 1)
     if b.shape[0] != it.shape[0]:
         raise ValueError(f"bias has {b.shape[0]} values for {it.shape[0]} items")
-    return torch.cat([u, torch.full((u.shape[0], 1), float(alpha), dtype=u.dtype)], 1), torch.cat([it, b], 1)
+    if not torch.isfinite(b).all():
+        i = int((~torch.isfinite(b[:, 0])).nonzero()[0])
+        raise ValueError(f"bias[{i}] is {b[i, 0].item()}: an item prior must be finite")
+    if not math.isfinite(alpha):
+        raise ValueError(f"alpha must be finite, got {alpha}")
+    column = torch.full((u.shape[0], 1), float(alpha), dtype=u.dtype, device=u.device)
+    return torch.cat([u, column], 1), torch.cat([it, b], 1)
 
 
 def topk_to_ranked(

@@ -123,11 +123,13 @@ def load_or_train(encoder: HFEncoder, task, texts: Mapping[str, Sequence[str]], 
     cached (key: ``encoder.key``, with its text prefix, the training edges and catalogue, the texts of ``cfg.langs``,
     ``cfg``); ``info`` holds the number of pairs, the loss of every step and the
     training seconds. The towers train on the texts as they encode them, with ``encoder.prefix`` in front (e5's
-    ``"query: "``), and load back with the base model's own class (``AutoModel``; a BERT without its pooler)."""
+    ``"query: "``) and cut at ``cfg.max_length`` tokens, and load back with the base model's own class
+    (``AutoModel``; a BERT without its pooler). The inputs are checked before anything is trained or looked up."""
     from transformers import AutoConfig, AutoModel, BertModel
 
     from xlrec_lib.crosslingual.contrastive import train_contrastive
 
+    src, tgt = edge_text_pairs(task, texts, cfg.langs, cfg.seed)  # checks the texts before they are digested
     edges = np.ascontiguousarray(task.train_edges, dtype=np.int64)
     key = {"base": encoder.key, "edges": hashlib.sha256(edges.tobytes()).hexdigest()[:16],
            "catalogue": hashlib.sha256(np.ascontiguousarray(task.catalogue, np.int64).tobytes()).hexdigest()[:16],
@@ -136,15 +138,14 @@ def load_or_train(encoder: HFEncoder, task, texts: Mapping[str, Sequence[str]], 
 
     def build(tmp: Path) -> None:
         model = copy.deepcopy(getattr(encoder.model, "base_model", encoder.model))
-        src, tgt = edge_text_pairs(task, texts, cfg.langs, cfg.seed)
-        src, tgt = [encoder.prefix + t for t in src], [encoder.prefix + t for t in tgt]
+        a, b = [encoder.prefix + t for t in src], [encoder.prefix + t for t in tgt]
         start = time.perf_counter()
-        history = train_contrastive(model, encoder.tokenizer, src, tgt, steps=cfg.steps, batch_size=cfg.batch_size,
+        history = train_contrastive(model, encoder.tokenizer, a, b, steps=cfg.steps, batch_size=cfg.batch_size,
                                     lr=cfg.lr, temperature=cfg.temperature, max_length=cfg.max_length,
                                     seed=cfg.seed, center=False, progress=progress)
         model.save_pretrained(tmp)
         encoder.tokenizer.save_pretrained(tmp)
-        info = {"pairs": len(src), "losses": history["loss"].tolist(), "seconds": time.perf_counter() - start,
+        info = {"pairs": len(a), "losses": history["loss"].tolist(), "seconds": time.perf_counter() - start,
                 "config": asdict(cfg)}
         (tmp / INFO_FILE).write_text(json.dumps(info), encoding="utf-8")
 
@@ -155,7 +156,7 @@ def load_or_train(encoder: HFEncoder, task, texts: Mapping[str, Sequence[str]], 
             model = AutoModel.from_pretrained(path, trust_remote_code=False)
         model = model.to(device()).eval()
         info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
-        towers = HFEncoder(model, encoder.tokenizer, name, prefix=encoder.prefix, max_length=encoder.max_length,
+        towers = HFEncoder(model, encoder.tokenizer, name, prefix=encoder.prefix, max_length=cfg.max_length,
                            batch_size=encoder.batch_size, weights_key=path.name)
         return towers, info
 
