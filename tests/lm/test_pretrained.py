@@ -207,3 +207,18 @@ def test_held_out_curve_reads_the_evaluation_steps_with_tokens_seen_so_far():
     assert curve["perplexity"].tolist() == pytest.approx([6.0, 10.0])
     with pytest.raises(ValueError, match="valid_ppl"):
         pretrained.held_out_curve(history[["tokens"]])
+
+
+def test_perplexity_at_tokens_interpolates_the_log_perplexity_in_tokens():
+    import pandas as pd
+
+    curve = pd.DataFrame({"tokens_seen": [100, 300], "perplexity": [400.0, 100.0]})
+    # halfway from 100 to 300 tokens: exp of the mean of the logs, sqrt(400 * 100) = 200
+    assert pretrained.perplexity_at_tokens(curve, 1600.0, 200) == pytest.approx(200.0)
+    # before the first evaluation the start (at 0 tokens) is the other end: halfway, sqrt(1600 * 400) = 800
+    assert pretrained.perplexity_at_tokens(curve, 1600.0, 50) == pytest.approx(800.0)
+    assert pretrained.perplexity_at_tokens(curve, 1600.0, 300) == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="outside the evaluations"):
+        pretrained.perplexity_at_tokens(curve, 1600.0, 301)
+    with pytest.raises(ValueError, match="increasing tokens_seen"):
+        pretrained.perplexity_at_tokens(curve.iloc[::-1], 1600.0, 200)

@@ -239,6 +239,21 @@ def held_out_curve(history: pd.DataFrame) -> pd.DataFrame:
                          "perplexity": [geometric_mean(row) for row in evaluated[cols].to_numpy(float)]})
 
 
+def perplexity_at_tokens(curve: pd.DataFrame, start: float, tokens: float) -> float:
+    """Held-out perplexity of a run after ``tokens`` tokens: its log-perplexity interpolated linearly in tokens
+    between the two evaluations around ``tokens`` (``curve`` from :func:`held_out_curve`; ``start``, the perplexity
+    before the first step, sits at 0 tokens). Reading the last evaluation before ``tokens`` instead would read a run
+    up to one evaluation interval early. ``tokens`` beyond the last evaluation is a ValueError."""
+    seen = np.concatenate([[0.0], curve["tokens_seen"].to_numpy(float)])
+    log_ppl = np.log(np.concatenate([[start], curve["perplexity"].to_numpy(float)]))
+    if not (np.all(np.diff(seen) > 0) and np.isfinite(log_ppl).all()):
+        raise ValueError("perplexity_at_tokens: the curve needs increasing tokens_seen and positive perplexities")
+    if not 0 <= tokens <= seen[-1]:
+        raise ValueError(f"perplexity_at_tokens: {tokens:,.0f} tokens lies outside the evaluations (0 to "
+                         f"{seen[-1]:,.0f})")
+    return float(np.exp(np.interp(tokens, seen, log_ppl)))
+
+
 # --- model ------------------------------------------------------------------------------------------
 
 
