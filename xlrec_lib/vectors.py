@@ -71,6 +71,14 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
+def finite_number(value, name: str) -> float:
+    """``value`` as a float, or a ValueError naming ``name``: a finite real number (not a bool, not a string)."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if not number or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
 def check_k(k) -> int:
     """``k`` of a top-k metric as an int, or ValueError: a positive integer (not a bool, not a float)."""
     return positive_int(k, "k")

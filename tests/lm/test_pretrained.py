@@ -220,5 +220,11 @@ def test_perplexity_at_tokens_interpolates_the_log_perplexity_in_tokens():
     assert pretrained.perplexity_at_tokens(curve, 1600.0, 300) == pytest.approx(100.0)
     with pytest.raises(ValueError, match="outside the evaluations"):
         pretrained.perplexity_at_tokens(curve, 1600.0, 301)
-    with pytest.raises(ValueError, match="increasing tokens_seen"):
+    with pytest.raises(ValueError, match="tokens_seen must be positive and increasing"):
         pretrained.perplexity_at_tokens(curve.iloc[::-1], 1600.0, 200)
+    with pytest.raises(ValueError, match="perplexities must be positive"):
+        pretrained.perplexity_at_tokens(curve.assign(perplexity=[-4.0, 100.0]), 1600.0, 200)
+    with pytest.raises(ValueError, match="start must be a positive"):
+        pretrained.perplexity_at_tokens(curve, 0.0, 200)
+    with pytest.raises(ValueError, match="lacks"):
+        pretrained.perplexity_at_tokens(curve[["tokens_seen"]], 1600.0, 200)

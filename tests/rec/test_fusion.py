@@ -127,7 +127,16 @@ def test_alpha_sweep_refuses_repeated_alphas():
         fusion.alpha_sweep(cf, text, [1, 1.0], None, relevant, ["a", "b"], [0, 1, 2, 3], k=2)
 
 
-@pytest.mark.parametrize("edges", [[], [30, 10], [10, 10]])
+@pytest.mark.parametrize("edges", [[], [30, 10], [10, 10], [10, float("nan"), 30]])
 def test_history_buckets_needs_increasing_edges(edges):
     with pytest.raises(ValueError, match="strictly increasing"):
         fusion.history_buckets([35, 40, 50], edges)
+    with pytest.raises(ValueError, match="count nan is not finite"):
+        fusion.history_buckets([float("nan"), 20], [10, 30])
+
+
+def test_ranked_lists_keep_float64_scores_apart_and_refuse_a_repeated_user():
+    scores = torch.tensor([[1.0, 1.0 + 1e-12, 0.0]], dtype=torch.float64)  # equal in float32
+    assert fusion.ranked_lists(scores, 1, None, ["u"], [10, 11, 12]) == {"u": [11]}
+    with pytest.raises(ValueError, match="user id 'a' appears more than once"):
+        fusion.ranked_lists(torch.rand(2, 3), 1, None, ["a", "a"], [10, 11, 12])

@@ -439,8 +439,11 @@ def test_rank_related_refuses_a_repeated_query_and_a_float_k():
     task = toy_task()
     queries = task.queries("test")
     twice = np.array([queries[0], queries[0], *queries[1:]])
-    with pytest.raises(ValueError, match=f"query {int(queries[0])} is given more than once"):
+    with pytest.raises(ValueError, match=f"user id {int(queries[0])} appears more than once"):
         rv.rank_related(task, twice, k=2, scores=perfect_scores(task, twice))
+    vectors = {"en": _unit(np.random.default_rng(0).normal(size=(len(task.catalogue), 3)))}
+    with pytest.raises(ValueError, match="appears more than once"):  # choosing alpha on repeated queries too
+        rv.alpha_grid(task, vectors, task.adjacency(), [0.5, 1.0], 2, queries=twice, k=2)
     with pytest.raises(ValueError, match="k must be a positive integer"):
         rv.rank_related(task, "test", k=2.0, scores=perfect_scores(task, queries))
 
@@ -462,10 +465,11 @@ def test_graph_scores_and_chunks_are_checked():
     graph = task.adjacency()
     with pytest.raises(ValueError, match=r"query_vectors must be the whole catalogue"):
         rv.graph_scores(task, "test", vectors[:3], vectors, graph)
-    with pytest.raises(ValueError, match="chunk must be a positive integer"):
-        rv.graph_via_text(vectors[:2], vectors, graph, chunk=0)
-    with pytest.raises(ValueError, match="chunk must be a positive integer"):
-        rv.hub_scores(vectors, vectors, k=2, chunk=0)
+    for chunk in (0, -1, 2.0):  # -1 once filled nothing, or left uninitialised values, without an error
+        with pytest.raises(ValueError, match="chunk must be a positive integer"):
+            rv.graph_via_text(vectors[:2], vectors, graph, chunk=chunk)
+        with pytest.raises(ValueError, match="chunk must be a positive integer"):
+            rv.hub_scores(vectors, vectors, k=2, chunk=chunk)
 
 
 def test_language_grid_per_query_agrees_with_the_grid_and_with_per_query_cell():
@@ -474,6 +478,10 @@ def test_language_grid_per_query_agrees_with_the_grid_and_with_per_query_cell():
     vectors = {"en": _unit(rng.normal(size=(len(task.catalogue), 4))),
                "zh": _unit(rng.normal(size=(len(task.catalogue), 4)))}
     grid = rv.language_grid(task, vectors, queries="test", k=3)
+    for _, row in grid.iterrows():  # every metric of every cell, as evaluate_related computes it
+        expected = rv.evaluate_related(task, "test", 3, scores=rv.text_scores(task, "test", vectors[row["src"]],
+                                                                              vectors[row["tgt"]]))
+        assert {m: row[m] for m in expected} == expected
     same, per_query = rv.language_grid(task, vectors, queries="test", k=3, per_query=True)
     pd.testing.assert_frame_equal(same, grid)
     assert list(per_query.columns) == [("en", "en"), ("en", "zh"), ("zh", "en"), ("zh", "zh")]
@@ -502,3 +510,8 @@ def test_change_by_kind_averages_each_query_over_its_cells_first():
         rv.change_by_kind(after.iloc[:2], before)
     with pytest.raises(ValueError, match="no monolingual cell"):
         rv.change_by_kind(after[[("en", "zh")]], before[[("en", "zh")]])
+    # the same cells in another order are matched by name
+    pd.testing.assert_frame_equal(rv.change_by_kind(after, before[list(cells[::-1])], seed=4), out)
+    with pytest.raises(ValueError, match=r"must be \(src, tgt\) cells"):
+        rv.change_by_kind(after.set_axis(["en-en", "en-zh", "zh-en", "zh-zh"], axis=1),
+                          before.set_axis(["en-en", "en-zh", "zh-en", "zh-zh"], axis=1))

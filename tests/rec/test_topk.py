@@ -261,6 +261,10 @@ def test_seen_csr():
     # per-user form: a list of collections (sets, arrays, tensors, empty ones)
     indptr, indices = topk.seen_csr([{4, 0}, np.array([], dtype=int), torch.tensor([5])], n_users=3, n_items=6)
     assert indptr.tolist() == [0, 2, 2, 3] and indices.tolist() == [0, 4, 5]
+    # integer kinds that NumPy would promote to float together stay integers, user by user
+    assert topk.seen_csr([[np.uint64(3)], [1]], 2, 5)[1].tolist() == [3, 1]
+    with pytest.raises(ValueError, match=r"\(a tuple of two 1-D arrays is read as \(user, item\) pairs"):
+        topk.seen_csr(([], [3]), 2, 5)
     # a tuple of two 1-D arrays is pairs, even where two users' lists would fit: (0, 2) and (1, 3)
     assert topk.topk_dense(torch.tensor([[5.0, 4, 3, 2], [5, 4, 3, 2]]), 2, ([0, 1], [2, 3])).ids.tolist() == [
         [0, 1], [0, 1]]
@@ -295,8 +299,9 @@ def test_topk_dense_and_item_bias():
         topk.with_item_bias(users, items, [1, 2, 3], 1.0)
     with pytest.raises(ValueError, match=r"bias\[1\] is nan"):
         topk.with_item_bias(users, items, [1.0, float("nan")], 1.0)
-    with pytest.raises(ValueError, match="alpha must be finite"):
-        topk.with_item_bias(users, items, [1.0, 2.0], float("inf"))
+    for alpha in (float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="alpha must be a finite number"):
+            topk.with_item_bias(users, items, [1.0, 2.0], alpha)
 
 
 def test_topk_to_ranked_threshold_and_seed_loop():
@@ -472,3 +477,8 @@ def test_when_topk_screens(monkeypatch):
     assert topk.screens(users, items, 10, "bfloat16") and not topk.screens(users, items, 10, "float32")
     assert not topk.screens(users, items, 700, "bfloat16") and not topk.screens(users, items[:5000], 10, "bfloat16")
     assert not topk.screens(users, items * 1e38, 10, "bfloat16")
+
+
+def test_topk_to_ranked_refuses_a_repeated_user_id():
+    with pytest.raises(ValueError, match="user id 'a' appears more than once"):
+        topk.topk_to_ranked(torch.tensor([[0], [1]]), ["a", "a"], [10, 11])

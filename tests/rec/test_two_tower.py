@@ -108,6 +108,8 @@ def test_texts_are_read_by_position_and_trained_with_the_encoder_prefix(tiny_ber
     src, tgt = two_tower.edge_text_pairs(task, texts, ["en"])
     assert seen["src"] == ["x " + t for t in src] and seen["tgt"] == ["x " + t for t in tgt]
     assert towers.prefix == "x "  # trained as it encodes
+    short = two_tower.TwoTowerConfig(steps=1, batch_size=2, max_length=8)
+    assert two_tower.load_or_train(prefixed, task, texts, short, progress=False)[0].max_length == 8
 
 
 def test_in_batch_false_negatives_by_hand_on_the_toy_task():

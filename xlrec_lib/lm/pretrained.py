@@ -244,10 +244,18 @@ def perplexity_at_tokens(curve: pd.DataFrame, start: float, tokens: float) -> fl
     between the two evaluations around ``tokens`` (``curve`` from :func:`held_out_curve`; ``start``, the perplexity
     before the first step, sits at 0 tokens). Reading the last evaluation before ``tokens`` instead would read a run
     up to one evaluation interval early. ``tokens`` beyond the last evaluation is a ValueError."""
+    missing = {"tokens_seen", "perplexity"} - set(curve)
+    if missing:
+        raise ValueError(f"perplexity_at_tokens: curve lacks {sorted(missing)} (held_out_curve gives both)")
     seen = np.concatenate([[0.0], curve["tokens_seen"].to_numpy(float)])
-    log_ppl = np.log(np.concatenate([[start], curve["perplexity"].to_numpy(float)]))
-    if not (np.all(np.diff(seen) > 0) and np.isfinite(log_ppl).all()):
-        raise ValueError("perplexity_at_tokens: the curve needs increasing tokens_seen and positive perplexities")
+    ppl = curve["perplexity"].to_numpy(float)
+    if not np.all(np.diff(seen) > 0):
+        raise ValueError("perplexity_at_tokens: curve's tokens_seen must be positive and increasing")
+    if not (np.isfinite(ppl).all() and (ppl > 0).all()):
+        raise ValueError("perplexity_at_tokens: curve's perplexities must be positive and finite")
+    if not (np.isfinite(start) and start > 0):
+        raise ValueError(f"perplexity_at_tokens: start must be a positive, finite perplexity, got {start}")
+    log_ppl = np.log(np.concatenate([[start], ppl]))
     if not 0 <= tokens <= seen[-1]:
         raise ValueError(f"perplexity_at_tokens: {tokens:,.0f} tokens lies outside the evaluations (0 to "
                          f"{seen[-1]:,.0f})")

@@ -25,6 +25,7 @@ from xlrec_lib import intervals
 from xlrec_lib.rec import ranking_metrics
 from xlrec_lib.rec.similarity import as_matrix
 from xlrec_lib.rec.topk import seen_csr, topk_dense, topk_to_ranked
+from xlrec_lib.vectors import finite_number
 
 NORMALIZERS = ("zscore", "rank", "none")
 
@@ -86,19 +87,12 @@ def normalize(scores, how: str, exclude=None, name: str = "scores") -> torch.Ten
     raise ValueError(f"normalize: how must be one of {NORMALIZERS}, got {how!r}")
 
 
-def _check_alpha(alpha) -> float:
-    number = isinstance(alpha, (int, float, np.integer, np.floating)) and not isinstance(alpha, bool)
-    if not number or not np.isfinite(alpha):
-        raise ValueError(f"alpha must be a finite number, got {alpha!r}")
-    return float(alpha)
-
-
 def fuse(cf, text, alpha: float, exclude=None, how: str = "zscore") -> torch.Tensor:
     """``P = N(cf) + alpha N(text)``, both ``(n_users, n_items)``; ``how="none"`` is the seed's formula as written."""
     cf, text = as_matrix(cf, "cf"), as_matrix(text, "text")
     if cf.shape != text.shape:
         raise ValueError(f"fuse: cf has shape {tuple(cf.shape)} but text has {tuple(text.shape)}")
-    return normalize(cf, how, exclude, "cf") + _check_alpha(alpha) * normalize(text, how, exclude, "text")
+    return normalize(cf, how, exclude, "cf") + finite_number(alpha, "alpha") * normalize(text, how, exclude, "text")
 
 
 def ranked_lists(scores, k: int, exclude, user_ids, item_ids) -> dict:
@@ -109,8 +103,9 @@ def ranked_lists(scores, k: int, exclude, user_ids, item_ids) -> dict:
 
 def alpha_sweep(cf, text, alphas, exclude, relevant, user_ids, item_ids, k: int = 10,
                 how: str = "zscore") -> pd.Series:
-    """nDCG@k of ``fuse(cf, text, alpha)`` for each ``alpha`` (a Series indexed by alpha). Normalises once."""
-    alphas = [_check_alpha(a) for a in alphas]
+    """nDCG@k of ``fuse(cf, text, alpha)`` for each ``alpha`` (finite and distinct; a Series indexed by alpha).
+    Normalises once."""
+    alphas = [finite_number(a, "alpha") for a in alphas]
     if len(set(alphas)) != len(alphas):
         raise ValueError(f"alpha_sweep: alphas must be distinct (one result per alpha), got {alphas}")
     n_cf, n_text = normalize(cf, how, exclude, "cf"), normalize(text, how, exclude, "text")
@@ -120,12 +115,15 @@ def alpha_sweep(cf, text, alphas, exclude, relevant, user_ids, item_ids, k: int 
 
 
 def history_buckets(counts, edges) -> np.ndarray:
-    """Label per user of the bucket its history length falls in, ``edges`` ascending: ``"[a, b)"``; the last
-    bucket is ``">= edge"``. A count below ``edges[0]`` is a ValueError."""
+    """Label per user of the bucket its history length falls in, ``edges`` finite and strictly increasing:
+    ``"[a, b)"``; the last bucket is ``">= edge"``. A count below ``edges[0]`` or not finite is a ValueError."""
     counts = np.asarray(counts)
     edges = list(edges)
-    if not edges or any(b <= a for a, b in zip(edges[:-1], edges[1:], strict=True)):
-        raise ValueError(f"history_buckets: edges must be a non-empty, strictly increasing list, got {edges}")
+    if not edges or not np.isfinite(edges).all() or any(b <= a for a, b in zip(edges[:-1], edges[1:], strict=True)):
+        raise ValueError(f"history_buckets: edges must be a non-empty list of finite, strictly increasing numbers, "
+                         f"got {edges}")
+    if not np.isfinite(counts).all():
+        raise ValueError(f"history_buckets: count {counts[~np.isfinite(counts)][0]} is not finite")
     if (counts < edges[0]).any():
         raise ValueError(f"history_buckets: a count {counts.min()} lies below the first edge {edges[0]}")
     labels = [f"[{a}, {b})" for a, b in zip(edges[:-1], edges[1:], strict=True)] + [f">= {edges[-1]}"]

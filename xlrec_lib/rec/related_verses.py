@@ -237,7 +237,7 @@ def graph_via_text(query_vectors, catalogue_vectors, graph, n_neighbors: int = 2
     position, never its own neighbour. Rows are filled ``chunk`` queries at a time, so beyond the output only a
     ``(chunk, n_catalogue)`` sparse product is held. For a cross-lingual cell A -> B pass the catalogue in B:
     neighbours found in the query's own language A would step around the cross-lingual gap, which the parallel
-    Bible allows and a real catalogue does not.
+    Bible allows and a real catalogue does not. The result lies on the query vectors' device.
     """
     q = finite_matrix(query_vectors, "query_vectors").float()
     items = finite_matrix(catalogue_vectors, "catalogue_vectors").float()
@@ -285,14 +285,11 @@ def rank_related(task: RelatedVerseTask, queries, k: int = 10, *, scores=None, q
     """``{query verse id: [k recommended verse ids]}``, best first, the query's own verse never among them.
 
     ``queries``: ``"test"``, ``"valid"`` or verse ids of the catalogue. Ranks either ``scores (n_queries,
-    n_catalogue)`` (``rec.topk.topk_dense``) or the cosine of ``query_vectors (n_queries, d)`` and
-    ``catalogue_vectors (n_catalogue, d)`` (``rec.topk.topk``); equal scores: the lower verse id first.
+    n_catalogue)`` (``rec.topk.topk_dense``, float64 kept) or the cosine of ``query_vectors (n_queries, d)`` and
+    ``catalogue_vectors (n_catalogue, d)`` (``rec.topk.topk``); equal scores: the lower verse id first. A query given
+    twice is a ValueError (the lists are keyed by verse id).
     """
     ids = task._query_ids(queries)
-    if len(np.unique(ids)) != len(ids):
-        values, counts = np.unique(ids, return_counts=True)
-        raise ValueError(f"rank_related: query {int(values[counts > 1][0])} is given more than once (one list per "
-                         "query: the lists are keyed by verse id)")
     exclude = task.exclude_own(ids)
     if (scores is None) == (query_vectors is None and catalogue_vectors is None):
         raise ValueError("rank_related: give either scores, or query_vectors and catalogue_vectors")
@@ -384,11 +381,11 @@ def hub_scores(source_vectors, catalogue_vectors, k: int = 10, chunk: int = 2048
     ``r``. Unit rows (:func:`text_scores`); ``chunk`` rows of
     B at a time, so beyond the output only a ``(chunk, n)`` block is held."""
     a, b, k = _hub_inputs(source_vectors, catalogue_vectors, k)
+    positive_int(chunk, "chunk")
     from xlrec_lib.config import device
 
     dev = device()  # 36 (n, n) products for a grid: a GPU, when present, takes them
     a_dev, out = a.to(dev), torch.empty(len(b))
-    positive_int(chunk, "chunk")
     for start in range(0, len(b), chunk):
         sim = b[start:start + chunk].to(dev) @ a_dev.T
         rows = torch.arange(sim.shape[0], device=dev)
@@ -550,8 +547,13 @@ def change_by_kind(after: pd.DataFrame, before: pd.DataFrame, seed: int = 0) -> 
     cells share. Rows ``cross-lingual``, ``monolingual``; columns ``change, low, high``."""
     from xlrec_lib.intervals import bootstrap_mean
 
-    if not (after.index.equals(before.index) and after.columns.equals(before.columns)):
+    bad = [c for c in after.columns if not (isinstance(c, tuple) and len(c) == 2)]
+    if bad:
+        raise ValueError(f"change_by_kind: columns must be (src, tgt) cells, as language_grid gives them; got "
+                         f"{bad[0]!r}")
+    if not (after.index.equals(before.index) and set(after.columns) == set(before.columns)):
         raise ValueError("change_by_kind: after and before must hold the same queries (index) and cells (columns)")
+    before = before[list(after.columns)]
     out = {}
     for kind, mono in (("cross-lingual", False), ("monolingual", True)):
         cols = [c for c in after.columns if (c[0] == c[1]) == mono]

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from xlrec_lib.rec.similarity import as_matrix, check_products_finite, finite_matrix, nonfinite_rows
-from xlrec_lib.vectors import check_k, normalize_rows
+from xlrec_lib.vectors import check_k, finite_number, normalize_rows
 
 TILE_ITEMS = 1024  # about this many items per tile (group size x groups per tile: a little more or less)
 PLAIN_BELOW = 8192  # below this many items, one product and torch.topk per chunk: fewer calls, measured faster
@@ -62,13 +62,16 @@ def seen_csr(exclude, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarra
         rows = _indices(exclude[0], "exclude[0] (user index)")
         cols = _indices(exclude[1], "exclude[1] (item index)")
         if rows.shape != cols.shape:
-            raise ValueError(f"exclude: {len(rows)} user indices but {len(cols)} item indices")
+            raise ValueError(f"exclude: {len(rows)} user indices but {len(cols)} item indices (a tuple of two 1-D "
+                             "arrays is read as (user, item) pairs; pass per-user collections as a list)")
     else:
         if len(exclude) != n_users:
             raise ValueError(f"exclude has {len(exclude)} per-user entries for {n_users} users")
-        lengths = [len(items) for items in exclude]
-        rows = np.repeat(np.arange(n_users, dtype=np.int64), lengths)
-        cols = _indices([i for items in exclude for i in items], "exclude (item index)")
+        # one user at a time: a user's own integer kinds are never promoted to float by another user's
+        parts = [_indices(list(items) if isinstance(items, (set, frozenset)) else items, f"exclude[{u}]")
+                 for u, items in enumerate(exclude)]
+        rows = np.repeat(np.arange(n_users, dtype=np.int64), [len(p) for p in parts])
+        cols = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     for name, idx, n in (("user", rows, n_users), ("item", cols, n_items)):
         if len(idx) and (idx.min() < 0 or idx.max() >= n):
             bad = idx[(idx < 0) | (idx >= n)][0]
@@ -568,9 +571,7 @@ def with_item_bias(users: torch.Tensor, items: torch.Tensor, bias, alpha: float)
     if not torch.isfinite(b).all():
         i = int((~torch.isfinite(b[:, 0])).nonzero()[0])
         raise ValueError(f"bias[{i}] is {b[i, 0].item()}: an item prior must be finite")
-    if not math.isfinite(alpha):
-        raise ValueError(f"alpha must be finite, got {alpha}")
-    column = torch.full((u.shape[0], 1), float(alpha), dtype=u.dtype, device=u.device)
+    column = torch.full((u.shape[0], 1), finite_number(alpha, "alpha"), dtype=u.dtype, device=u.device)
     return torch.cat([u, column], 1), torch.cat([it, b], 1)
 
 
@@ -582,6 +583,7 @@ def topk_to_ranked(
     min_score: float | None = None,
 ) -> dict:
     """``(n_users, k)`` item row indices -> ``{user id: [item ids]}`` for ``rec.ranking_metrics`` (-1 dropped).
+    A user id given twice is a ValueError: one row would silently replace the other.
 
     With ``scores`` and ``min_score``, only items scoring ``>= min_score`` are kept (seed 004's threshold rule:
     lists then have different lengths).
@@ -590,6 +592,11 @@ def topk_to_ranked(
     users = list(range(len(ids))) if user_ids is None else np.asarray(user_ids).tolist()
     if len(users) != len(ids):
         raise ValueError(f"{len(users)} user_ids for {len(ids)} rows of ids")
+    if len(set(users)) != len(users):
+        seen = set()
+        twice = next(u for u in users if u in seen or seen.add(u))
+        raise ValueError(f"user id {twice!r} appears more than once in user_ids: one list per user (its rows would "
+                         "replace each other)")
     if (scores is None) != (min_score is None):
         raise ValueError("topk_to_ranked: give both scores and min_score, or neither")
     keep = ids >= 0
