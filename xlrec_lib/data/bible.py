@@ -301,7 +301,8 @@ def parallel_verses(langs: tuple[str, ...] = ("en", "zh"), translations: dict[st
     fr = Louis Segond 1910, es = Reina-Valera 1909, de = Elberfelder, ru = Synodal, zh = Chinese Union Version,
     ...). ``translations``: ``{column: code}`` overrides or adds columns (added ones come after ``langs``), e.g.
     ``{"en": "4"}`` for the World English Bible or ``{"ja": "j"}`` (copyrighted: analyse, do not publish).
-    ``script``: the CUV's script (its source, ``db.h5``, holds both; the default is traditional). The course
+    ``script``: the CUV's script (its source, ``db.h5``, holds the traditional text; ``"simplified"`` converts it with
+    OpenCC, cached; the default is traditional). The course
     tokenizer, the CC-CEDICT lexicon and every chapter from 3 on read ``script="simplified"``: pass it whenever the
     Chinese text meets a model or a dictionary (in the traditional script most characters are unknown to both).
     ``.attrs["dropped"]`` reports what was dropped (see ``align``).

