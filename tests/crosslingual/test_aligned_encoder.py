@@ -65,7 +65,8 @@ def test_load_or_align_trains_once_then_loads(tiny_tokenizer, tiny_bert, tmp_pat
                                     dict(alpha=-0.5), dict(steps=0), dict(batch_size=1), dict(lr=0.0),
                                     dict(temperature=0.0), dict(max_length=2), dict(train_fraction=0.0),
                                     dict(train_fraction=1.5), dict(code_switch=1.0), dict(eval_every=-1),
-                                    dict(eval_verses=0)])
+                                    dict(eval_verses=0), dict(langs="zh"), dict(langs=("zh", "zh")),
+                                    dict(langs=["zh"])])
 def test_align_config_refuses_values_out_of_range(change):
     with pytest.raises(ValueError, match=f"AlignConfig: {{'{next(iter(change))}'"):
         AlignConfig(**change)
@@ -205,3 +206,24 @@ def test_p1_means_hand_case():
     assert p1_means(hits) == pytest.approx({"mark_p1": 0.5, "mark_p1_pivot": 0.75, "mark_p1_other": 0.25})
     assert set(p1_means({("en", "zh"): np.array([1.0])})) == {"mark_p1", "mark_p1_pivot"}
     assert p1_means({("fr", "zh"): np.array([1.0, 0.0])}) == {"mark_p1": 0.5, "mark_p1_other": 0.5}  # no NaN
+
+
+def test_key_follows_the_pooling_the_pair_sampling_and_the_lexicon_archive(monkeypatch):
+    from xlrec_lib.crosslingual import pair_sampling
+    from xlrec_lib.data import sources
+    from xlrec_lib.encoders import pooling
+
+    cfg = AlignConfig()
+    before = cfg.key("tiny")
+    for module in (pooling, pair_sampling):
+        monkeypatch.setattr(module, "VERSION", module.VERSION + 1)
+        assert cfg.key("tiny") != before
+        monkeypatch.undo()
+    real = sources.get_source
+
+    def other_cedict(name):
+        source = real(name)
+        return source if name != "cedict" else type(source)(**{**source.__dict__, "sha256": "0" * 64})
+
+    monkeypatch.setattr(sources, "get_source", other_cedict)
+    assert cfg.key("tiny") != before

@@ -187,3 +187,11 @@ def test_run_outcome_reads_the_gap_against_the_plateau_band():
     assert run_outcome(-0.04) == run_outcome(0.0) == run_outcome(0.04) == "collapsed"
     assert run_outcome(1.99) == "ended above log B"
     assert run_outcome(-0.04, tol=0.01) == "learned"  # a stricter band
+
+
+def test_run_outcome_refuses_a_gap_that_is_not_finite():
+    from xlrec_lib.crosslingual.contrastive import run_outcome
+
+    assert [run_outcome(g) for g in (-1.0, 0.0, 1.0)] == ["learned", "collapsed", "ended above log B"]
+    with pytest.raises(ValueError, match="gap must be a finite number"):
+        run_outcome(float("nan"))

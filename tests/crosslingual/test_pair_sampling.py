@@ -114,3 +114,11 @@ def test_sample_shares_hand_values():
     probs = pair_probabilities(language_pairs(("zh", "fr", "de")),
                                language_sampling_probs({"en": 1, "zh": 16, "fr": 4, "de": 1}, 0.5))
     assert list(probs.values()) == pytest.approx([4 / 7, 2 / 7, 1 / 7])
+
+
+@pytest.mark.parametrize("probs, message", [({"en": -1.0, "zh": 1.0}, "finite and >= 0"),
+                                            ({"en": float("nan"), "zh": 1.0}, "finite and >= 0"),
+                                            ({"en": 0.0, "zh": 0.0}, "probability 0")])
+def test_pair_probabilities_refuses_bad_language_probabilities(probs, message):
+    with pytest.raises(ValueError, match=message):
+        pair_probabilities([("en", "zh")], probs)

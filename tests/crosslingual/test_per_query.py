@@ -27,3 +27,9 @@ def test_agrees_with_paired_retrieval():
     assert np.mean(1 / ranks) == pytest.approx(summary["MRR"], rel=1e-6)
     with pytest.raises(ValueError):
         partner_ranks(a, b[:-1])
+
+
+@pytest.mark.parametrize("k", [0, -1, True, 1.5])
+def test_hits_at_needs_a_positive_integer_k(k):
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        hits_at(torch.eye(3), torch.eye(3), k=k)

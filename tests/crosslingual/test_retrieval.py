@@ -141,3 +141,17 @@ def test_csls_retrieval_takes_back_what_a_hub_wins():
     assert table.set_index(["src", "tgt"]).loc[("a", "b"), "P@1"] == 1.0
     with pytest.raises(ValueError, match="scoring must be one of"):
         paired_retrieval(src, tgt, scoring="margin")
+
+
+def test_pair_similarities_checks_its_inputs():
+    from xlrec_lib.crosslingual.retrieval import pair_similarities
+
+    a = torch.eye(3)
+    with pytest.raises(ValueError, match="paired row by row"):
+        pair_similarities(a, a[:2])
+    with pytest.raises(ValueError, match="must be finite"):
+        pair_similarities(a, torch.tensor([[1.0, 0, 0], [float("nan"), 0, 0], [0, 0, 1.0]]))
+    with pytest.raises(ValueError, match="n_random must be a positive integer"):
+        pair_similarities(a, a, n_random=0)
+    true, rand = pair_similarities(a.numpy(), a.numpy(), n_random=5)  # numpy in, as torch
+    assert true.tolist() == [1.0, 1.0, 1.0] and rand.shape == (5,) and (rand == 0).all()

@@ -45,3 +45,10 @@ def test_frame_input_is_not_modified():
     before = e.copy()
     zh_en_dictionary(e)
     pd.testing.assert_frame_equal(e, before)
+
+
+def test_words_without_chinese_characters_pass_through_unless_punctuation():
+    dictionary = {"电影": "movie", "好看": "good-looking"}
+    out = translate_zh_en("这部3D电影，好看iPhone！", dictionary)
+    assert "3d" in out.text.split() and "iphone" in out.text.split() and "movie" in out.text.split()
+    assert "，" not in out.text and "！" not in out.text

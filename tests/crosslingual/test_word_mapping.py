@@ -176,3 +176,6 @@ def test_normalize_center_keeps_zero_rows_zero():
     # two equal rows centre to zero: they stay zero (no division by a zero norm, no NaN)
     out = normalize_center(np.array([[1.0, 0.0], [1.0, 0.0]]))
     assert np.array_equal(out, np.zeros((2, 2)))
+    # a row that is zero on input stays zero, not -mean/|mean| (where every such word would meet: a hub)
+    out = normalize_center(np.array([[1.0, 0.0], [1.0, 0.2], [0.0, 0.0]]))
+    assert np.array_equal(out[2], np.zeros(2)) and np.allclose(np.linalg.norm(out[:2], axis=1), 1)

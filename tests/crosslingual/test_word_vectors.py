@@ -104,7 +104,7 @@ def test_train_word_vectors_builds_once_then_loads(fake_training):
     assert fake_training == ["en"]
     assert again.words == first.words
     np.testing.assert_array_equal(again.vectors, first.vectors)
-    assert word_vectors_dir("en", cfg) != word_vectors_dir("zh", cfg) != word_vectors_dir("en", PPMIConfig())
+    assert len({word_vectors_dir("en", cfg), word_vectors_dir("zh", cfg), word_vectors_dir("en", PPMIConfig())}) == 3
     train_word_vectors("en", cfg, use_cache=False, progress=False)
     assert fake_training == ["en", "en"]
 
@@ -128,3 +128,10 @@ def test_damaged_vectors_file_is_named_and_rebuilt(fake_training, damage):
     assert fake_training == ["en", "en"]
     np.testing.assert_array_equal(again.vectors, first.vectors)
     np.testing.assert_array_equal(again.counts, first.counts)
+
+
+@pytest.mark.parametrize("change", [dict(min_count=0), dict(window=0), dict(window=2.5), dict(dim=0),
+                                    dict(niter=0), dict(alpha=-1.0), dict(power=float("nan"))])
+def test_ppmi_config_refuses_values_out_of_range(change):
+    with pytest.raises(ValueError, match=f"PPMIConfig.{next(iter(change))}"):
+        PPMIConfig(**change)

@@ -30,15 +30,18 @@ INFO_FILE = "xlrec_align.json"
 
 
 def versions() -> dict:
-    """What an aligned model depends on besides its config and base: this module, the code-switching and lexicon
-    rules, the word rules and the corpus."""
-    from xlrec_lib.crosslingual import code_switching
+    """What an aligned model depends on besides its config and base: this module, the pair sampling, the pooling it
+    trains through, the code-switching and lexicon rules and the lexicon's archive, the word rules and the corpus."""
+    from xlrec_lib.crosslingual import code_switching, pair_sampling
     from xlrec_lib.data import text
     from xlrec_lib.data.cedict import VERSION as CEDICT_VERSION
+    from xlrec_lib.data.sources import get_source
+    from xlrec_lib.encoders import pooling
     from xlrec_lib.lm import corpus
 
-    return {"aligned_encoder": VERSION, "code_switching": code_switching.VERSION, "cedict": CEDICT_VERSION,
-            "text": text.VERSION, "corpus": corpus.versions()}
+    return {"aligned_encoder": VERSION, "pair_sampling": pair_sampling.VERSION, "pooling": pooling.VERSION,
+            "code_switching": code_switching.VERSION, "cedict": CEDICT_VERSION,
+            "cedict_archive": get_source("cedict").sha256, "text": text.VERSION, "corpus": corpus.versions()}
 
 
 @dataclass(frozen=True)
@@ -61,17 +64,19 @@ class AlignConfig:
     eval_verses: int = 300  # first verses of Mark for that curve
 
     def __post_init__(self):
+        langs_ok = (isinstance(self.langs, tuple) and bool(self.langs) and "en" not in self.langs
+                    and all(isinstance(x, str) for x in self.langs) and len(set(self.langs)) == len(self.langs))
         bad = {name: getattr(self, name) for name, ok in (
-            ("langs", bool(self.langs) and "en" not in self.langs), ("pair_mix", self.pair_mix in MIXES),
+            ("langs", langs_ok), ("pair_mix", self.pair_mix in MIXES),
             ("alpha", self.alpha >= 0), ("steps", self.steps >= 1), ("batch_size", self.batch_size >= 2),
             ("lr", self.lr > 0), ("temperature", self.temperature > 0), ("max_length", self.max_length >= 4),
             ("train_fraction", 0 < self.train_fraction <= 1), ("code_switch", 0 <= self.code_switch < 1),
             ("eval_every", self.eval_every >= 0), ("eval_verses", self.eval_verses >= 1)) if not ok}
         if bad:
-            raise ValueError(f"AlignConfig: {bad} out of range: langs besides English (at least one), pair_mix in "
-                             f"{MIXES}, alpha >= 0, steps >= 1, batch_size >= 2, lr and temperature > 0, "
-                             "max_length >= 4, 0 < train_fraction <= 1, 0 <= code_switch < 1, eval_every >= 0, "
-                             "eval_verses >= 1")
+            raise ValueError(f"AlignConfig: {bad} out of range: langs a tuple of distinct languages besides English "
+                             f"(at least one), pair_mix in {MIXES}, alpha >= 0, steps >= 1, batch_size >= 2, lr and "
+                             "temperature > 0, max_length >= 4, 0 < train_fraction <= 1, 0 <= code_switch < 1, "
+                             "eval_every >= 0, eval_verses >= 1")
 
     def key(self, base: str, data: str | None = None) -> str:
         """Cache folder name of the model aligned from the checkpoint named ``base`` with this config, on the verses

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from xlrec_lib.encoders.pooling import mean_pool
 from xlrec_lib.lm.training import TrainConfig, endless_batches, fit
+from xlrec_lib.vectors import finite_number
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.05, symmetric: bool = True,
@@ -140,7 +141,9 @@ def final_gap_to_log_b(losses: Sequence[float], batch_size: int, last: int = 5) 
 
 def run_outcome(gap: float, tol: float = PLATEAU_TOL) -> str:
     """What a run's :func:`final_gap_to_log_b` says of it: ``"learned"`` (below ``-tol``), ``"collapsed"`` (within
-    ``tol`` of 0, on the plateau) or ``"ended above log B"`` (above ``tol``)."""
+    ``tol`` of 0, on the plateau) or ``"ended above log B"`` (above ``tol``). A gap that is not finite is a
+    ValueError."""
+    gap = finite_number(gap, "gap")
     if gap > tol:
         return "ended above log B"
     return "collapsed" if gap > -tol else "learned"

@@ -24,6 +24,8 @@ import pandas as pd
 
 MIXES = ("pivot", "all")
 
+VERSION = 1  # the pair sampling below; a change that changes the pairs drawn bumps it in the same commit
+
 
 def language_pairs(langs: Sequence[str], mix: str = "pivot", pivot: str = "en") -> list[tuple[str, str]]:
     """The language pairs to train on: ``[(pivot, X), ...]`` for ``mix="pivot"``, every unordered pair of
@@ -44,8 +46,13 @@ def pair_probabilities(pairs: Sequence[tuple[str, str]], lang_probs: Mapping[str
     missing = sorted({lang for pair in pairs for lang in pair} - set(lang_probs))
     if missing:
         raise ValueError(f"pair_probabilities: no probability for {missing}")
+    bad = {lang: p for lang, p in lang_probs.items() if not (np.isfinite(p) and p >= 0)}
+    if bad:
+        raise ValueError(f"pair_probabilities: language probabilities must be finite and >= 0, got {bad}")
     weights = {pair: lang_probs[pair[0]] * lang_probs[pair[1]] for pair in pairs}
     total = sum(weights.values())
+    if not total > 0:
+        raise ValueError(f"pair_probabilities: every pair of {list(pairs)} has probability 0")
     return {pair: w / total for pair, w in weights.items()}
 
 

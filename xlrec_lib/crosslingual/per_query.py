@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from xlrec_lib.vectors import cosine_matrix, target_ranks
+from xlrec_lib.vectors import check_k, cosine_matrix, target_ranks
 
 
 def partner_ranks(src: torch.Tensor, tgt: torch.Tensor) -> np.ndarray:
@@ -23,7 +23,7 @@ def partner_ranks(src: torch.Tensor, tgt: torch.Tensor) -> np.ndarray:
 
 def hits_at(src: torch.Tensor, tgt: torch.Tensor, k: int = 1) -> np.ndarray:
     """``(n,)`` 0/1 floats: 1 where the translation ranks in the top ``k``."""
-    return (partner_ranks(src, tgt) <= k).astype(float)
+    return (partner_ranks(src, tgt) <= check_k(k)).astype(float)
 
 
 __all__ = ["partner_ranks", "hits_at"]

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from xlrec_lib.vectors import check_ks, cosine_matrix, target_ranks
+from xlrec_lib.vectors import check_ks, cosine_matrix, positive_int, target_ranks
 
 SCORINGS = ("cosine", "csls")
 
@@ -74,12 +74,18 @@ def pair_similarities(a: torch.Tensor, b: torch.Tensor, n_random: int | None = N
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Cosines of the true pairs ``(a[i], b[i])`` and of random pairs ``(a[i], b[j])``, ``j != i`` (``n_random``
     of them, default as many as true pairs), for histograms of how well a space separates translations."""
-    a, b = F.normalize(a.float(), dim=-1), F.normalize(b.float(), dim=-1)
+    a, b = (torch.as_tensor(x).detach().float().cpu() for x in (a, b))
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"pair_similarities: a {tuple(a.shape)} and b {tuple(b.shape)} must be (n, dim), paired row "
+                         "by row")
+    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        raise ValueError("pair_similarities: a and b must be finite (a NaN row has no cosine)")
+    a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
     n = len(a)
     if n < 2:
         raise ValueError("pair_similarities needs at least two pairs")
     rng = np.random.default_rng(seed)
-    i = rng.integers(n, size=n_random or n)
+    i = rng.integers(n, size=n if n_random is None else positive_int(n_random, "n_random"))
     j = (i + rng.integers(1, n, size=len(i))) % n  # never the partner itself
     true = (a * b).sum(-1).numpy()
     return true, (a[i] * b[j]).sum(-1).numpy()

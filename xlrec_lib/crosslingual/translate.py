@@ -57,10 +57,14 @@ def zh_en_dictionary(entries=None, script: str = "simplified", english_counts: C
 
 
 def translate_zh_en(text: str, dictionary: dict[str, str]) -> TranslatedText:
-    """Word-by-word English for a Chinese ``text`` (see the module docstring); punctuation is dropped."""
+    """Word-by-word English for a Chinese ``text`` (see the module docstring); punctuation is dropped, and a word
+    without any Chinese character that holds a letter or a digit ("3D", "iPhone") passes through lower-cased."""
     out, result = [], TranslatedText("")
     for word in segment_zh(text):
         if not has_cjk(word):
+            if any(ch.isalnum() for ch in word):
+                result.words += 1
+                out.append(word.lower())
             continue
         result.words += 1
         if word in dictionary:

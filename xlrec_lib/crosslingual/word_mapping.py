@@ -11,13 +11,16 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from xlrec_lib.vectors import check_ks, cosine_matrix, normalize_rows, target_ranks
+from xlrec_lib.vectors import check_k, check_ks, cosine_matrix, normalize_rows, target_ranks
 
 
 def normalize_center(vectors: np.ndarray) -> np.ndarray:
     """Unit length, mean-centred, unit length again (the MUSE/VecMap preprocessing): ``(n, dim)`` -> ``(n, dim)``."""
     x = normalize_rows(np.asarray(vectors, dtype=np.float64))  # zero rows stay zero
-    return normalize_rows(x - x.mean(0, keepdims=True))
+    zero = ~x.any(axis=1)
+    out = normalize_rows(x - x.mean(0, keepdims=True))
+    out[zero] = 0.0  # a word without a vector stays without one, not on the one point -mean/|mean| (a hub)
+    return out
 
 
 def procrustes(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -51,6 +54,7 @@ def csls_scores(src: np.ndarray, tgt: np.ndarray, k: int = 10, rows: Sequence[in
     src, tgt = np.asarray(src, dtype=np.float64), np.asarray(tgt, dtype=np.float64)
     if src.ndim != 2 or tgt.ndim != 2 or src.shape[1] != tgt.shape[1]:
         raise ValueError(f"csls_scores: src {src.shape} and tgt {tgt.shape} must be (n, dim) of the same dim")
+    k = check_k(k)
     if min(len(src), len(tgt)) < k:
         raise ValueError(f"csls_scores: k={k} exceeds the number of rows (src {len(src)}, tgt {len(tgt)})")
     query = src if rows is None else src[np.asarray(rows, dtype=np.int64)]

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from xlrec_lib import cache
 from xlrec_lib.data import text
+from xlrec_lib.vectors import finite_number, positive_int
 
 VERSION = 2  # PPMI + SVD as computed below; a change that changes the vectors bumps it in the same commit
 # extra directions the randomized SVD computes beyond ``dim`` and then drops: with none, a direction whose
@@ -47,6 +48,14 @@ class PPMIConfig:
     power: float = 1.0
     niter: int = 6
     seed: int = 0
+
+    def __post_init__(self):
+        for name in ("min_count", "window", "dim", "niter"):
+            positive_int(getattr(self, name), f"PPMIConfig.{name}")
+        for name in ("alpha", "power"):
+            value = finite_number(getattr(self, name), f"PPMIConfig.{name}")
+            if value < 0:
+                raise ValueError(f"PPMIConfig.{name} must be >= 0, got {value}")
 
 
 @dataclass
