@@ -181,3 +181,10 @@ def test_weights_digest_is_the_tensors_digest_of_the_sorted_state_dict():
     with torch.no_grad():
         b[1].bias[0] += 1e-3  # one value of the LayerNorm bias
     assert cache.weights_digest(a) != cache.weights_digest(b)
+
+
+def test_a_manifest_of_the_wrong_shape_is_named_not_a_crash(tmp_path):
+    folder = tmp_path / "thing"
+    cache.load_or_build(folder, _builder([]), _load)
+    (folder / cache.MANIFEST).write_text('{"files": null}', encoding="utf-8")
+    assert "not a mapping" in cache.check(folder)

@@ -120,6 +120,8 @@ def check(folder: str | Path) -> str | None:
         return f"{folder} has no {MANIFEST} (an interrupted build, or made before manifests)"
     except (ValueError, KeyError, TypeError) as err:
         return f"{folder / MANIFEST} is unreadable ({err})"
+    if not isinstance(files, dict):
+        return f"{folder / MANIFEST} is unreadable (its files entry is {type(files).__name__}, not a mapping)"
     for name, expected in files.items():
         path = folder / name
         if not path.is_file():

@@ -81,6 +81,11 @@ def test_split_is_disjoint_deterministic_and_frequency_based(entries):
     assert test_words == {"son", "book"}
     again = split_lexicon(pairs, freq, n_test=2, top=4, skip_top=1, seed=0)
     assert again["test"].equals(parts["test"])
+    # one of two candidates: the seed decides which, and the same seed the same one
+    draws = {seed: set(split_lexicon(pairs, freq, n_test=1, top=4, skip_top=1, seed=seed)["test"]["source"])
+             for seed in range(6)}
+    assert len({frozenset(d) for d in draws.values()}) == 2
+    assert set(split_lexicon(pairs, freq, n_test=1, top=4, skip_top=1, seed=3)["test"]["source"]) == draws[3]
 
 
 def test_split_refuses_too_few_candidates(entries):
@@ -96,4 +101,8 @@ def test_real_cedict_counts_and_lexicon_split():
     assert test["source"].nunique() == 1_500
     assert not set(train["source"]) & set(test["source"])
     assert len(bilingual_lexicon("all")) == len(train) + len(test)
+    import importlib
+
+    # computed afresh, not the cached frame compared with itself
+    importlib.import_module("xlrec_lib.data.cedict")._lexicon.cache_clear()
     assert bilingual_lexicon("test").equals(test)

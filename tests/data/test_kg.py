@@ -72,3 +72,10 @@ def test_prefer_heads_chooses_the_kept_direction():
 def test_rejects_frames_without_triple_columns():
     with pytest.raises(ValueError, match="relation"):
         inverse_relation_pairs(pd.DataFrame({"head": ["a"], "tail": ["b"]}))
+
+
+def test_exact_duplicate_rows_are_counted():
+    kg = pd.DataFrame({"head": ["m1", "m1", "g"], "relation": ["film.genre", "film.genre", "genre.films"],
+                       "tail": ["g", "g", "m1"]})
+    out = deduplicate_inverse(kg, pairs=pd.DataFrame({"keep": ["film.genre"], "drop": ["genre.films"]}))
+    assert len(out) == 1 and out.attrs["dropped"] == {"exact duplicates": 1, "genre.films": 1}

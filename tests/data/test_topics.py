@@ -67,7 +67,8 @@ def test_sample_per_book_and_few_shot():
             topics.few_shot(frame, bad)
 
 
-def test_real_verses_are_imbalanced_and_every_class_has_test_verses(request):
+@pytest.mark.data
+def test_real_verses_are_imbalanced_and_every_class_has_test_verses():
     from xlrec_lib.data.sources import SourceError
 
     try:

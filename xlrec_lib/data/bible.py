@@ -334,7 +334,8 @@ def read_cross_references(path: Path) -> pd.DataFrame:
 def verse_cross_references() -> pd.DataFrame:
     """Human-curated "related verse" pairs: ``verse_id, related_id``, both directions, sorted.
 
-    The source table is symmetric (each pair appears both ways: 24,428 rows = 12,214 pairs, 6,217 verses).
+    The source table is symmetric (each pair appears both ways: 24,428 rows are 12,213 pairs and 2
+    self-references, over 6,217 verses).
     Its two self-references (a verse related to itself) are dropped: ``.attrs["dropped_self"]`` says how many.
     """
     pairs = read_cross_references(_extract("bible", BIBLE_DB))

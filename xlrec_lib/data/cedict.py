@@ -69,7 +69,8 @@ def gloss_words(gloss: str) -> list[str]:
 
     Parts of a gloss are split at ``;``. A part is kept when, after dropping ``(...)`` notes and a leading
     ``to ``, it is one lowercase word; glosses that are cross-references (``variant of``, ``CL:``, ...) and
-    parts noted as dialect, archaic, classical, literary, slang or Taiwan usage are skipped.
+    parts noted as dialect, archaic, classical, old, literary, slang, Cantonese, Taiwan (Tw) or obsolete usage are
+    skipped.
     """
     if is_cross_reference(gloss):
         return []

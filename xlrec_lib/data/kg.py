@@ -62,11 +62,13 @@ def deduplicate_inverse(kg: pd.DataFrame, pairs: pd.DataFrame | None = None, min
     in ``keep`` is removed; one stated in that direction only is turned around into ``keep``, so no fact is lost.
     Of a symmetric relation, the copy with ``head > tail`` goes. ``pairs`` defaults to
     ``inverse_relation_pairs(kg, min_share, prefer_heads)``;
-    ``.attrs["dropped"]`` counts the removed triples per relation."""
+    ``.attrs["dropped"]`` counts the removed triples per relation (exact duplicate rows under "exact duplicates")."""
     check_columns(kg)
     pairs = inverse_relation_pairs(kg, min_share, prefer_heads) if pairs is None else pairs
     out = kg[COLUMNS].drop_duplicates().reset_index(drop=True)
     dropped: dict[str, int] = {}
+    if len(out) < len(kg):
+        dropped["exact duplicates"] = len(kg) - len(out)
     for keep, drop in zip(pairs["keep"], pairs["drop"], strict=True):
         kept = out[out["relation"] == keep]
         known = set(zip(kept["head"], kept["tail"], strict=True))

@@ -102,6 +102,8 @@ def _impression(token: str, path, number: int) -> tuple[str, int]:
         return token, -1
     if label not in ("0", "1"):
         raise ValueError(f"{path}: line {number}, impressions token {token!r}: label must be 0 or 1")
+    if not news:
+        raise ValueError(f"{path}: line {number}, impressions token {token!r} names no news id")
     return news, int(label)
 
 
@@ -119,6 +121,10 @@ def read_behaviors(path: str | Path) -> pd.DataFrame:
     if time.isna().any():
         row = int(time.isna().to_numpy().argmax())
         raise ValueError(f"{path}: line {row + 1}, time {frame['time'].iloc[row]!r} is not 'MM/DD/YYYY HH:MM:SS AM'")
+    empty = frame["impressions"].str.split().str.len().fillna(0) == 0
+    if empty.any():
+        raise ValueError(f"{path}: line {int(empty.to_numpy().argmax()) + 1} has no impressions: every impression "
+                         "shows at least one news")
     pairs = [[_impression(t, path, n) for t in s.split()] for n, s in enumerate(frame["impressions"], start=1)]
     return pd.DataFrame({
         "impression_id": ids.astype("int64"),
@@ -172,13 +178,18 @@ def xmind_url(lang: str, size: str = "small", split: str = "dev") -> str:
 def fetch_news_zip(url: str, folder: str | Path | None = None, timeout: float = 60.0) -> Path:
     """Download the zip at ``url`` and unpack it once into ``folder`` (default: ``<cache>/news/<name>-<key of the
     url>``, so another url never reads this one's files), through the cache helper: an intact folder is reused, a
-    damaged one rebuilt. Returns the folder inside that holds ``news.tsv``. MIND and xMIND are not pinned by a
-    sha256 as the course's PyPI sources are (their hosts publish none): only the zip's own checksums are checked.
+    damaged one rebuilt; a ``folder`` that exists without the cache's manifest is refused, never removed. Returns
+    the folder inside that holds ``news.tsv``. MIND and xMIND are not pinned by a sha256 as the course's PyPI
+    sources are (their hosts publish none): only the zip's own checksums are checked, and a url on a branch can
+    change its file while the cache keeps the first download.
     For Colab or a machine with the network; the course's offline build never calls it."""
     if folder is None:
         stem = Path(urllib.parse.urlparse(url).path).stem or "download"
         folder = cache_dir("news") / f"{stem}-{cache.fingerprint(url, 1)}"
-
+    elif Path(folder).exists() and not (Path(folder) / cache.MANIFEST).exists():
+        # the cache helper removes a folder without a manifest as a damaged entry: never one of the user's own
+        raise ValueError(f"fetch_news_zip: {folder} exists and was not made by fetch_news_zip (no {cache.MANIFEST}); "
+                         "pass a new or empty folder's path, or leave folder out to use the course cache")
     def build(tmp: Path) -> None:
         archive = tmp / "download.zip"
         try:

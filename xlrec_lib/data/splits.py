@@ -47,7 +47,8 @@ def stratified_split(ratings: pd.DataFrame, ratio: float | list[float] = 0.75, s
     """Per-user (or per-item) seeded random split; returns ``(train, test)`` for a float ``ratio``.
 
     A list ``ratio`` (normalised to sum 1) returns one frame per part, like recommenders. Rows come out sorted
-    by user, then by their random number, as in recommenders.
+    by user, then by their random number, as in recommenders; every row lands in exactly one part. A missing user
+    (or item, with ``filter_by="item"``) is a ValueError.
     """
     _require(ratings, col_user, col_item)
     if col_user == col_item:
@@ -63,20 +64,28 @@ def stratified_split(ratings: pd.DataFrame, ratio: float | list[float] = 0.75, s
         ratios = [r / float(np.sum(ratio)) for r in ratio]
     else:
         raise TypeError(f"ratio must be a float or a list of floats, got {type(ratio).__name__}")
+    if isinstance(min_rating, bool) or not isinstance(min_rating, (int, np.integer)) or min_rating < 1:
+        raise ValueError(f"min_rating must be an integer >= 1, got {min_rating!r}")
     data = min_rating_filter(ratings, min_rating, filter_by, col_user, col_item) if min_rating > 1 else ratings
     by = col_user if filter_by == "user" else col_item
+    if data[by].isna().any():
+        row = data.index[data[by].isna()].tolist()[0]
+        raise ValueError(f"stratified_split: column {by!r} is missing at row {row!r}; every row needs a {by}")
     random = pd.Series(np.random.RandomState(seed).rand(len(data)), index=data.index, name="__random")
     order = pd.concat([data[by], random], axis=1).sort_values([by, "__random"]).index
     data = data.loc[order]
     groups = data.groupby(by, sort=False)
     rank = (groups.cumcount() + 1) / groups[by].transform("size")
     splits, prev = [], None
-    for threshold in np.cumsum(ratios):
-        keep = rank <= threshold
+    bounds = np.cumsum(ratios)
+    for part, threshold in enumerate(bounds):
+        # the last part takes every rank above the one before it: the cumulative sum can end a rounding step below 1
+        keep = rank <= threshold if part < len(bounds) - 1 else pd.Series(True, index=rank.index)
         if prev is not None:
             keep &= rank > prev
         splits.append(data[keep])
         prev = threshold
+    assert sum(map(len, splits)) == len(data), "stratified_split: a row fell in no part or in two"
     return tuple(splits)
 
 
