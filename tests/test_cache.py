@@ -188,3 +188,6 @@ def test_a_manifest_of_the_wrong_shape_is_named_not_a_crash(tmp_path):
     cache.load_or_build(folder, _builder([]), _load)
     (folder / cache.MANIFEST).write_text('{"files": null}', encoding="utf-8")
     assert "not a mapping" in cache.check(folder)
+    for entry in ("1", "{}", '{"size": "3", "sha256": "x"}'):
+        (folder / cache.MANIFEST).write_text(f'{{"files": {{"a.txt": {entry}}}}}', encoding="utf-8")
+        assert "entry 'a.txt'" in cache.check(folder)

@@ -118,10 +118,14 @@ def check(folder: str | Path) -> str | None:
         files = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
     except FileNotFoundError:
         return f"{folder} has no {MANIFEST} (an interrupted build, or made before manifests)"
-    except (ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError) as err:
         return f"{folder / MANIFEST} is unreadable ({err})"
     if not isinstance(files, dict):
         return f"{folder / MANIFEST} is unreadable (its files entry is {type(files).__name__}, not a mapping)"
+    for name, expected in files.items():
+        if not (isinstance(expected, dict) and isinstance(expected.get("size"), int)
+                and isinstance(expected.get("sha256"), str)):
+            return f"{folder / MANIFEST} is unreadable (entry {name!r} is {expected!r}, not a size and a sha256)"
     for name, expected in files.items():
         path = folder / name
         if not path.is_file():

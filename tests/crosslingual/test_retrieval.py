@@ -149,7 +149,7 @@ def test_pair_similarities_checks_its_inputs():
     a = torch.eye(3)
     with pytest.raises(ValueError, match="paired row by row"):
         pair_similarities(a, a[:2])
-    with pytest.raises(ValueError, match="must be finite"):
+    with pytest.raises(ValueError, match="b row 1 is not finite"):
         pair_similarities(a, torch.tensor([[1.0, 0, 0], [float("nan"), 0, 0], [0, 0, 1.0]]))
     with pytest.raises(ValueError, match="n_random must be a positive integer"):
         pair_similarities(a, a, n_random=0)

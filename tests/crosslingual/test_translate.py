@@ -48,7 +48,13 @@ def test_frame_input_is_not_modified():
 
 
 def test_words_without_chinese_characters_pass_through_unless_punctuation():
-    dictionary = {"电影": "movie", "好看": "good-looking"}
+    dictionary = {"电影": "movie", "好看": "good-looking", "股": "share"}
     out = translate_zh_en("这部3D电影，好看iPhone！", dictionary)
     assert "3d" in out.text.split() and "iphone" in out.text.split() and "movie" in out.text.split()
     assert "，" not in out.text and "！" not in out.text
+    from xlrec_lib.data.text import chinese_words
+
+    assert out.words == len(chinese_words("这部3D电影，好看iPhone！"))  # the words passed through are not counted
+    # letters inside a Chinese word pass through too, full-width ones in their plain form
+    mixed = translate_zh_en("A股ＡＢ", dictionary)
+    assert mixed.text.split() == ["a", "share", "a", "b"]  # jieba cuts the full-width letters one by one

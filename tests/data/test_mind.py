@@ -160,3 +160,6 @@ def test_fetch_news_zip_never_removes_a_folder_it_did_not_make(mind_dir, tmp_pat
     with pytest.raises(ValueError, match="was not made by fetch_news_zip"):
         fetch_news_zip(url, mine)
     assert (mine / "my_notes.txt").read_text(encoding="utf-8") == "keep me"
+    empty = tmp_path / "empty"
+    empty.mkdir()  # made beforehand, as on Colab: used
+    assert fetch_news_zip(url, empty).name == "MINDsmall_dev"

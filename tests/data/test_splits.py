@@ -125,8 +125,12 @@ def test_stratified_split_puts_every_row_in_exactly_one_part():
     parts = stratified_split(frame, ratio=[0.1] * 10, seed=1)  # the cumulative sum ends a rounding step below 1
     assert len(parts) == 10 and sum(map(len, parts)) == 210
     assert pd.concat(parts).index.sort_values().equals(frame.index)
-    with pytest.raises(ValueError, match="column 'user_id' is missing at row 3"):
-        stratified_split(frame.assign(user_id=frame["user_id"].where(frame.index != 3)), ratio=0.75)
+    missing = frame.assign(user_id=frame["user_id"].where(frame.index != 3))
+    for min_rating in (1, 2):  # also when a minimum count filters first (its groupby dropped such rows)
+        with pytest.raises(ValueError, match="column 'user_id' is missing at row 3"):
+            stratified_split(missing, ratio=0.75, min_rating=min_rating)
+    with pytest.raises(ValueError, match="repeated labels"):
+        stratified_split(frame.set_axis(np.repeat(np.arange(105), 2)), ratio=0.5)
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="min_rating must be an integer >= 1"):
             stratified_split(frame, ratio=0.75, min_rating=bad)

@@ -78,8 +78,11 @@ def pair_similarities(a: torch.Tensor, b: torch.Tensor, n_random: int | None = N
     if a.ndim != 2 or a.shape != b.shape:
         raise ValueError(f"pair_similarities: a {tuple(a.shape)} and b {tuple(b.shape)} must be (n, dim), paired row "
                          "by row")
-    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
-        raise ValueError("pair_similarities: a and b must be finite (a NaN row has no cosine)")
+    for name, x in (("a", a), ("b", b)):
+        bad = (~torch.isfinite(x)).any(dim=1)
+        if bad.any():
+            raise ValueError(f"pair_similarities: {name} row {int(bad.nonzero()[0])} is not finite (a NaN row has no "
+                             "cosine)")
     a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
     n = len(a)
     if n < 2:

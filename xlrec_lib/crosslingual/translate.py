@@ -11,6 +11,7 @@ English training verses), because the first gloss of a dictionary entry is often
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ class TranslatedText:
     """The English text of one Chinese text and what the dictionary could not translate."""
 
     text: str
-    words: int = 0  # Chinese words (with a CJK character) in the input
+    words: int = 0  # Chinese words (with a CJK character) in the input; words without one are not counted
     by_character: int = 0  # words translated character by character
     dropped: list[str] = field(default_factory=list)  # characters without any entry
 
@@ -56,26 +57,38 @@ def zh_en_dictionary(entries=None, script: str = "simplified", english_counts: C
     return out
 
 
+def _pass_through(piece: str, out: list[str]) -> None:
+    """Append ``piece`` lower-cased in its NFKC form ("ＡＢ" -> "ab") if it holds a letter or a digit."""
+    piece = unicodedata.normalize("NFKC", piece).lower()
+    if any(ch.isalnum() for ch in piece):
+        out.append(piece)
+
+
 def translate_zh_en(text: str, dictionary: dict[str, str]) -> TranslatedText:
     """Word-by-word English for a Chinese ``text`` (see the module docstring); punctuation is dropped, and a word
     without any Chinese character that holds a letter or a digit ("3D", "iPhone") passes through lower-cased."""
     out, result = [], TranslatedText("")
     for word in segment_zh(text):
         if not has_cjk(word):
-            if any(ch.isalnum() for ch in word):
-                result.words += 1
-                out.append(word.lower())
+            _pass_through(word, out)
             continue
         result.words += 1
         if word in dictionary:
             out.append(dictionary[word])
             continue
         result.by_character += 1
+        run = ""  # letters and digits inside a Chinese word ("A股", "4S店") pass through too
         for ch in word:
-            if ch in dictionary:
-                out.append(dictionary[ch])
-            elif is_cjk(ch):
-                result.dropped.append(ch)
+            if is_cjk(ch) or not ch.isalnum():
+                _pass_through(run, out)
+                run = ""
+                if ch in dictionary:
+                    out.append(dictionary[ch])
+                elif is_cjk(ch):
+                    result.dropped.append(ch)
+            else:
+                run += ch
+        _pass_through(run, out)
     result.text = " ".join(out)
     return result
 

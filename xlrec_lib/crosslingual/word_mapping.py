@@ -15,7 +15,8 @@ from xlrec_lib.vectors import check_k, check_ks, cosine_matrix, normalize_rows, 
 
 
 def normalize_center(vectors: np.ndarray) -> np.ndarray:
-    """Unit length, mean-centred, unit length again (the MUSE/VecMap preprocessing): ``(n, dim)`` -> ``(n, dim)``."""
+    """Unit length, mean-centred, unit length again (the MUSE/VecMap preprocessing): ``(n, dim)`` -> ``(n, dim)``.
+    A zero row (a word without a vector) stays zero, and counts in the mean as a zero."""
     x = normalize_rows(np.asarray(vectors, dtype=np.float64))  # zero rows stay zero
     zero = ~x.any(axis=1)
     out = normalize_rows(x - x.mean(0, keepdims=True))

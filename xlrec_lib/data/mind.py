@@ -178,18 +178,20 @@ def xmind_url(lang: str, size: str = "small", split: str = "dev") -> str:
 def fetch_news_zip(url: str, folder: str | Path | None = None, timeout: float = 60.0) -> Path:
     """Download the zip at ``url`` and unpack it once into ``folder`` (default: ``<cache>/news/<name>-<key of the
     url>``, so another url never reads this one's files), through the cache helper: an intact folder is reused, a
-    damaged one rebuilt; a ``folder`` that exists without the cache's manifest is refused, never removed. Returns
-    the folder inside that holds ``news.tsv``. MIND and xMIND are not pinned by a sha256 as the course's PyPI
-    sources are (their hosts publish none): only the zip's own checksums are checked, and a url on a branch can
-    change its file while the cache keeps the first download.
-    For Colab or a machine with the network; the course's offline build never calls it."""
+    damaged one rebuilt; a ``folder`` that exists and holds files without the cache's manifest is refused, never
+    removed. Returns the folder inside that holds ``news.tsv``. MIND and xMIND are not pinned by a sha256 as the
+    course's PyPI sources are (their hosts publish none): only the zip's own checksums are checked, and a url on a
+    branch can change its file while the cache keeps the first download. For Colab or a machine with the network;
+    the course's offline build never calls it."""
     if folder is None:
         stem = Path(urllib.parse.urlparse(url).path).stem or "download"
         folder = cache_dir("news") / f"{stem}-{cache.fingerprint(url, 1)}"
-    elif Path(folder).exists() and not (Path(folder) / cache.MANIFEST).exists():
+    elif Path(folder).exists() and not (Path(folder) / cache.MANIFEST).exists() and (
+            not Path(folder).is_dir() or any(Path(folder).iterdir())):
         # the cache helper removes a folder without a manifest as a damaged entry: never one of the user's own
-        raise ValueError(f"fetch_news_zip: {folder} exists and was not made by fetch_news_zip (no {cache.MANIFEST}); "
-                         "pass a new or empty folder's path, or leave folder out to use the course cache")
+        raise ValueError(f"fetch_news_zip: {folder} exists, holds files and was not made by fetch_news_zip (no "
+                         f"{cache.MANIFEST}); pass a new or empty folder's path, or leave folder out to use the "
+                         "course cache")
     def build(tmp: Path) -> None:
         archive = tmp / "download.zip"
         try:

@@ -28,6 +28,14 @@ def _require(frame: pd.DataFrame, *cols: str) -> None:
         raise ValueError(f"ratings frame has no column(s) {missing}; columns are {list(frame.columns)}")
 
 
+def _require_present(frame: pd.DataFrame, col: str, who: str) -> None:
+    """``col`` exists and has no missing value (groupby would drop such rows silently), else a ValueError."""
+    _require(frame, col)
+    if frame[col].isna().any():
+        row = frame.index[frame[col].isna()].tolist()[0]  # a Python label: its repr reads the same
+        raise ValueError(f"{who}: column {col!r} is missing at row {row!r}; every row needs a {col}")
+
+
 def min_rating_filter(ratings: pd.DataFrame, min_rating: int = 1, filter_by: str = "user",
                       col_user: str = "user_id", col_item: str = "item_id") -> pd.DataFrame:
     """Rows of users (or items) with at least ``min_rating`` rows (recommenders' ``min_rating_filter_pandas``)."""
@@ -36,7 +44,7 @@ def min_rating_filter(ratings: pd.DataFrame, min_rating: int = 1, filter_by: str
     if filter_by not in ("user", "item"):
         raise ValueError(f"filter_by must be 'user' or 'item', got {filter_by!r}")
     col = col_user if filter_by == "user" else col_item
-    _require(ratings, col)
+    _require_present(ratings, col, "min_rating_filter")
     counts = ratings.groupby(col)[col].transform("size")
     return ratings[counts >= min_rating]
 
@@ -66,11 +74,12 @@ def stratified_split(ratings: pd.DataFrame, ratio: float | list[float] = 0.75, s
         raise TypeError(f"ratio must be a float or a list of floats, got {type(ratio).__name__}")
     if isinstance(min_rating, bool) or not isinstance(min_rating, (int, np.integer)) or min_rating < 1:
         raise ValueError(f"min_rating must be an integer >= 1, got {min_rating!r}")
-    data = min_rating_filter(ratings, min_rating, filter_by, col_user, col_item) if min_rating > 1 else ratings
+    if not ratings.index.is_unique:
+        raise ValueError("stratified_split: the ratings' index has repeated labels (a row would be split twice); "
+                         "call .reset_index(drop=True) first")
     by = col_user if filter_by == "user" else col_item
-    if data[by].isna().any():
-        row = data.index[data[by].isna()].tolist()[0]
-        raise ValueError(f"stratified_split: column {by!r} is missing at row {row!r}; every row needs a {by}")
+    _require_present(ratings, by, "stratified_split")
+    data = min_rating_filter(ratings, min_rating, filter_by, col_user, col_item) if min_rating > 1 else ratings
     random = pd.Series(np.random.RandomState(seed).rand(len(data)), index=data.index, name="__random")
     order = pd.concat([data[by], random], axis=1).sort_values([by, "__random"]).index
     data = data.loc[order]
@@ -85,7 +94,8 @@ def stratified_split(ratings: pd.DataFrame, ratio: float | list[float] = 0.75, s
             keep &= rank > prev
         splits.append(data[keep])
         prev = threshold
-    assert sum(map(len, splits)) == len(data), "stratified_split: a row fell in no part or in two"
+    if sum(map(len, splits)) != len(data):  # a broken bound would lose rows silently: never return that
+        raise RuntimeError(f"stratified_split: the parts hold {sum(map(len, splits))} rows of {len(data)}")
     return tuple(splits)
 
 
