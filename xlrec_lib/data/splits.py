@@ -28,6 +28,11 @@ def _require(frame: pd.DataFrame, *cols: str) -> None:
         raise ValueError(f"ratings frame has no column(s) {missing}; columns are {list(frame.columns)}")
 
 
+def _check_min_rating(min_rating) -> None:
+    if isinstance(min_rating, bool) or not isinstance(min_rating, (int, np.integer)) or min_rating < 1:
+        raise ValueError(f"min_rating must be an integer >= 1, got {min_rating!r}")
+
+
 def _require_present(frame: pd.DataFrame, col: str, who: str) -> None:
     """``col`` exists and has no missing value (groupby would drop such rows silently), else a ValueError."""
     _require(frame, col)
@@ -39,8 +44,7 @@ def _require_present(frame: pd.DataFrame, col: str, who: str) -> None:
 def min_rating_filter(ratings: pd.DataFrame, min_rating: int = 1, filter_by: str = "user",
                       col_user: str = "user_id", col_item: str = "item_id") -> pd.DataFrame:
     """Rows of users (or items) with at least ``min_rating`` rows (recommenders' ``min_rating_filter_pandas``)."""
-    if isinstance(min_rating, bool) or not isinstance(min_rating, (int, np.integer)) or min_rating < 1:
-        raise ValueError(f"min_rating must be an integer >= 1, got {min_rating!r}")
+    _check_min_rating(min_rating)
     if filter_by not in ("user", "item"):
         raise ValueError(f"filter_by must be 'user' or 'item', got {filter_by!r}")
     col = col_user if filter_by == "user" else col_item
@@ -72,8 +76,7 @@ def stratified_split(ratings: pd.DataFrame, ratio: float | list[float] = 0.75, s
         ratios = [r / float(np.sum(ratio)) for r in ratio]
     else:
         raise TypeError(f"ratio must be a float or a list of floats, got {type(ratio).__name__}")
-    if isinstance(min_rating, bool) or not isinstance(min_rating, (int, np.integer)) or min_rating < 1:
-        raise ValueError(f"min_rating must be an integer >= 1, got {min_rating!r}")
+    _check_min_rating(min_rating)
     if not ratings.index.is_unique:
         raise ValueError("stratified_split: the ratings' index has repeated labels (a row would be split twice); "
                          "call .reset_index(drop=True) first")
