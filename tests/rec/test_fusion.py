@@ -21,6 +21,32 @@ def test_zscore_uses_the_candidates_only():
     np.testing.assert_allclose(z[2].numpy(), (row - row.mean()) / row.std())
 
 
+def test_zscore_matches_a_row_by_row_reference_and_leaves_its_input_alone():
+    rng = np.random.default_rng(4)
+    for trial in range(50):
+        n_users, n_items = rng.integers(1, 8), rng.integers(1, 12)
+        scores = torch.from_numpy(rng.normal(size=(n_users, n_items)) * 10.0 ** rng.integers(-6, 7))
+        scores[0] = 2.5  # one user whose candidates all tie
+        # repeated indices are harmless, as in topk.seen_csr
+        exclude = [list(rng.choice(n_items, size=rng.integers(0, n_items + 1))) for _ in range(n_users)]
+        given = scores.clone()
+        z = fusion.standardize_per_user(scores, exclude)
+        assert torch.equal(scores, given) and z.dtype == torch.float64
+        for u in range(n_users):
+            keep = np.setdiff1d(np.arange(n_items), exclude[u])
+            row = scores[u, keep].numpy()
+            want = np.zeros(n_items)
+            if len(keep) and row.std() > 1e-12 * (1 + abs(row.mean())):
+                want[keep] = (row - row.mean()) / row.std()
+            np.testing.assert_allclose(z[u].numpy(), want, rtol=1e-9, atol=1e-12, err_msg=f"trial {trial} user {u}")
+    # finite scores whose sum overflows float64 are no error (the row comes back as zeros, as before); float32 in,
+    # the same float64 out
+    big = torch.tensor([[1e308, 1e308, -1e308]], dtype=torch.float64)
+    assert torch.equal(fusion.standardize_per_user(big), torch.zeros(1, 3, dtype=torch.float64))
+    torch.testing.assert_close(fusion.standardize_per_user(SCORES.float(), EXCLUDE),
+                               fusion.standardize_per_user(SCORES.double(), EXCLUDE))
+
+
 def test_rank_normalize_matches_scipy_rankdata():
     r = fusion.rank_normalize(SCORES, EXCLUDE)
     np.testing.assert_allclose(r[0, :3].numpy(), (rankdata([3, 1, 2]) - 1) / 2)

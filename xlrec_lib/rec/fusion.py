@@ -51,15 +51,36 @@ def _candidates(scores, exclude, name: str = "scores") -> tuple[torch.Tensor, to
     return s, mask
 
 
+def _excluded_positions(shape: tuple[int, int], exclude) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rows, cols)`` of the excluded entries, each once (``exclude`` as in ``topk.seen_csr``)."""
+    if exclude is None:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+    indptr, seen = seen_csr(exclude, *shape)
+    keys = np.unique(np.repeat(np.arange(shape[0], dtype=np.int64), np.diff(indptr)) * shape[1] + seen)
+    return torch.from_numpy(keys // shape[1]), torch.from_numpy(keys % shape[1])
+
+
 def standardize_per_user(scores, exclude=None, name: str = "scores") -> torch.Tensor:
     """Per-user z-score over the candidates (module docstring): ``(n_users, n_items) -> (n_users, n_items)`` float64,
     0 at excluded items and for users whose candidate scores are all equal."""
-    s, mask = _candidates(scores, exclude, name)
-    n = mask.sum(1, keepdim=True).clamp_min(1)
-    mean = torch.where(mask, s, 0).sum(1, keepdim=True) / n
-    centred = torch.where(mask, s - mean, 0)
-    std = (centred.pow(2).sum(1, keepdim=True) / n).sqrt()
-    return torch.where(std > 1e-12 * (1 + mean.abs()), centred / std.clamp_min(1e-300), 0)
+    # one float64 copy, worked on in place, and the excluded entries (few per user) set by index rather than a
+    # dense mask: the same numbers as the masked formula, in a third of its passes over the matrix
+    s = as_matrix(scores, name).detach().to("cpu", torch.float64, copy=True)
+    rows, cols = _excluded_positions(tuple(s.shape), exclude)
+    s[rows, cols] = 0
+    total = s.sum(1, keepdim=True)
+    if not torch.isfinite(total).all():  # a NaN or an infinity at a candidate (or a sum past float64's range)
+        finite = torch.isfinite(s)
+        if not finite.all():
+            u, i = (~finite).nonzero()[0].tolist()
+            raise ValueError(f"{name}[{u}, {i}] is {float(s[u, i])}: the scores of candidate items must be finite")
+    n = (s.shape[1] - torch.bincount(rows, minlength=s.shape[0])).clamp_min(1).unsqueeze(1).double()
+    mean = total / n
+    s -= mean
+    s[rows, cols] = 0
+    std = (s.pow(2).sum(1, keepdim=True) / n).sqrt()
+    s /= std.clamp_min(1e-300)
+    return s.masked_fill_(~(std > 1e-12 * (1 + mean.abs())), 0)
 
 
 def rank_normalize(scores, exclude=None, name: str = "scores") -> torch.Tensor:
