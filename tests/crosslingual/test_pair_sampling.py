@@ -41,7 +41,7 @@ def test_sample_never_draws_held_out_books_and_pairs_match():
     sample = sample_pairs(v, pairs, pair_probabilities(pairs, dict.fromkeys(LANGS, 0.25)), n=500, seed=3)
     assert len(sample.src) == len(sample.tgt) == len(sample.pair) == 500
     train_ids = set(v.loc[v["split"] == "train", "verse_id"])
-    assert set(sample.verse_id) <= train_ids  # Mark and John never sampled
+    assert set(sample.verse_id) <= train_ids  # Mark and John (and Psalms) never sampled
     for s, t, pair, vid in zip(sample.src, sample.tgt, sample.pair, sample.verse_id, strict=True):
         a, b = pair.split("-")
         assert (s, t) == (f"{a}{vid}", f"{b}{vid}")  # both sides are the same verse, in the pair's languages
@@ -91,6 +91,10 @@ def test_sample_refuses_a_leaking_split_and_missing_texts():
     leaky.loc[leaky["verse_id"] // 1_000_000 == 43, "split"] = "train"  # John labelled as training
     with pytest.raises(ValueError, match="train split holds 5 verses of held-out book 43"):
         sample_pairs(leaky, pairs, probs, 10)
+    psalms = verses()
+    psalms.loc[psalms.index[:3], "verse_id"] += 18_000_000  # three training rows moved into Psalms (book 19)
+    with pytest.raises(ValueError, match="train split holds 3 verses of held-out book 19"):
+        sample_pairs(psalms, pairs, probs, 10)
     for blank in (None, "  "):
         v = verses()
         v.loc[7, "zh"] = blank

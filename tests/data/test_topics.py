@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from xlrec_lib.data import topics
+from xlrec_lib.lm import corpus
 
 
 def test_groups_cover_every_book_once_in_canonical_order():
@@ -29,7 +30,9 @@ def test_held_out_books_are_whole_books_of_their_own_group():
         assert valid != test
         assert topics.CLASSES[topics.book_label([valid])[0]] == group
         assert topics.CLASSES[topics.book_label([test])[0]] == group
-    assert topics.book_split([41, 43, 1]).tolist() == ["valid", "test", "train"]
+    assert topics.book_split([41, 43, 1, 19]).tolist() == ["valid", "test", "train", "held"]
+    assert topics.HELD_BOOKS == corpus.HELD_BOOKS  # Psalms: held out of every training step of the course
+    assert not set(topics.HELD_BOOKS) & set(topics.VALID_BOOKS + topics.TEST_BOOKS)
 
 
 def _frame():

@@ -4,13 +4,17 @@ from xlrec_lib.lm import corpus
 
 
 def _verses():
-    ids = [41001001, 41001002, 43001001, 1001001, 1001002, 1002001, 1002002, 1002003]
+    ids = [41001001, 41001002, 43001001, 1001001, 1001002, 1002001, 1002002, 1002003, 19001001]
     frame = pd.DataFrame({"verse_id": ids, "en": [f"en {i}" for i in ids], "zh": [f"中 {i}" for i in ids]})
     return frame.assign(split=corpus.book_split(frame["verse_id"]))
 
 
-def test_book_split_holds_out_mark_and_john():
-    assert _verses()["split"].tolist() == ["valid", "valid", "test"] + ["train"] * 5
+def test_book_split_holds_out_mark_john_and_psalms():
+    assert _verses()["split"].tolist() == ["valid", "valid", "test"] + ["train"] * 5 + ["held"]
+    assert corpus.HELD_OUT_BOOKS == (41, 43, 19)
+    # Psalms is in no split any text or pair is drawn from
+    for split in ("train", "valid", "test"):
+        assert "en 19001001" not in corpus.monolingual_texts(_verses(), ("en",), split)["en"]
 
 
 def test_monolingual_texts_with_extra_only_where_asked():

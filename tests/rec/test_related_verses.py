@@ -12,7 +12,7 @@ import torch
 from xlrec_lib.data.bible import verse_id
 from xlrec_lib.rec import related_verses as rv
 
-GEN, EXO, MARK, JOHN = 1, 2, 41, 43
+GEN, EXO, PSALMS, MARK, JOHN = 1, 2, 19, 41, 43
 G1, G2, G3, G4 = (verse_id(GEN, 1, v) for v in (1, 2, 3, 4))
 E1, E2 = verse_id(EXO, 1, 1), verse_id(EXO, 1, 2)
 M1, M2 = verse_id(MARK, 1, 1), verse_id(MARK, 1, 2)
@@ -29,7 +29,8 @@ def toy_task(**kwargs):
 
 def test_task_splits_relevant_sets_and_training_edges():
     task = toy_task()
-    assert task.test_books == (JOHN,) and task.valid_books == (MARK,)  # the course's held-out books by default
+    # the course's held-out books by default (this toy catalogue holds no verse of Psalms)
+    assert task.test_books == (JOHN, PSALMS) and task.valid_books == (MARK,)
     assert task.catalogue.tolist() == sorted(CATALOGUE)
     assert task.test_queries.tolist() == [J1, J2]  # J3 only references itself: no query
     assert task.valid_queries.tolist() == [M1, M2]
@@ -188,20 +189,23 @@ def test_rank_related_by_vectors_excludes_the_query_translation():
 
 def test_queries_per_book():
     task = toy_task()
-    assert rv.queries_per_book(task, {JOHN: "John", MARK: "Mark"}).to_dict() == {"John": 2, "Mark": 2}
+    names = {JOHN: "John", PSALMS: "Psalms", MARK: "Mark"}
+    assert rv.queries_per_book(task, names).to_dict() == {"John": 2, "Psalms": 0, "Mark": 2}
 
 
 @pytest.mark.data
-def test_real_task_holds_out_mark_and_john_from_the_training_graph():
+def test_real_task_holds_out_mark_john_and_psalms_from_the_training_graph():
     from xlrec_lib.data.bible import parallel_verses, verse_cross_references
 
     refs = verse_cross_references()
     task = rv.related_verse_task(parallel_verses(("en",))["verse_id"], refs)
-    assert not np.isin(task.train_edges // 1_000_000, (MARK, JOHN)).any()
+    assert not np.isin(task.train_edges // 1_000_000, (MARK, JOHN, PSALMS)).any()
     s = task.summary()
-    # measured: 12,212 undirected pairs; 342 John verses have cross-references, 120 Mark verses have some outside
-    # John (2 link only into John: test labels); 10,390 training edges
-    assert (s["test_queries"], s["valid_queries"], s["train_edges"]) == (342, 120, 10390)
+    # measured: 12,213 undirected pairs; 342 John and 828 Psalms verses have cross-references (the protocol asks for
+    # at least 1,000 test queries), 112 Mark verses have some outside John and Psalms; 8,265 training edges
+    names = {JOHN: "John", PSALMS: "Psalms", MARK: "Mark"}
+    assert rv.queries_per_book(task, names).to_dict() == {"John": 342, "Psalms": 828, "Mark": 112}
+    assert (s["test_queries"], s["valid_queries"], s["train_edges"]) == (1170, 112, 8265)
     assert s["catalogue"] == 31102
 
 
@@ -488,6 +492,48 @@ def test_language_grid_per_query_agrees_with_the_grid_and_with_per_query_cell():
     np.testing.assert_allclose(per_query.mean().to_numpy(), grid["NDCG@3"].to_numpy())
     pd.testing.assert_series_equal(per_query[("zh", "en")], rv.per_query_cell(task, vectors, "zh", "en", k=3),
                                    check_names=False)
+
+
+def test_sample_test_queries_keeps_what_it_is_asked_to_and_changes_nothing_else():
+    task = toy_task()
+    assert rv.sample_test_queries(task, 5) is task  # as many as it has, or more: the task as it is
+    kept = rv.sample_test_queries(task, 1, keep=[J2])
+    assert kept.test_queries.tolist() == [J2] and kept.dropped["test_queries_not_sampled"] == 1
+    assert kept.valid_queries.tolist() == task.valid_queries.tolist() and kept.relevant == task.relevant
+    np.testing.assert_array_equal(kept.train_edges, task.train_edges)
+    drawn = {rv.sample_test_queries(task, 1, seed=s).test_queries[0] for s in range(20)}
+    assert drawn == {J1, J2}  # a uniform draw: both queries come up over seeds
+    assert rv.sample_test_queries(task, 1, seed=3).test_queries.tolist() == rv.sample_test_queries(
+        task, 1, seed=3).test_queries.tolist()
+    with pytest.raises(ValueError, match="not a test query"):
+        rv.sample_test_queries(task, 1, keep=[M1])
+    with pytest.raises(ValueError, match="more than n=1"):
+        rv.sample_test_queries(task, 1, keep=[J1, J2])
+    with pytest.raises(ValueError, match="positive integer"):
+        rv.sample_test_queries(task, 0)
+
+
+def test_mean_by_book_averages_each_query_over_its_cells_then_the_book():
+    cells = pd.MultiIndex.from_tuples([("en", "en"), ("en", "zh"), ("zh", "en"), ("zh", "zh")])
+    # two Psalms queries and one John query, each row's means by kind of cell worked out by hand; Psalms is then
+    # (0.4 + 0.2) / 2 = 0.3 monolingual and (0.1 + 0.2) / 2 = 0.15 cross-lingual
+    per_query = pd.DataFrame([[0.6, 0.2, 0.0, 0.2],    # Psalms 1:1: mono 0.4, cross 0.1
+                              [0.2, 0.0, 0.4, 0.2],    # Psalms 1:2: mono 0.2, cross 0.2
+                              [1.0, 0.5, 0.5, 0.0]],   # John 1:1: mono 0.5, cross 0.5
+                             index=[19_001_001, 19_001_002, JOHN * 1_000_000 + 1_001], columns=cells)
+    out = rv.mean_by_book(per_query, {PSALMS: "Psalms", JOHN: "John"})
+    assert out.index.tolist() == ["Psalms", "John"] and out["queries"].tolist() == [2, 1]
+    np.testing.assert_allclose(out["monolingual"], [0.3, 0.5])
+    np.testing.assert_allclose(out["cross-lingual"], [0.15, 0.5])
+    assert rv.mean_by_book(per_query).index.tolist() == [PSALMS, JOHN]  # book numbers without names
+    with pytest.raises(ValueError, match="per-query frame"):
+        rv.mean_by_book(per_query.set_axis(["a", "b", "c", "d"], axis=1))
+    with pytest.raises(ValueError, match="no cross-lingual cell"):
+        rv.mean_by_book(per_query[[("en", "en"), ("zh", "zh")]])
+    with pytest.raises(ValueError, match="no query"):
+        rv.mean_by_book(per_query.iloc[:0])
+    with pytest.raises(ValueError, match="not a verse id"):
+        rv.mean_by_book(per_query.set_axis([1, 2, 3], axis=0))
 
 
 def test_change_by_kind_averages_each_query_over_its_cells_first():

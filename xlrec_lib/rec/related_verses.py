@@ -2,7 +2,8 @@
 
 A reader is on verse ``q`` in language A; we recommend ``k`` verses of the catalogue in language B. The labels
 are the human-curated cross-references (``data.bible.verse_cross_references``, taken as undirected pairs). Splits
-are by whole book, as everywhere in the course (``lm.corpus``: Mark for validation, John for test, by default):
+are by whole book, as everywhere in the course (``lm.corpus``; by default Mark for validation, John and Psalms for
+test, ``corpus.RELATED_TEST_BOOKS``: John alone holds 342 verses with a cross-reference, too few for a test):
 
 - catalogue: the verse ids given (those present in every language used), each a candidate for every query except
   the query's own verse (in language B it is the query's translation, not a recommendation);
@@ -25,7 +26,7 @@ Scores of a query ``q`` and a catalogue verse ``j``, ``A`` the ``(n, n)`` traini
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -125,7 +126,7 @@ class RelatedVerseTask:
         return out | self.dropped
 
 
-def related_verse_task(verse_ids, cross_references: pd.DataFrame, test_books=corpus.TEST_BOOKS,
+def related_verse_task(verse_ids, cross_references: pd.DataFrame, test_books=corpus.RELATED_TEST_BOOKS,
                        valid_books=corpus.VALID_BOOKS) -> RelatedVerseTask:
     """Build the task (module docstring) from the catalogue's ``verse_ids`` (e.g. ``parallel_verses(langs)
     ["verse_id"]``) and ``cross_references`` (``verse_id, related_id``, e.g. ``verse_cross_references()``).
@@ -174,7 +175,28 @@ def related_verse_task(verse_ids, cross_references: pd.DataFrame, test_books=cor
     )
 
 
-def sample_catalogue(verse_ids, size: int, test_books=corpus.TEST_BOOKS, valid_books=corpus.VALID_BOOKS,
+def sample_test_queries(task: RelatedVerseTask, n: int, seed: int = 0, keep=()) -> RelatedVerseTask:
+    """The same task with ``n`` of its test queries, drawn uniformly at random (``seed``) without looking at the
+    labels, for quick runs; ``keep``: queries always in the sample (a worked example). Catalogue, labels, training
+    edges and validation queries are unchanged; ``dropped["test_queries_not_sampled"]`` counts the others. ``n`` at
+    least the number of test queries returns the task as it is."""
+    n = positive_int(n, "sample_test_queries: n")
+    keep = _verse_ids(list(keep), "keep")
+    missing = keep[~np.isin(keep, task.test_queries)]
+    if len(missing):
+        raise ValueError(f"sample_test_queries: verse {int(missing[0])} in keep is not a test query of this task")
+    if n >= len(task.test_queries):
+        return task
+    if len(np.unique(keep)) > n:
+        raise ValueError(f"sample_test_queries: keep holds {len(np.unique(keep))} queries, more than n={n}")
+    rest = task.test_queries[~np.isin(task.test_queries, keep)]
+    drawn = np.random.default_rng(seed).choice(rest, size=n - len(np.unique(keep)), replace=False)
+    chosen = np.sort(np.concatenate([np.unique(keep), drawn]))
+    dropped = dict(task.dropped, test_queries_not_sampled=len(task.test_queries) - n)
+    return replace(task, test_queries=chosen, dropped=dropped)
+
+
+def sample_catalogue(verse_ids, size: int, test_books=corpus.RELATED_TEST_BOOKS, valid_books=corpus.VALID_BOOKS,
                      seed: int = 0) -> np.ndarray:
     """A smaller catalogue for quick runs (sorted verse ids): every verse of the held-out books, and verses drawn
     uniformly at random (``seed``) from the rest up to ``size``. The labels play no part in the draw (a sample that
@@ -564,6 +586,29 @@ def change_by_kind(after: pd.DataFrame, before: pd.DataFrame, seed: int = 0) -> 
     return pd.DataFrame(out).T
 
 
+def mean_by_book(per_query: pd.DataFrame, names: dict[int, str] | None = None) -> pd.DataFrame:
+    """A per-query metric of :func:`language_grid` (index: query verse id, columns ``(src, tgt)``) by the query's
+    book: rows book (name from ``names``, else number), columns ``queries``, ``monolingual``, ``cross-lingual``
+    (each query's mean over the cells of that kind, then the mean over the book's queries)."""
+    bad = [c for c in per_query.columns if not (isinstance(c, tuple) and len(c) == 2)]
+    if bad:
+        raise ValueError(f"mean_by_book: per_query must be language_grid's per-query frame, with (src, tgt) "
+                         f"columns; got column {bad[0]!r}")
+    if per_query.empty:
+        raise ValueError(f"mean_by_book: per_query holds no query or no cell (shape {per_query.shape})")
+    book = _verse_ids(per_query.index.to_numpy(), "per_query's index") // 1_000_000
+    kinds = {}
+    for kind, mono in (("monolingual", True), ("cross-lingual", False)):
+        cols = [c for c in per_query.columns if (c[0] == c[1]) == mono]
+        if not cols:
+            raise ValueError(f"mean_by_book: no {kind} cell among the columns {list(per_query.columns)}")
+        kinds[kind] = per_query[cols].mean(axis=1)
+    frame = pd.DataFrame({"book": book, **{k: v.to_numpy() for k, v in kinds.items()}})
+    out = frame.groupby("book", sort=False).agg(queries=("book", "size"), monolingual=("monolingual", "mean"),
+                                               **{"cross-lingual": ("cross-lingual", "mean")})
+    return out.rename(index=lambda b: names.get(b, b) if names else b)
+
+
 def per_query_cell(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], src: str, tgt: str, score_fn=None,
                    queries="test", k: int = 10) -> pd.Series:
     """nDCG@k of every query of one cell, queries read in ``src`` and the catalogue in ``tgt`` (index: query verse
@@ -610,8 +655,7 @@ def plot_language_grids(grids: dict[str, pd.DataFrame], langs, metric: str = "ND
 
 
 __all__ = ["RelatedVerseTask", "related_verse_task", "cocitation", "graph_via_text", "rank_related",
-           "evaluate_related", "queries_per_book", "sample_catalogue", "text_scores", "hub_scores", "HUBS_VERSION",
-           "cached_hub_scores", "CSLSText",
-           "graph_scores",
-           "fused_score_fn", "alpha_grid", "choose_alpha", "per_query_cell",
-           "language_grid", "change_by_kind", "crosslingual_penalty", "plot_language_grids", "SPLITS"]
+           "evaluate_related", "queries_per_book", "sample_catalogue", "sample_test_queries", "text_scores",
+           "hub_scores", "HUBS_VERSION", "cached_hub_scores", "CSLSText", "graph_scores", "fused_score_fn",
+           "alpha_grid", "choose_alpha", "per_query_cell", "mean_by_book", "language_grid", "change_by_kind",
+           "crosslingual_penalty", "plot_language_grids", "SPLITS"]

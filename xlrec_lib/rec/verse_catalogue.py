@@ -18,13 +18,14 @@ from xlrec_lib.encoders.protocol import Encoder, cached_encode
 from xlrec_lib.lm import corpus
 
 
-def encode_every_translation(encoder: Encoder, exclude_books=corpus.TEST_BOOKS, script: str = "simplified",
+def encode_every_translation(encoder: Encoder, exclude_books=corpus.RELATED_TEST_BOOKS, script: str = "simplified",
                              progress: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
     """``(rows, vectors)``: every verse of every translation outside ``exclude_books`` (book numbers; default
-    ``corpus.TEST_BOOKS``, John; ``()`` keeps every book), as ``rows`` (``code, lang, verse_id, text``; row ``i``
-    is vector ``i``) and ``vectors (n, dim)`` float32 unit rows (C-contiguous, ready for ``rec.ann``). ``script``:
-    the CUV's script (``"simplified"``, as the course tokenizer reads it). ``rows.attrs["placeholders"]`` keeps
-    ``every_translation``'s counts of verses without text (over every book)."""
+    ``corpus.RELATED_TEST_BOOKS``, John and Psalms, chapter 9's test books; ``()`` keeps every book), as ``rows``
+    (``code, lang, verse_id, text``; row ``i`` is vector ``i``) and ``vectors (n, dim)`` float32 unit rows
+    (C-contiguous, ready for ``rec.ann``). ``script``: the CUV's script (``"simplified"``, as the course tokenizer
+    reads it). ``rows.attrs["placeholders"]`` keeps ``every_translation``'s counts of verses without text (over every
+    book)."""
     books = np.asarray(book_numbers(exclude_books, "exclude_books"), dtype=np.int64)
     every = every_translation(script)
     rows = every[~np.isin(every["verse_id"] // 1_000_000, books)].reset_index(drop=True)
