@@ -47,6 +47,28 @@ def test_zscore_matches_a_row_by_row_reference_and_leaves_its_input_alone():
                                fusion.standardize_per_user(SCORES.double(), EXCLUDE))
 
 
+def _masked_zscore(scores, exclude):
+    """The formula as first written, with a dense candidate mask: the reference for the in-place version."""
+    s, mask = scores.double(), fusion.candidate_mask(tuple(scores.shape), exclude)
+    n = mask.sum(1, keepdim=True).clamp_min(1)
+    mean = torch.where(mask, s, 0).sum(1, keepdim=True) / n
+    centred = torch.where(mask, s - mean, 0)
+    std = (centred.pow(2).sum(1, keepdim=True) / n).sqrt()
+    return torch.where(std > 1e-12 * (1 + mean.abs()), centred / std.clamp_min(1e-300), 0)
+
+
+def test_zscore_equals_the_masked_formula_bit_for_bit_whatever_the_layout():
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        n_users, n_items = rng.integers(2, 40), rng.integers(2, 60)
+        # column-major input (a transposed array): its rows must still be summed in the reference's order
+        scores = torch.from_numpy(rng.normal(size=(n_items, n_users))).T
+        users = rng.integers(0, n_users, size=n_users)
+        exclude = (users, rng.integers(0, n_items, size=n_users))  # (user, item) pairs, repeats allowed
+        z = fusion.standardize_per_user(scores, exclude)
+        assert torch.equal(z, _masked_zscore(scores.contiguous(), exclude)) and z.is_contiguous()
+
+
 def test_rank_normalize_matches_scipy_rankdata():
     r = fusion.rank_normalize(SCORES, EXCLUDE)
     np.testing.assert_allclose(r[0, :3].numpy(), (rankdata([3, 1, 2]) - 1) / 2)

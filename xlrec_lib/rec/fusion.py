@@ -62,10 +62,12 @@ def _excluded_positions(shape: tuple[int, int], exclude) -> tuple[torch.Tensor, 
 
 def standardize_per_user(scores, exclude=None, name: str = "scores") -> torch.Tensor:
     """Per-user z-score over the candidates (module docstring): ``(n_users, n_items) -> (n_users, n_items)`` float64,
-    0 at excluded items and for users whose candidate scores are all equal."""
+    0 at excluded items and for users whose candidate scores are all equal; a new row-major CPU tensor, detached
+    from any autograd graph (the input is never changed)."""
     # one float64 copy, worked on in place, and the excluded entries (few per user) set by index rather than a
-    # dense mask: the same numbers as the masked formula, in a third of its passes over the matrix
-    s = as_matrix(scores, name).detach().to("cpu", torch.float64, copy=True)
+    # dense mask: the same numbers as the masked formula, in a third of its passes over the matrix (row-major, so
+    # that each row is summed in the same order as there, whatever the input's layout)
+    s = as_matrix(scores, name).detach().to("cpu", torch.float64, copy=True, memory_format=torch.contiguous_format)
     rows, cols = _excluded_positions(tuple(s.shape), exclude)
     s[rows, cols] = 0
     total = s.sum(1, keepdim=True)

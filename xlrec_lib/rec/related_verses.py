@@ -177,23 +177,25 @@ def related_verse_task(verse_ids, cross_references: pd.DataFrame, test_books=cor
 
 def sample_test_queries(task: RelatedVerseTask, n: int, seed: int = 0, keep=()) -> RelatedVerseTask:
     """The same task with ``n`` of its test queries, drawn uniformly at random (``seed``) without looking at the
-    labels, for quick runs; ``keep``: queries always in the sample (a worked example). Catalogue, labels, training
-    edges and validation queries are unchanged; ``dropped["test_queries_not_sampled"]`` counts the others. ``n`` at
-    least the number of test queries returns the task as it is."""
+    labels, for quick runs; ``keep``: a list of queries always in the sample (a worked example). A new task:
+    catalogue, labels, training edges and validation queries unchanged, ``dropped["test_queries_not_sampled"]``
+    adding the queries left out (0 when ``n`` is at least the number of test queries: all are kept)."""
     n = positive_int(n, "sample_test_queries: n")
-    keep = _verse_ids(list(keep), "keep")
+    if np.ndim(keep) != 1:
+        raise ValueError(f"sample_test_queries: keep must be a list of verse ids, got {keep!r}")
+    keep = np.unique(_verse_ids(list(keep), "keep"))
     missing = keep[~np.isin(keep, task.test_queries)]
     if len(missing):
         raise ValueError(f"sample_test_queries: verse {int(missing[0])} in keep is not a test query of this task")
-    if n >= len(task.test_queries):
-        return task
-    if len(np.unique(keep)) > n:
-        raise ValueError(f"sample_test_queries: keep holds {len(np.unique(keep))} queries, more than n={n}")
-    rest = task.test_queries[~np.isin(task.test_queries, keep)]
-    drawn = np.random.default_rng(seed).choice(rest, size=n - len(np.unique(keep)), replace=False)
-    chosen = np.sort(np.concatenate([np.unique(keep), drawn]))
-    dropped = dict(task.dropped, test_queries_not_sampled=len(task.test_queries) - n)
-    return replace(task, test_queries=chosen, dropped=dropped)
+    if len(keep) > n:
+        raise ValueError(f"sample_test_queries: keep holds {len(keep)} queries, more than n={n}")
+    chosen = task.test_queries
+    if n < len(chosen):
+        rest = chosen[~np.isin(chosen, keep)]
+        drawn = np.random.default_rng(seed).choice(rest, size=n - len(keep), replace=False)
+        chosen = np.sort(np.concatenate([keep, drawn]))
+    left_out = task.dropped.get("test_queries_not_sampled", 0) + len(task.test_queries) - len(chosen)
+    return replace(task, test_queries=chosen, dropped=dict(task.dropped, test_queries_not_sampled=left_out))
 
 
 def sample_catalogue(verse_ids, size: int, test_books=corpus.RELATED_TEST_BOOKS, valid_books=corpus.VALID_BOOKS,
@@ -589,7 +591,8 @@ def change_by_kind(after: pd.DataFrame, before: pd.DataFrame, seed: int = 0) -> 
 def mean_by_book(per_query: pd.DataFrame, names: dict[int, str] | None = None) -> pd.DataFrame:
     """A per-query metric of :func:`language_grid` (index: query verse id, columns ``(src, tgt)``) by the query's
     book: rows book (name from ``names``, else number), columns ``queries``, ``monolingual``, ``cross-lingual``
-    (each query's mean over the cells of that kind, then the mean over the book's queries)."""
+    (each query's mean over the cells of that kind, then the mean over the book's queries); books in the order
+    their first query appears."""
     bad = [c for c in per_query.columns if not (isinstance(c, tuple) and len(c) == 2)]
     if bad:
         raise ValueError(f"mean_by_book: per_query must be language_grid's per-query frame, with (src, tgt) "
