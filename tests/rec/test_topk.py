@@ -279,6 +279,17 @@ def test_seen_csr_refuses_indices_that_are_no_integers(exclude):
         topk.seen_csr(exclude, n_users=2, n_items=4)
 
 
+@pytest.mark.parametrize("exclude, message", [
+    ({0: [1], 1: [2]}, "exclude is a dict; pass a list"),  # iterated, its keys 0 and 1 would be excluded
+    ([3, [1]], r"exclude\[0\] is 3, a single value"),
+    ([[1], np.int64(2)], r"exclude\[1\] is np.int64\(2\), a single value"),
+    ([torch.tensor(1), []], r"exclude\[0\] is tensor\(1\), a single value"),
+])
+def test_seen_csr_refuses_a_mapping_or_a_bare_index_per_user(exclude, message):
+    with pytest.raises(ValueError, match=message):
+        topk.seen_csr(exclude, n_users=2, n_items=4)
+
+
 @pytest.mark.parametrize("k", [2.0, True, 0])
 def test_k_must_be_a_positive_integer(k):
     with pytest.raises(ValueError, match="k must be a positive integer"):

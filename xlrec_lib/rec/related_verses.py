@@ -3,7 +3,8 @@
 A reader is on verse ``q`` in language A; we recommend ``k`` verses of the catalogue in language B. The labels
 are the human-curated cross-references (``data.bible.verse_cross_references``, taken as undirected pairs). Splits
 are by whole book, as everywhere in the course (``lm.corpus``; by default Mark for validation, John and Psalms for
-test, ``corpus.RELATED_TEST_BOOKS``: John alone holds 342 verses with a cross-reference, too few for a test):
+test, ``corpus.RELATED_TEST_BOOKS``: John alone holds 342 verses with a cross-reference, fewer than the thousand
+queries the protocol asks for):
 
 - catalogue: the verse ids given (those present in every language used), each a candidate for every query except
   the query's own verse (in language B it is the query's translation, not a recommendation);
@@ -563,6 +564,22 @@ def language_grid(task: RelatedVerseTask, vectors: dict[str, torch.Tensor], scor
     return (grid, pd.DataFrame(cells)) if per_query else grid
 
 
+def _cells_by_kind(per_query: pd.DataFrame, who: str) -> dict[str, list[tuple[str, str]]]:
+    """``{"monolingual": [...], "cross-lingual": [...]}``: the ``(src, tgt)`` columns of :func:`language_grid`'s
+    per-query frame by kind, in column order; a column that is not a cell, or a kind with no cell, is a ValueError
+    naming ``who``."""
+    bad = [c for c in per_query.columns if not (isinstance(c, tuple) and len(c) == 2)]
+    if bad:
+        raise ValueError(f"{who}: columns must be (src, tgt) cells, as language_grid's per-query frame gives them; "
+                         f"got column {bad[0]!r}")
+    out = {kind: [c for c in per_query.columns if (c[0] == c[1]) == mono]
+           for kind, mono in (("monolingual", True), ("cross-lingual", False))}
+    for kind, cols in out.items():
+        if not cols:
+            raise ValueError(f"{who}: no {kind} cell among the columns {list(per_query.columns)}")
+    return out
+
+
 def change_by_kind(after: pd.DataFrame, before: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Mean change ``after - before`` of a per-query metric over the cross-lingual and the monolingual cells, with a
     paired 95% bootstrap interval over the queries. ``after``, ``before``: :func:`language_grid`'s per-query frames
@@ -571,18 +588,12 @@ def change_by_kind(after: pd.DataFrame, before: pd.DataFrame, seed: int = 0) -> 
     cells share. Rows ``cross-lingual``, ``monolingual``; columns ``change, low, high``."""
     from xlrec_lib.intervals import bootstrap_mean
 
-    bad = [c for c in after.columns if not (isinstance(c, tuple) and len(c) == 2)]
-    if bad:
-        raise ValueError(f"change_by_kind: columns must be (src, tgt) cells, as language_grid gives them; got "
-                         f"{bad[0]!r}")
+    by_kind = _cells_by_kind(after, "change_by_kind")
     if not (after.index.equals(before.index) and set(after.columns) == set(before.columns)):
         raise ValueError("change_by_kind: after and before must hold the same queries (index) and cells (columns)")
-    before = before[list(after.columns)]
     out = {}
-    for kind, mono in (("cross-lingual", False), ("monolingual", True)):
-        cols = [c for c in after.columns if (c[0] == c[1]) == mono]
-        if not cols:
-            raise ValueError(f"change_by_kind: no {kind} cell among the columns {list(after.columns)}")
+    for kind in ("cross-lingual", "monolingual"):
+        cols = by_kind[kind]
         per_query = (after[cols] - before[cols]).mean(axis=1).to_numpy()
         out[kind] = dict(zip(("change", "low", "high"), bootstrap_mean(per_query, seed=seed), strict=True))
     return pd.DataFrame(out).T
@@ -593,20 +604,12 @@ def mean_by_book(per_query: pd.DataFrame, names: dict[int, str] | None = None) -
     book: rows book (name from ``names``, else number), columns ``queries``, ``monolingual``, ``cross-lingual``
     (each query's mean over the cells of that kind, then the mean over the book's queries); books in the order
     their first query appears."""
-    bad = [c for c in per_query.columns if not (isinstance(c, tuple) and len(c) == 2)]
-    if bad:
-        raise ValueError(f"mean_by_book: per_query must be language_grid's per-query frame, with (src, tgt) "
-                         f"columns; got column {bad[0]!r}")
+    by_kind = _cells_by_kind(per_query, "mean_by_book")
     if per_query.empty:
         raise ValueError(f"mean_by_book: per_query holds no query or no cell (shape {per_query.shape})")
     book = _verse_ids(per_query.index.to_numpy(), "per_query's index") // 1_000_000
-    kinds = {}
-    for kind, mono in (("monolingual", True), ("cross-lingual", False)):
-        cols = [c for c in per_query.columns if (c[0] == c[1]) == mono]
-        if not cols:
-            raise ValueError(f"mean_by_book: no {kind} cell among the columns {list(per_query.columns)}")
-        kinds[kind] = per_query[cols].mean(axis=1)
-    frame = pd.DataFrame({"book": book, **{k: v.to_numpy() for k, v in kinds.items()}})
+    frame = pd.DataFrame({"book": book, **{kind: per_query[by_kind[kind]].mean(axis=1).to_numpy()
+                                           for kind in ("monolingual", "cross-lingual")}})
     out = frame.groupby("book", sort=False).agg(queries=("book", "size"), monolingual=("monolingual", "mean"),
                                                **{"cross-lingual": ("cross-lingual", "mean")})
     return out.rename(index=lambda b: names.get(b, b) if names else b)

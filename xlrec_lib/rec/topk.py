@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -65,8 +65,16 @@ def seen_csr(exclude, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarra
             raise ValueError(f"exclude: {len(rows)} user indices but {len(cols)} item indices (a tuple of two 1-D "
                              "arrays is read as (user, item) pairs; pass per-user collections as a list)")
     else:
+        if isinstance(exclude, Mapping):  # iterating it would read its keys as each user's items
+            raise ValueError(f"exclude is a {type(exclude).__name__}; pass a list of per-user collections in user "
+                             "order, or (user_index, item_index) arrays")
         if len(exclude) != n_users:
             raise ValueError(f"exclude has {len(exclude)} per-user entries for {n_users} users")
+        scalar = next((u for u, items in enumerate(exclude)
+                       if isinstance(items, (int, float, np.number)) or getattr(items, "ndim", 1) == 0), None)
+        if scalar is not None:
+            raise ValueError(f"exclude[{scalar}] is {exclude[scalar]!r}, a single value: each user's entry must be a "
+                             "collection of item indices (wrap one item as [item])")
         # one user at a time: a user's own integer kinds are never promoted to float by another user's
         parts = [_indices(list(items) if isinstance(items, (set, frozenset)) else items, f"exclude[{u}]")
                  for u, items in enumerate(exclude)]
