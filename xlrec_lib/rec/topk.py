@@ -70,14 +70,12 @@ def seen_csr(exclude, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarra
                              "order, or (user_index, item_index) arrays")
         if len(exclude) != n_users:
             raise ValueError(f"exclude has {len(exclude)} per-user entries for {n_users} users")
-        scalar = next((u for u, items in enumerate(exclude)
-                       if isinstance(items, (int, float, np.number)) or getattr(items, "ndim", 1) == 0), None)
-        if scalar is not None:
-            raise ValueError(f"exclude[{scalar}] is {exclude[scalar]!r}, a single value: each user's entry must be a "
-                             "collection of item indices (wrap one item as [item])")
-        # one user at a time: a user's own integer kinds are never promoted to float by another user's
-        parts = [_indices(list(items) if isinstance(items, (set, frozenset)) else items, f"exclude[{u}]")
-                 for u, items in enumerate(exclude)]
+        parts = []
+        for u, items in enumerate(exclude):  # one user at a time: no user's integers are promoted by another's
+            if isinstance(items, (int, float, np.number)) or getattr(items, "ndim", 1) == 0:
+                raise ValueError(f"exclude[{u}] is {items!r}, a single value: each user's entry must be a "
+                                 "collection of item indices (wrap one item as [item])")
+            parts.append(_indices(list(items) if isinstance(items, (set, frozenset)) else items, f"exclude[{u}]"))
         rows = np.repeat(np.arange(n_users, dtype=np.int64), [len(p) for p in parts])
         cols = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     for name, idx, n in (("user", rows, n_users), ("item", cols, n_items)):
