@@ -67,6 +67,11 @@ def test_zscore_equals_the_masked_formula_bit_for_bit_whatever_the_layout():
         exclude = (users, rng.integers(0, n_items, size=n_users))  # (user, item) pairs, repeats allowed
         z = fusion.standardize_per_user(scores, exclude)
         assert torch.equal(z, _masked_zscore(scores.contiguous(), exclude)) and z.is_contiguous()
+    # more rows than standardize_per_user squares at a time, and a last block cut short
+    n_users = 2 * fusion.SQUARE_ROWS + 3
+    scores = torch.from_numpy(rng.normal(size=(n_users, 50)))
+    exclude = (np.arange(n_users), rng.integers(0, 50, size=n_users))
+    assert torch.equal(fusion.standardize_per_user(scores, exclude), _masked_zscore(scores, exclude))
 
 
 def test_rank_normalize_matches_scipy_rankdata():

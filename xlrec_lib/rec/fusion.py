@@ -28,6 +28,9 @@ from xlrec_lib.rec.topk import seen_csr, topk_dense, topk_to_ranked
 from xlrec_lib.vectors import finite_number
 
 NORMALIZERS = ("zscore", "rank", "none")
+# rows squared at a time by standardize_per_user: one (1,168, 31,029) float64 temporary costs more to allocate (its
+# pages are fresh memory) than the squaring itself (0.25 s against 0.04 s in blocks of 32 rows, 8 MB)
+SQUARE_ROWS = 32
 
 
 def candidate_mask(shape: tuple[int, int], exclude=None) -> torch.Tensor:
@@ -80,7 +83,10 @@ def standardize_per_user(scores, exclude=None, name: str = "scores") -> torch.Te
     mean = total / n
     s -= mean
     s[rows, cols] = 0
-    std = (s.pow(2).sum(1, keepdim=True) / n).sqrt()
+    squares = torch.empty_like(total)
+    for start in range(0, len(s), SQUARE_ROWS):  # no (n_users, n_items) temporary; each row summed as a whole
+        squares[start:start + SQUARE_ROWS] = s[start:start + SQUARE_ROWS].pow(2).sum(1, keepdim=True)
+    std = (squares / n).sqrt()
     s /= std.clamp_min(1e-300)
     return s.masked_fill_(~(std > 1e-12 * (1 + mean.abs())), 0)
 

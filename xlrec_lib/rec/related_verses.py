@@ -473,8 +473,9 @@ class CSLSText:
         return r
 
     def __call__(self, task: RelatedVerseTask, queries, query_vectors, catalogue_vectors) -> torch.Tensor:
-        text = text_scores(task, queries, query_vectors, catalogue_vectors)
-        return 2 * text - self.hubs(query_vectors, catalogue_vectors)[None, :]
+        hubs = self.hubs(query_vectors, catalogue_vectors)
+        # in place: text_scores returns a new matrix, and two more of its size cost more to allocate than to fill
+        return text_scores(task, queries, query_vectors, catalogue_vectors).mul_(2).sub_(hubs[None, :])
 
 
 def graph_scores(task: RelatedVerseTask, queries, query_vectors, catalogue_vectors, graph,
