@@ -72,6 +72,16 @@ def test_zscore_equals_the_masked_formula_bit_for_bit_whatever_the_layout():
     scores = torch.from_numpy(rng.normal(size=(n_users, 50)))
     exclude = (np.arange(n_users), rng.integers(0, 50, size=n_users))
     assert torch.equal(fusion.standardize_per_user(scores, exclude), _masked_zscore(scores, exclude))
+    # one row past a block, on two threads: a one-row sum of 32,768 numbers or more is split between threads, a
+    # many-row sum gives each row to one thread, so no block may be a single row
+    scores = torch.from_numpy(rng.normal(size=(fusion.SQUARE_ROWS + 1, 40_000)))
+    exclude = (np.arange(len(scores)), rng.integers(0, 40_000, size=len(scores)))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert torch.equal(fusion.standardize_per_user(scores, exclude), _masked_zscore(scores, exclude))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_rank_normalize_matches_scipy_rankdata():

@@ -29,7 +29,7 @@ from xlrec_lib.vectors import finite_number
 
 NORMALIZERS = ("zscore", "rank", "none")
 # rows squared at a time by standardize_per_user: one (1,168, 31,029) float64 temporary costs more to allocate (its
-# pages are fresh memory) than the squaring itself (0.25 s against 0.04 s in blocks of 32 rows, 8 MB)
+# pages are fresh memory) than the squaring itself (0.25 s against 0.04 s in blocks of 32 rows, 8 MB at that width)
 SQUARE_ROWS = 32
 
 
@@ -84,8 +84,11 @@ def standardize_per_user(scores, exclude=None, name: str = "scores") -> torch.Te
     s -= mean
     s[rows, cols] = 0
     squares = torch.empty_like(total)
-    for start in range(0, len(s), SQUARE_ROWS):  # no (n_users, n_items) temporary; each row summed as a whole
-        squares[start:start + SQUARE_ROWS] = s[start:start + SQUARE_ROWS].pow(2).sum(1, keepdim=True)
+    # blocks of at most SQUARE_ROWS rows and never of one (unless s has one row): torch splits a one-row sum between
+    # threads, where a many-row sum gives each row to one thread, as the whole matrix did
+    blocks = max(1, -(-len(s) // SQUARE_ROWS))
+    for block, out in zip(s.tensor_split(blocks), squares.tensor_split(blocks), strict=True):
+        torch.sum(block.pow(2), 1, keepdim=True, out=out)
     std = (squares / n).sqrt()
     s /= std.clamp_min(1e-300)
     return s.masked_fill_(~(std > 1e-12 * (1 + mean.abs())), 0)

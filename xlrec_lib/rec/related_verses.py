@@ -473,9 +473,9 @@ class CSLSText:
         return r
 
     def __call__(self, task: RelatedVerseTask, queries, query_vectors, catalogue_vectors) -> torch.Tensor:
-        hubs = self.hubs(query_vectors, catalogue_vectors)
-        # in place: text_scores returns a new matrix, and two more of its size cost more to allocate than to fill
-        return text_scores(task, queries, query_vectors, catalogue_vectors).mul_(2).sub_(hubs[None, :])
+        text = text_scores(task, queries, query_vectors, catalogue_vectors)  # checks the inputs before the hubs
+        # in place: text is a new matrix, and two more of its size cost more to allocate than to fill
+        return text.mul_(2).sub_(self.hubs(query_vectors, catalogue_vectors)[None, :])
 
 
 def graph_scores(task: RelatedVerseTask, queries, query_vectors, catalogue_vectors, graph,

@@ -549,8 +549,8 @@ def topk_dense(scores: torch.Tensor, k: int, exclude=None, *, nonfinite: str = "
     n_users, n_items = s.shape
     if not 1 <= check_k(k) <= n_items:
         raise ValueError(f"k must lie in 1..{n_items} (the number of items), got {k}")
-    # a row's sum is finite when its every score is (or it overflowed): one pass, where a (n_users, n_items) mask
-    # costs a fresh allocation (0.66 s against 0.03 s for 1,168 x 31,029 float64 on the build machine)
+    # a finite row sum proves every score of the row finite; a NaN, an infinity or an overflow falls back to the
+    # exact mask, whose fresh (n_users, n_items) allocation costs 0.66 s against the sums' 0.03 s at 1,168 x 31,029
     bad = ~torch.isfinite(s) if not torch.isfinite(s.sum(1)).all() else None
     if bad is not None and bad.any():
         if nonfinite == "raise":
