@@ -105,7 +105,19 @@ SETUP_MEASURED = set(FIRST_RUN.values()) | set(CACHED.values()) | COLAB_MEASURED
     "85 s", "617 s", "823 s", "903 s", "1872 s", "1984 s", "2115 s", "2224 s",
     # USE on one thread beside another chapter (.ci/run of 3f59122 from an empty cache, 2026-12-07; the 554 s and
     # 852 s of a build of 30b16ca from an empty cache that morning)
-    "554 s", "103 s", "1617 s", "1393 s", "414 s", "852 s"}
+    "554 s", "103 s", "1617 s", "1393 s", "414 s", "852 s",
+    # A fresh Intel Xeon host (2.8 GHz, two cores, AVX-512), 2026-12-07, nothing else running: apt's install of
+    # Chromium, its driver and the font "real 1m0.5s"; then `time bash .ci/run` on a fresh clone of a23c864 with an
+    # empty ~/.cache/xlrec: "real 27m20.7s", "set-up took 153 s", unit tests "in 134.32s", "the quick book build took
+    # 1267 s", browser "in 69.94s", "make test took 1484 s"; "Executed notebook in" 356.14 (03), 254.65 (10), 482.46
+    # (04), 360.44 (06), 505.48 (09), 243.20 (05) and 20.35 + 16.10 + 25.55 + 31.42 + 34.12 = 127.54 s (01, 02, 07,
+    # 08, 11); slowest cells 03 #24 239.2 s, 09 #11 317.3 s (its printed "USE: ... in 133 s", "aligned tiny BERT: ...
+    # in 54 s"), 06 #21 177.4 s. 12 minutes: 1640 s less 900 s, rounded. Then `make test` on the same clone, cache
+    # filled: "make test took 828 s", unit tests "in 93.28s", "the quick book build took 643 s", 06 311.36 s, 10
+    # 232.20 s.
+    "2.8", "61 s", "1640 s", "153 s", "134 s", "1267 s", "70 s", "1484 s", "15 minutes", "12 minutes", "356 s",
+    "255 s", "482 s", "360 s", "505 s", "243 s", "127 s", "239 s", "317 s", "133 s", "54 s", "177 s", "828 s",
+    "93 s", "643 s", "311 s", "232 s"}
 
 
 def table_rows(text: str, header: str) -> list[list[str]]:
