@@ -58,6 +58,12 @@ FULL_MODE = {
     "2254 s": "make book of 2026-12-05, every model cached: 5138 s less 2884 s paused",
     "33 s": "08 full", "34 s": "11 full (the slowest of three runs)",
     "454 s": "03 full, first run on a9da36c: trains its three models, alone, XLREC_CACHE without models (2026-12-06)",
+    # the fresh Intel Xeon host of book/setup.md, 2026-12-08, alone, on 57547e4 (the quick caches of its two .ci/run
+    # first runs, no full-mode model): "took N s" of `make chapter NB=03 QUICK=0`, then `NB=06`; 06's printed timing
+    # "e5-small full fine-tuning (trained on the first run, then loaded)": "105 s"
+    "795 s": "03 full, first run on the Intel Xeon host (2026-12-08)",
+    "689 s": "06 full, first run with 03's full model cached, Intel Xeon host (2026-12-08)",
+    "105 s": "06 full on the Intel Xeon host: e5-small's fine-tuning",
     "1759 s": "04 full, first run with chapter 3's models cached (2026-12-05)",
     "490 s": "04 full: the six-language alignment (its align_seconds_six_languages record, 2026-12-05)",
     "28 s": "01 full", "20 s": "02 full", "21 s": "07 full (and 01, 02 quick first runs)",
